@@ -1,0 +1,193 @@
+"""The `bot` command: parses arguments and calls one function per command, nothing more."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off the terminal
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+from rich.text import Text  # noqa: E402
+
+from .errors import BotError  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Turn a pile of tweets into a bot that writes like them.")
+console = Console()
+err_console = Console(stderr=True)
+
+def _import_keras() -> None:
+    """Import Keras (and TensorFlow) with native stderr muted: TF prints start-up lines no setting turns off."""
+    if "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="folder to write")]
+ForceOption = Annotated[bool, typer.Option("--force", help="replace an existing output folder")]
+
+
+@app.command()
+def prepare(
+    inputs: Annotated[list[str], typer.Argument(help="tweets.js / archive .zip / CSV / JSON(L) / text files, "
+                                                     "folders or globs")],
+    out: OutOption = Path("data/tweets"),
+    retweets: Annotated[str, typer.Option(help="drop or keep retweets (RT @…)")] = "drop",
+    links: Annotated[str, typer.Option(help="token: one <url> token per link; drop; keep")] = "token",
+    mentions: Annotated[str, typer.Option(help="keep, or user: every @mention becomes @user")] = "keep",
+    html: Annotated[bool, typer.Option("--html/--no-html", help="unescape HTML entities (&amp; → &)")] = True,
+    nfc: Annotated[bool, typer.Option("--nfc/--no-nfc", help="normalise Unicode to NFC")] = True,
+    control: Annotated[bool, typer.Option("--strip-control/--keep-control", help="strip control characters")] = True,
+    dedupe: Annotated[bool, typer.Option("--dedupe/--keep-duplicates", help="drop exact duplicate tweets")] = True,
+    validate: Annotated[float, typer.Option(help="fraction of tweets for validation")] = 0.05,
+    test: Annotated[float, typer.Option(help="fraction of tweets for the test split")] = 0.05,
+    coverage: Annotated[float, typer.Option(help="vocabulary covers this share of characters; "
+                                                 "the rest become <unk>")] = 0.999,
+    max_vocab: Annotated[int | None, typer.Option(help="at most this many ids")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the tweet-level split")] = 0,
+    force: ForceOption = False,
+) -> None:
+    """Read tweets, clean them, and write a data folder (data.h5, vocab.json, prepare.json)."""
+    from .clean import CleanOptions
+    from .data import prepare as run_prepare
+
+    options = CleanOptions(unescape_html=html, retweets=retweets, links=links, mentions=mentions, normalize=nfc,
+                           strip_control=control, dedupe=dedupe)
+    with Progress(*Progress.get_default_columns()[:2], BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        summary = run_prepare(inputs, out, options, validate=validate, test=test, seed=seed, coverage=coverage,
+                              max_vocab=max_vocab, force=force,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+    table = Table(title=f"prepared {out}")
+    table.add_column("file")
+    table.add_column("tweets read", justify="right")
+    for name, count in summary.files.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+    dropped = ", ".join(f"{n:,} {reason}" for reason, n in summary.dropped.items()) or "none"
+    console.print(f"kept {summary.kept:,} tweets; dropped {dropped}")
+    console.print("split: " + ", ".join(f"{name} {summary.tweets[name]:,} tweets / {summary.chars[name]:,} chars"
+                                        for name in summary.tweets))
+    console.print(f"vocabulary: {summary.vocab_size} ids, covering {summary.coverage:.4%} of characters "
+                  f"({summary.unknown_chars:,} characters became <unk>)")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
+    out: OutOption = Path("checkpoints/base"),
+    num_layers: Annotated[int, typer.Option(help="stacked LSTM layers")] = 1,
+    rnn_size: Annotated[int, typer.Option(help="LSTM units per layer")] = 512,
+    embedding_size: Annotated[int, typer.Option(help="character embedding size")] = 64,
+    batch_size: Annotated[int, typer.Option(help="parallel lanes per batch")] = 128,
+    seq_len: Annotated[int, typer.Option(help="characters per window (backprop through time)")] = 32,
+    drop_rate: Annotated[float, typer.Option(help="dropout after the embedding and each LSTM")] = 0.05,
+    learning_rate: Annotated[float, typer.Option(help="initial learning rate")] = 0.001,
+    clip_norm: Annotated[float, typer.Option(help="gradient norm clip")] = 5.0,
+    optimizer: Annotated[str, typer.Option(help="sgd, rmsprop, adagrad, adadelta or adam")] = "rmsprop",
+    num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 32,
+    patience: Annotated[int, typer.Option(help="epochs without improvement before stopping")] = 3,
+    seed: Annotated[int, typer.Option(help="seed for weights and dropout")] = 0,
+    restore: Annotated[bool, typer.Option("--restore", help="continue the run saved in --out")] = False,
+    force: ForceOption = False,
+) -> None:
+    """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
+    _import_keras()
+    from .config import Config
+    from .train import train as run_train
+
+    config = Config(num_layers=num_layers, rnn_size=rnn_size, embedding_size=embedding_size, batch_size=batch_size,
+                    seq_len=seq_len, drop_rate=drop_rate, learning_rate=learning_rate, clip_norm=clip_norm,
+                    optimizer=optimizer, num_epochs=num_epochs, patience=patience, seed=seed)
+    history = run_train(data, out, config, restore=restore, force=force, console=err_console)
+    if history:
+        best = min(history, key=lambda row: row.get("val_loss", row["loss"]))
+        console.print(f"best val_loss {best.get('val_loss', float('nan')):.4f} nats/char at epoch "
+                      f"{int(best['epoch']) + 1}; checkpoint in {out}")
+
+
+@app.command()
+def generate(
+    checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
+    temp: Annotated[float, typer.Option("--temp", "-t", help="sampling temperature (>0; lower is safer)")] = 0.8,
+    top_k: Annotated[int, typer.Option(help="draw only from the k likeliest characters (0: all)")] = 0,
+    top_p: Annotated[float, typer.Option(help="draw only from the likeliest characters covering p")] = 1.0,
+    seed_text: Annotated[str, typer.Option(help="start every tweet with this text")] = "",
+    n: Annotated[int, typer.Option("-n", help="how many tweets")] = 1,
+    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = 280,
+    seed: Annotated[int | None, typer.Option(help="random seed for reproducible samples")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="also write the tweets here (JSON lines)")] = None,
+) -> None:
+    """Write tweets with a trained model, several in parallel."""
+    _import_keras()
+    from . import fsutil
+    from .checkpoint import open_checkpoint
+    from .clean import display
+    from .sample import SampleOptions
+    from .sample import generate as run_generate
+
+    options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, seed_text=seed_text,
+                            seed=seed)
+    tweets = run_generate(open_checkpoint(checkpoint), n, options)
+    for tweet in tweets:
+        console.print(display(tweet), markup=False, highlight=False)
+        console.rule(style="dim")
+    if out:
+        fsutil.write_text(out, "".join(json.dumps({"text": display(t)}, ensure_ascii=False) + "\n" for t in tweets))
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
+    data: Annotated[Path, typer.Argument(help="data folder prepared with the same vocabulary")],
+    split: Annotated[str, typer.Option(help="train, validate or test")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Loss (nats/char), bits per character and perplexity of a checkpoint on a data split."""
+    _import_keras()
+    from .evaluate import evaluate as run_evaluate
+
+    result = run_evaluate(checkpoint, data, split)
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"{result['checkpoint']} on {result['data']} ({split}, {result['chars']:,} chars)")
+    for name in ("loss (nats/char)", "bits/char", "perplexity"):
+        table.add_column(name, justify="right")
+    table.add_row(f"{result['loss']:.4f}", f"{result['bits_per_char']:.4f}", f"{result['perplexity']:.3f}")
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: user mistakes become one red line and exit status 1, never a traceback."""
+    try:
+        app()
+    except BotError as error:
+        err_console.print(Text.assemble(("error: ", "bold red"), str(error)), highlight=False)
+        sys.exit(1)
+    except OSError as error:  # disk full, permissions: name the file, keep the traceback out
+        err_console.print(Text.assemble(("error: ", "bold red"), f"{error.filename or ''}: {error.strerror or error}"))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The one Config shared by model, training and sampling, saved as config.json with every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import fsutil
+from .errors import BotError
+
+FORMAT_VERSION = 1
+OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adadelta", "adam")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Model and training hyperparameters; defaults are the reference char-rnn configuration."""
+
+    vocab_size: int = 0
+    embedding_size: int = 64
+    rnn_size: int = 512
+    num_layers: int = 1
+    drop_rate: float = 0.05
+    batch_size: int = 128
+    seq_len: int = 32
+    optimizer: str = "rmsprop"
+    learning_rate: float = 0.001
+    clip_norm: float = 5.0
+    num_epochs: int = 32
+    patience: int = 3
+    min_delta: float = 0.01
+    seed: int = 0
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        positive = ("embedding_size", "rnn_size", "num_layers", "batch_size", "seq_len", "num_epochs")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise BotError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if not 0 <= self.drop_rate < 1:
+            raise BotError(f"--drop-rate must be in [0, 1) (got {self.drop_rate})")
+        if self.learning_rate <= 0:
+            raise BotError(f"--learning-rate must be positive (got {self.learning_rate})")
+        if self.clip_norm <= 0:
+            raise BotError(f"--clip-norm must be positive (got {self.clip_norm})")
+        if self.optimizer not in OPTIMIZERS:
+            raise BotError(f"--optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
+
+    def replace(self, **changes: object) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def save(self, path: Path) -> None:
+        fsutil.write_json(path, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        values = fsutil.read_json(path)
+        if values.get("format_version") != FORMAT_VERSION:
+            raise BotError(f"{path}: format version {values.get('format_version')} is not {FORMAT_VERSION}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise BotError(f"{path}: unknown settings {', '.join(unknown)}")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise BotError(f"{path}: {error}") from error

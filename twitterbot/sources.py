@@ -1,0 +1,315 @@
+"""One reader per input format, each streaming (text, origin) records with bounded memory.
+
+Formats: X's "Download your data" archive (`tweets.js`, or the `.zip`), CSV/TSV, JSON and JSONL
+(API v2 pages, v1.1 objects, plain string arrays, concatenated values), and plain text.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from .errors import BotError
+
+EXTENSIONS = {
+    ".js": "archive",
+    ".zip": "zip",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".txt": "text",
+}
+TEXT_COLUMNS = ("text", "full_text", "tweet", "content")
+MAX_RECORD_CHARS = 1 << 20  # a tweet is at most 25k characters; anything near this is not a tweet
+_CHUNK_CHARS = 1 << 20
+_ARCHIVE_MEMBER = re.compile(r"(^|/)tweets(-part\d+)?\.js$")
+_WHITESPACE = re.compile(r"\s*")
+
+ByteCounter = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One tweet's raw text and where it came from, for error messages and per-file counts."""
+
+    text: str
+    origin: str
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files named, matched by a glob, or found (by known extension) under a folder, in a stable order."""
+    paths: list[Path] = []
+    for item in inputs:
+        if any(ch in item for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
+            if not matches:
+                raise BotError(f"{item}: no file matches this pattern")
+            paths.extend(matches)
+        elif Path(item).is_dir():
+            found = sorted(
+                p
+                for p in Path(item).rglob("*")
+                if p.is_file() and p.suffix.lower() in EXTENSIONS and not p.name.startswith(".")
+            )
+            if not found:
+                raise BotError(f"{item}: folder has no {'/'.join(sorted(EXTENSIONS))} files")
+            paths.extend(found)
+        elif Path(item).is_file():
+            paths.append(Path(item))
+        else:
+            raise BotError(f"{item}: no such file or folder")
+    return list(dict.fromkeys(paths))
+
+
+def detect_format(path: Path) -> str:
+    """The reader for a file: by extension, else by its first bytes."""
+    by_extension = EXTENSIONS.get(path.suffix.lower())
+    if by_extension:
+        return by_extension
+    with open(path, "rb") as stream:
+        head = stream.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"window.YTD"):
+        return "archive"
+    if head[:1] in (b"[", b"{"):
+        return "json"
+    return "text"
+
+
+def read_records(path: Path, on_bytes: ByteCounter | None = None) -> Iterator[Record]:
+    """Stream a file's tweets; any malformed input becomes a one-line BotError naming file and place."""
+    fmt = detect_format(path)
+    count = 0
+    try:
+        if fmt == "zip":
+            records = _read_zip(path, on_bytes)
+        else:
+            stream = _open_text(open(path, "rb"), on_bytes, newline="" if fmt == "csv" else None)
+            records = _READERS[fmt](stream, str(path))
+        for record in records:
+            count += 1
+            yield record
+    except UnicodeDecodeError as error:
+        raise BotError(f"{path}: not UTF-8 text after record {count} ({error.reason})") from error
+    except OSError as error:
+        raise BotError(f"{path}: cannot read ({error.strerror or error})") from error
+
+
+class _CountingReader(io.RawIOBase):
+    """A raw byte stream that reports how many bytes were read, for progress bars."""
+
+    def __init__(self, raw: io.RawIOBase | io.BufferedIOBase, on_bytes: ByteCounter | None):
+        self._raw, self._on_bytes = raw, on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        if self._on_bytes and data:
+            self._on_bytes(len(data))
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open_text(raw, on_bytes: ByteCounter | None, newline: str | None) -> TextIO:
+    reader = io.BufferedReader(_CountingReader(raw, on_bytes), buffer_size=1 << 16)
+    return io.TextIOWrapper(reader, encoding="utf-8-sig", errors="strict", newline=newline)
+
+
+def _read_text(stream: TextIO, name: str) -> Iterator[Record]:
+    with stream:
+        number = 0
+        while line := stream.readline(MAX_RECORD_CHARS):
+            number += 1
+            if len(line) == MAX_RECORD_CHARS and not line.endswith("\n"):
+                raise BotError(f"{name}:{number}: line longer than {MAX_RECORD_CHARS} characters")
+            yield Record(line.rstrip("\n"), f"{name}:{number}")
+
+
+def _read_csv(stream: TextIO, name: str) -> Iterator[Record]:
+    delimiter = "\t" if name.lower().endswith(".tsv") else ","
+    with stream:
+        reader = csv.reader(stream, delimiter=delimiter, strict=True)
+        line = 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            names = [column.strip().lower() for column in header]
+            column = next((names.index(c) for c in TEXT_COLUMNS if c in names), None)
+            if column is None:  # no header we know: the first column holds tweets, from row one
+                column = 0
+                yield Record(header[0], f"{name}:1")
+            line = reader.line_num + 1
+            for row in reader:
+                if row:
+                    if len(row) <= column:
+                        raise BotError(
+                            f"{name}:{line}: expected a value in column {column + 1} "
+                            f"({header[column]!r}), the row has {len(row)}"
+                        )
+                    yield Record(row[column], f"{name}:{line}")
+                line = reader.line_num + 1
+        except csv.Error as error:
+            raise BotError(f"{name}:{line}: malformed CSV ({error})") from error
+
+
+class _JsonValues:
+    """Top-level JSON values one at a time: JSONL, concatenated values, or a top-level array's elements."""
+
+    def __init__(self, stream: TextIO, name: str):
+        self.stream, self.name = stream, name
+        self.buffer, self.pos, self.line, self.eof = "", 0, 1, False
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        self.buffer = self.buffer[self.pos :]
+        self.pos = 0
+        chunk = self.stream.read(_CHUNK_CHARS)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buffer += chunk
+        return True
+
+    def _advance(self, end: int) -> None:
+        self.line += self.buffer.count("\n", self.pos, end)
+        self.pos = end
+
+    def _peek(self) -> str:
+        """The next non-whitespace character, or '' at the end of the file."""
+        while True:
+            self._advance(_WHITESPACE.match(self.buffer, self.pos).end())
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._fill():
+                return ""
+
+    def _error(self, what: str) -> BotError:
+        return BotError(f"{self.name}:{self.line}: malformed JSON ({what})")
+
+    def _decode(self) -> object:
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError as error:
+                if self.eof or len(self.buffer) - self.pos > MAX_RECORD_CHARS:
+                    self._advance(min(error.pos, len(self.buffer)))
+                    raise self._error(error.msg) from error
+                self._fill()
+                continue
+            if end == len(self.buffer) and not self.eof and self._fill():
+                continue  # a number or literal may go on in the next chunk
+            self._advance(end)
+            return value
+
+    def skip_archive_prefix(self) -> None:
+        """Skip `window.YTD.tweets.part0 =` so the rest reads as plain JSON."""
+        self._peek()
+        match = re.match(r"window\.YTD\.[\w.]+\s*=", self.buffer[self.pos :])
+        if not match:
+            raise BotError(f"{self.name}:1: expected an X archive file starting 'window.YTD.<name>.part0 ='")
+        self._advance(self.pos + match.end())
+
+    def __iter__(self) -> Iterator[tuple[object, int]]:
+        while char := self._peek():
+            if char != "[":
+                yield self.line, self._decode()
+                continue
+            self._advance(self.pos + 1)
+            if self._peek() == "]":
+                self._advance(self.pos + 1)
+                continue
+            while True:
+                if not self._peek():
+                    raise self._error("the file ends inside an array")
+                yield self.line, self._decode()
+                char = self._peek()
+                if char == "]":
+                    self._advance(self.pos + 1)
+                    break
+                if char != ",":
+                    raise self._error("the file ends inside an array" if not char else f"expected ',' or ']', found {char!r}")
+                self._advance(self.pos + 1)
+
+
+def _tweet_text(value: object) -> str | None:
+    """The text of one tweet in any of the shapes the X API and archive use, or None."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        return None
+    tweet = value.get("tweet", value)  # the archive wraps each tweet in {"tweet": {...}}
+    if not isinstance(tweet, dict):
+        return None
+    for outer, inner in (("note_tweet", "text"), ("extended_tweet", "full_text")):
+        nested = tweet.get(outer)
+        if isinstance(nested, dict) and isinstance(nested.get(inner), str):
+            return nested[inner]
+    for key in ("full_text", "text"):
+        if isinstance(tweet.get(key), str):
+            return tweet[key]
+    return None
+
+
+def _read_json(stream: TextIO, name: str, archive: bool = False) -> Iterator[Record]:
+    with stream:
+        values = _JsonValues(stream, name)
+        if archive:
+            values.skip_archive_prefix()
+        number = 0
+        for line, value in values:
+            # An API v2 page holds its tweets under "data"; a JSONL line may itself be an array.
+            if isinstance(value, dict) and isinstance(value.get("data"), list):
+                items = value["data"]
+            elif isinstance(value, list):
+                items = value
+            else:
+                items = [value]
+            for item in items:
+                number += 1
+                text = _tweet_text(item)
+                origin = f"{name}:{line} (record {number})"
+                if text is None:
+                    raise BotError(f"{origin}: expected a tweet: a string or an object with 'full_text' or 'text'")
+                yield Record(text, origin)
+
+
+def _read_archive(stream: TextIO, name: str) -> Iterator[Record]:
+    return _read_json(stream, name, archive=True)
+
+
+def _read_zip(path: Path, on_bytes: ByteCounter | None) -> Iterator[Record]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise BotError(f"{path}: not a readable zip file ({error})") from error
+    with archive:
+        members = [info for info in archive.infolist() if _ARCHIVE_MEMBER.search(info.filename)]
+        if not members:
+            raise BotError(f"{path}: no data/tweets.js (or tweets-partN.js) inside this zip")
+        for info in members:
+            name = f"{path}!{info.filename}"
+            try:
+                yield from _read_archive(_open_text(archive.open(info), on_bytes, newline=None), name)
+            except (zipfile.BadZipFile, EOFError) as error:
+                raise BotError(f"{name}: damaged zip member ({error})") from error
+
+
+_READERS = {"archive": _read_archive, "csv": _read_csv, "json": _read_json, "text": _read_text}

@@ -1,0 +1,268 @@
+"""`bot train`: fit the stateful LSTM on a data folder with Keras callbacks; resumable with --restore."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from . import checkpoint, fsutil
+from .batches import LaneBatches, open_split
+from .config import Config
+from .data import DataFolder, open_data
+from .errors import BotError
+from .model import build_model, compile_model, reset_states
+from .vocab import Vocab
+
+HISTORY = "history.csv"
+
+
+class ResetStates(keras.callbacks.Callback):
+    """Zero the LSTM state where the stream restarts: each epoch, and before and after validation."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        reset_states(self.model)
+
+    def on_test_begin(self, logs=None):
+        reset_states(self.model)
+
+    def on_test_end(self, logs=None):
+        reset_states(self.model)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint (best by val loss) that writes a temp file and renames it into place."""
+
+    def __init__(self, path: Path, **kwargs):
+        self.final_path = Path(path)
+        self.temp_path = self.final_path.with_name(f".{self.final_path.stem}.tmp.weights.h5")
+        super().__init__(str(self.temp_path), save_weights_only=True, save_best_only=True, **kwargs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.temp_path.exists():
+            fsutil.fsync_path(self.temp_path)
+            self.temp_path.replace(self.final_path)
+
+
+class LossPlot(keras.callbacks.Callback):
+    """Redraw loss.png (train and validation loss per epoch) from history.csv after every epoch."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        plot_history(self.folder)
+
+
+class RichProgress(keras.callbacks.Callback):
+    """A progress bar with loss, bits/char and chars/s, and one summary line per epoch."""
+
+    def __init__(self, console: Console, steps: int, chars_per_step: int, epochs: int):
+        super().__init__()
+        self.console, self.steps, self.chars_per_step, self.epochs = console, steps, chars_per_step, epochs
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f} · {task.fields[bpc]:.3f} bits/char · "
+                       "{task.fields[speed]:,.0f} chars/s"),
+            TimeRemainingColumn(), console=console, transient=True,
+        )
+
+    def on_train_begin(self, logs=None):
+        self.progress.start()
+
+    def on_train_end(self, logs=None):
+        self.progress.stop()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+        self.task = self.progress.add_task("train", total=self.steps, epoch=epoch + 1, epochs=self.epochs,
+                                           loss=math.nan, bpc=math.nan, speed=0.0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", math.nan))
+        speed = (batch + 1) * self.chars_per_step / max(time.perf_counter() - self.started, 1e-9)
+        self.progress.update(self.task, completed=batch + 1, loss=loss, bpc=loss / math.log(2), speed=speed)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        elapsed = time.perf_counter() - self.started
+        self.progress.remove_task(self.task)
+        val = logs.get("val_loss", math.nan)
+        self.console.print(
+            f"epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', math.nan):.4f}  val_loss {val:.4f} "
+            f"({val / math.log(2):.3f} bits/char)  {self.steps * self.chars_per_step / elapsed:,.0f} chars/s  "
+            f"{elapsed:.0f}s"
+        )
+
+
+class SaveState(keras.callbacks.Callback):
+    """After every epoch, save what --restore needs; on a restored run, hand the counters back.
+
+    Must come after the callbacks whose counters it saves, so it sees this epoch's values.
+    """
+
+    def __init__(self, folder: Path, early_stopping, reduce_lr, best_model, restored: dict | None):
+        super().__init__()
+        self.folder, self.restored = folder, restored
+        self.early_stopping, self.reduce_lr, self.best_model = early_stopping, reduce_lr, best_model
+
+    def on_train_begin(self, logs=None):
+        if not self.restored:
+            return
+        self.model.optimizer.learning_rate = self.restored["learning_rate"]
+        for callback, key in ((self.early_stopping, "early_stopping"), (self.reduce_lr, "reduce_lr")):
+            for name, value in self.restored[key].items():
+                setattr(callback, name, value)
+        self.best_model.best = self.restored["best_val_loss"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = {
+            "epoch": epoch + 1,
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "early_stopping": {"wait": self.early_stopping.wait, "best": _plain(self.early_stopping.best),
+                               "best_epoch": self.early_stopping.best_epoch},
+            "reduce_lr": {"wait": self.reduce_lr.wait, "best": _plain(self.reduce_lr.best),
+                          "cooldown_counter": self.reduce_lr.cooldown_counter},
+            "best_val_loss": _plain(self.best_model.best),
+            "stopped": bool(self.model.stop_training),
+        }
+        checkpoint.save_state(self.folder, self.model, state)
+
+
+def _plain(value):
+    return None if value is None else float(value)
+
+
+def train(data_path: Path, out: Path, config: Config, restore: bool = False, force: bool = False,
+          console: Console | None = None) -> list[dict]:
+    """Train (or continue training) a model on a data folder into a checkpoint folder; return the history."""
+    console = console or Console(stderr=True)
+    data = open_data(data_path)
+    out = Path(out)
+    if restore:
+        if not (out / "config.json").is_file():
+            raise BotError(f"{out}: nothing to restore (no config.json); start a fresh run without --restore")
+        config = Config.load(out / "config.json").replace(num_epochs=config.num_epochs)
+        if Vocab.load(out / "vocab.json").hash != data.vocab.hash:
+            raise BotError(f"{data.path}: its vocabulary differs from the checkpoint's in {out}; "
+                           "prepare the data with the checkpoint's vocabulary or train a fresh model")
+    else:
+        fsutil.refuse_existing(out, force, "checkpoint folder")
+        if out.exists():
+            shutil.rmtree(out)
+        config = config.replace(vocab_size=data.vocab.size)
+        out.mkdir(parents=True)
+        config.save(out / "config.json")
+        data.vocab.save(out / "vocab.json")
+
+    train_batches = _batches(data, "train", config)
+    val_batches = _batches(data, "validate", config)
+    keras.utils.set_random_seed(config.seed)
+    model = compile_model(build_model(config, config.batch_size, config.seq_len), config)
+    restored = None
+    initial_epoch = 0
+    if restore:
+        model.build((config.batch_size, config.seq_len))
+        model.optimizer.build(model.trainable_variables)
+        restored = checkpoint.load_state(out, model)
+        initial_epoch = int(restored["epoch"])
+        _truncate_history(out / HISTORY, initial_epoch)
+        if restored.get("stopped") or initial_epoch >= config.num_epochs:
+            console.print(f"{out}: training already finished at epoch {initial_epoch}; "
+                          "pass a larger --num-epochs to go on")
+            return read_history(out)
+
+    early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                                   min_delta=config.min_delta, restore_best_weights=True)
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(config.patience - 1, 1),
+                                                  min_delta=config.min_delta / 2)
+    best_model = AtomicModelCheckpoint(out / "model.weights.h5", monitor="val_loss")
+    callbacks = [
+        ResetStates(),
+        keras.callbacks.TerminateOnNaN(),
+        best_model,
+        early_stopping,
+        reduce_lr,
+        keras.callbacks.CSVLogger(str(out / HISTORY), append=True),
+        LossPlot(out),
+        SaveState(out, early_stopping, reduce_lr, best_model, restored),
+        RichProgress(console, len(train_batches), config.batch_size * config.seq_len, config.num_epochs),
+    ]
+    if importlib.util.find_spec("tensorflow") is not None:  # TensorBoard writes through tf.summary
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
+    console.print(f"training on {keras.backend.backend()} "
+                  f"({', '.join(_devices())}): {config.num_layers}×LSTM {config.rnn_size}, "
+                  f"{len(train_batches)} batches of {config.batch_size}×{config.seq_len} per epoch")
+    model.fit(train_batches, validation_data=val_batches, epochs=config.num_epochs, initial_epoch=initial_epoch,
+              callbacks=callbacks, verbose=0, shuffle=False)
+    if not (out / "model.weights.h5").exists():  # e.g. TerminateOnNaN in the first epoch
+        raise BotError(f"{out}: training stopped before any epoch finished (loss became NaN?)")
+    return read_history(out)
+
+
+def _batches(data: DataFolder, split: str, config: Config) -> LaneBatches:
+    stream = open_split(data.h5_path, split)
+    return LaneBatches(stream, config.batch_size, config.seq_len, what=f"{data.path} split {split!r}")
+
+
+def _devices() -> list[str]:
+    try:
+        import jax
+
+        return [str(device) for device in jax.devices()] if keras.backend.backend() == "jax" else ["default device"]
+    except ImportError:
+        pass
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return [f"{len(gpus)} GPU"] if gpus else ["CPU"]
+
+
+def read_history(folder: Path) -> list[dict]:
+    path = Path(folder) / HISTORY
+    if not path.exists():
+        return []
+    with open(path, newline="") as stream:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(stream)]
+
+
+def _truncate_history(path: Path, epochs: int) -> None:
+    """Keep only rows of epochs the restored state covers, so no epoch appears twice."""
+    if not path.exists():
+        return
+    with open(path, newline="") as stream:
+        rows = list(csv.reader(stream))
+    fsutil.write_text(path, "".join(",".join(row) + "\n" for row in rows[: epochs + 1]))
+
+
+def plot_history(folder: Path) -> None:
+    """Draw train and validation loss per epoch to loss.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = read_history(folder)
+    if not history:
+        return
+    epochs = np.array([row["epoch"] + 1 for row in history])
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(epochs, [row["loss"] for row in history], marker="o", label="train")
+    if "val_loss" in history[0]:
+        axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
+    axes.set(xlabel="epoch", ylabel="loss (nats/char)", title=Path(folder).name)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    with fsutil.atomic_path(Path(folder) / "loss.png") as tmp:
+        figure.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(figure)

@@ -1,0 +1,109 @@
+"""Characters ↔ ids: Unicode code points, most frequent first, capped by coverage, plus <eot> and <unk>."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from . import fsutil
+from .errors import BotError
+
+EOT, UNK = 0, 1  # end-of-tweet (the model learns where tweets end) and every rare character
+SPECIALS = ("<eot>", "<unk>")
+CODE_POINTS = 0x110000
+MAX_SIZE = np.iinfo(np.uint16).max + 1  # ids are stored as uint16
+
+
+def code_points(text: str) -> np.ndarray:
+    """The text as an array of Unicode code points (one per Python character)."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+
+
+class Vocab:
+    """The id of every character the model knows; ids 0 and 1 are <eot> and <unk>."""
+
+    def __init__(self, chars: list[str], counts: list[int], coverage: float):
+        if len(chars) != len(counts) or len(chars) > MAX_SIZE - len(SPECIALS):
+            raise BotError(f"vocabulary of {len(chars)} characters does not fit uint16 ids")
+        self.chars, self.counts, self.coverage = list(chars), list(counts), coverage
+
+    @classmethod
+    def from_counts(cls, counts: np.ndarray, coverage: float = 0.999, max_size: int | None = None) -> Vocab:
+        """Keep the most frequent characters until they cover `coverage` of all characters seen."""
+        if not 0 < coverage <= 1:
+            raise BotError(f"--coverage must be in (0, 1] (got {coverage})")
+        total = int(counts.sum())
+        if total == 0:
+            raise BotError("no characters to build a vocabulary from")
+        seen = np.flatnonzero(counts)
+        order = seen[np.lexsort((seen, -counts[seen]))]  # by count, ties by code point
+        cumulative = np.cumsum(counts[order])
+        keep = int(np.searchsorted(cumulative, coverage * total - 1e-9 * total) + 1)
+        limit = min(max_size or MAX_SIZE, MAX_SIZE) - len(SPECIALS)
+        keep = min(keep, len(order), limit)
+        if keep < 1:
+            raise BotError(f"--max-vocab must leave room for characters (got {max_size})")
+        kept = order[:keep]
+        return cls([chr(cp) for cp in kept], [int(c) for c in counts[kept]], float(cumulative[keep - 1] / total))
+
+    @property
+    def size(self) -> int:
+        return len(SPECIALS) + len(self.chars)
+
+    @cached_property
+    def lookup(self) -> np.ndarray:
+        """Code point → id table (2 MB), so encoding is one vectorised gather."""
+        table = np.full(CODE_POINTS, UNK, dtype=np.uint16)
+        table[code_points("".join(self.chars))] = np.arange(len(SPECIALS), self.size, dtype=np.uint16)
+        return table
+
+    @cached_property
+    def hash(self) -> str:
+        """Identifies the id assignment: data and checkpoint must agree on it."""
+        return hashlib.sha256(json.dumps(self.chars, ensure_ascii=True).encode()).hexdigest()[:16]
+
+    def encode(self, text: str) -> np.ndarray:
+        return self.lookup[code_points(text)]
+
+    def decode(self, ids) -> str:
+        """Characters for ids; <eot> ends nothing here (callers split on it), <unk> shows as U+FFFD."""
+        out = []
+        for i in np.asarray(ids).tolist():
+            if i >= len(SPECIALS):
+                out.append(self.chars[i - len(SPECIALS)])
+            elif i == UNK:
+                out.append("\ufffd")
+        return "".join(out)
+
+    def unknown(self, text: str) -> list[str]:
+        """Characters of `text` the vocabulary does not have."""
+        known = set(self.chars)
+        return sorted({ch for ch in text if ch not in known})
+
+    def to_dict(self) -> dict:
+        return {
+            "specials": {"eot": EOT, "unk": UNK},
+            "chars": self.chars,
+            "counts": self.counts,
+            "coverage": self.coverage,
+            "size": self.size,
+            "hash": self.hash,
+        }
+
+    def save(self, path: Path) -> None:
+        fsutil.write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path) -> Vocab:
+        values = fsutil.read_json(path)
+        try:
+            vocab = cls(values["chars"], values["counts"], float(values["coverage"]))
+            if values["specials"] != {"eot": EOT, "unk": UNK} or any(len(c) != 1 for c in vocab.chars):
+                raise ValueError("unexpected special ids or multi-character entries")
+        except (KeyError, TypeError, ValueError) as error:
+            raise BotError(f"{path}: not a twitterbot vocabulary ({error})") from error
+        return vocab
