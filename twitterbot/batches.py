@@ -47,8 +47,12 @@ class LaneBatches(keras.utils.PyDataset):
         """Windows [block*W, (block+1)*W) of every lane, plus each lane's next id, as one array."""
         start = block * WINDOWS_PER_READ * self.seq_len
         end = min(start + WINDOWS_PER_READ * self.seq_len, self.lane_len)
-        return np.stack([self.stream[lane * self.lane_len + start : lane * self.lane_len + end + 1]
-                         for lane in range(self.batch_size)])
+        return np.stack(
+            [
+                self.stream[lane * self.lane_len + start : lane * self.lane_len + end + 1]
+                for lane in range(self.batch_size)
+            ]
+        )
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < len(self):

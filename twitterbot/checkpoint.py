@@ -1,7 +1,7 @@
 """The checkpoint folder: everything generation, evaluation and export need, plus the resumable state.
 
-    config.json  vocab.json  model.weights.h5 (best)  history.csv  loss.png  logs/
-    state/  last.weights.h5 (weights + optimizer)  state.json (epoch, LR, callback state)
+config.json  vocab.json  model.weights.h5 (best)  history.csv  loss.png  logs/
+state/  last.weights.h5 (weights + optimizer)  state.json (epoch, LR, callback state)
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ def open_checkpoint(path: Path | None) -> Checkpoint:
     """Check a checkpoint folder's pieces; None means the bundled base model."""
     if path is None:
         if not (BUNDLED / "model.weights.h5").is_file():
-            raise BotError("no bundled model ships yet: pass a checkpoint folder made by `bot train`, "
-                           "e.g. `bot generate checkpoints/small`")
+            raise BotError(
+                "no bundled model ships yet: pass a checkpoint folder made by `bot train`, "
+                "e.g. `bot generate checkpoints/small`"
+            )
         path = BUNDLED
     path = Path(path)
     if not path.is_dir():

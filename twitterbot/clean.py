@@ -33,8 +33,11 @@ class CleanOptions:
     dedupe: bool = True
 
     def __post_init__(self) -> None:
-        for name, allowed in (("retweets", ("drop", "keep")), ("links", ("token", "drop", "keep")),
-                              ("mentions", ("keep", "user"))):
+        for name, allowed in (
+            ("retweets", ("drop", "keep")),
+            ("links", ("token", "drop", "keep")),
+            ("mentions", ("keep", "user")),
+        ):
             if getattr(self, name) not in allowed:
                 raise BotError(f"--{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
 

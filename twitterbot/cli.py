@@ -18,10 +18,15 @@ from rich.text import Text  # noqa: E402
 
 from .errors import BotError  # noqa: E402
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Turn a pile of tweets into a bot that writes like them.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Turn a pile of tweets into a bot that writes like them.",
+)
 console = Console()
 err_console = Console(stderr=True)
+
 
 def _import_keras() -> None:
     """Import Keras (and TensorFlow) with native stderr muted: TF prints start-up lines no setting turns off."""
@@ -44,8 +49,9 @@ ForceOption = Annotated[bool, typer.Option("--force", help="replace an existing 
 
 @app.command()
 def prepare(
-    inputs: Annotated[list[str], typer.Argument(help="tweets.js / archive .zip / CSV / JSON(L) / text files, "
-                                                     "folders or globs")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="tweets.js / archive .zip / CSV / JSON(L) / text files, folders or globs")
+    ],
     out: OutOption = Path("data/tweets"),
     retweets: Annotated[str, typer.Option(help="drop or keep retweets (RT @…)")] = "drop",
     links: Annotated[str, typer.Option(help="token: one <url> token per link; drop; keep")] = "token",
@@ -56,8 +62,9 @@ def prepare(
     dedupe: Annotated[bool, typer.Option("--dedupe/--keep-duplicates", help="drop exact duplicate tweets")] = True,
     validate: Annotated[float, typer.Option(help="fraction of tweets for validation")] = 0.05,
     test: Annotated[float, typer.Option(help="fraction of tweets for the test split")] = 0.05,
-    coverage: Annotated[float, typer.Option(help="vocabulary covers this share of characters; "
-                                                 "the rest become <unk>")] = 0.999,
+    coverage: Annotated[
+        float, typer.Option(help="vocabulary covers this share of characters; the rest become <unk>")
+    ] = 0.999,
     max_vocab: Annotated[int | None, typer.Option(help="at most this many ids")] = None,
     seed: Annotated[int, typer.Option(help="seed of the tweet-level split")] = 0,
     force: ForceOption = False,
@@ -66,14 +73,36 @@ def prepare(
     from .clean import CleanOptions
     from .data import prepare as run_prepare
 
-    options = CleanOptions(unescape_html=html, retweets=retweets, links=links, mentions=mentions, normalize=nfc,
-                           strip_control=control, dedupe=dedupe)
-    with Progress(*Progress.get_default_columns()[:2], BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err_console, transient=True) as bar:
+    options = CleanOptions(
+        unescape_html=html,
+        retweets=retweets,
+        links=links,
+        mentions=mentions,
+        normalize=nfc,
+        strip_control=control,
+        dedupe=dedupe,
+    )
+    with Progress(
+        *Progress.get_default_columns()[:2],
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("reading", total=None)
-        summary = run_prepare(inputs, out, options, validate=validate, test=test, seed=seed, coverage=coverage,
-                              max_vocab=max_vocab, force=force,
-                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+        summary = run_prepare(
+            inputs,
+            out,
+            options,
+            validate=validate,
+            test=test,
+            seed=seed,
+            coverage=coverage,
+            max_vocab=max_vocab,
+            force=force,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     table = Table(title=f"prepared {out}")
     table.add_column("file")
     table.add_column("tweets read", justify="right")
@@ -82,10 +111,16 @@ def prepare(
     console.print(table)
     dropped = ", ".join(f"{n:,} {reason}" for reason, n in summary.dropped.items()) or "none"
     console.print(f"kept {summary.kept:,} tweets; dropped {dropped}")
-    console.print("split: " + ", ".join(f"{name} {summary.tweets[name]:,} tweets / {summary.chars[name]:,} chars"
-                                        for name in summary.tweets))
-    console.print(f"vocabulary: {summary.vocab_size} ids, covering {summary.coverage:.4%} of characters "
-                  f"({summary.unknown_chars:,} characters became <unk>)")
+    console.print(
+        "split: "
+        + ", ".join(
+            f"{name} {summary.tweets[name]:,} tweets / {summary.chars[name]:,} chars" for name in summary.tweets
+        )
+    )
+    console.print(
+        f"vocabulary: {summary.vocab_size} ids, covering {summary.coverage:.4%} of characters "
+        f"({summary.unknown_chars:,} characters became <unk>)"
+    )
 
 
 @app.command()
@@ -112,14 +147,27 @@ def train(
     from .config import Config
     from .train import train as run_train
 
-    config = Config(num_layers=num_layers, rnn_size=rnn_size, embedding_size=embedding_size, batch_size=batch_size,
-                    seq_len=seq_len, drop_rate=drop_rate, learning_rate=learning_rate, clip_norm=clip_norm,
-                    optimizer=optimizer, num_epochs=num_epochs, patience=patience, seed=seed)
+    config = Config(
+        num_layers=num_layers,
+        rnn_size=rnn_size,
+        embedding_size=embedding_size,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        drop_rate=drop_rate,
+        learning_rate=learning_rate,
+        clip_norm=clip_norm,
+        optimizer=optimizer,
+        num_epochs=num_epochs,
+        patience=patience,
+        seed=seed,
+    )
     history = run_train(data, out, config, restore=restore, force=force, console=err_console)
     if history:
         best = min(history, key=lambda row: row.get("val_loss", row["loss"]))
-        console.print(f"best val_loss {best.get('val_loss', float('nan')):.4f} nats/char at epoch "
-                      f"{int(best['epoch']) + 1}; checkpoint in {out}")
+        console.print(
+            f"best val_loss {best.get('val_loss', float('nan')):.4f} nats/char at epoch "
+            f"{int(best['epoch']) + 1}; checkpoint in {out}"
+        )
 
 
 @app.command()
@@ -142,8 +190,7 @@ def generate(
     from .sample import SampleOptions
     from .sample import generate as run_generate
 
-    options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, seed_text=seed_text,
-                            seed=seed)
+    options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, seed_text=seed_text, seed=seed)
     tweets = run_generate(open_checkpoint(checkpoint), n, options)
     for tweet in tweets:
         console.print(display(tweet), markup=False, highlight=False)
@@ -179,10 +226,12 @@ def main() -> None:
     try:
         app()
     except BotError as error:
-        err_console.print(Text.assemble(("error: ", "bold red"), str(error)), highlight=False)
+        err_console.print(Text.assemble(("error: ", "bold red"), str(error)), highlight=False, soft_wrap=True)
         sys.exit(1)
     except OSError as error:  # disk full, permissions: name the file, keep the traceback out
-        err_console.print(Text.assemble(("error: ", "bold red"), f"{error.filename or ''}: {error.strerror or error}"))
+        err_console.print(
+            Text.assemble(("error: ", "bold red"), f"{error.filename or ''}: {error.strerror or error}"), soft_wrap=True
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -121,7 +121,7 @@ def prepare(
                 "format_version": FORMAT_VERSION,
                 "inputs": [str(p) for p in paths],
                 "clean": options.to_dict(),
-                "split": dict(zip(SPLITS, fractions)),
+                "split": dict(zip(SPLITS, fractions, strict=True)),
                 "seed": seed,
                 "coverage": coverage,
                 "max_vocab": max_vocab,
@@ -137,8 +137,9 @@ def prepare(
     return summary
 
 
-def _spool(paths: list[Path], spool: Path, options: CleanOptions, summary: PrepareSummary,
-           progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
+def _spool(
+    paths: list[Path], spool: Path, options: CleanOptions, summary: PrepareSummary, progress: Progress | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read and clean every record, append kept texts to the spool file; return offsets and hashes."""
     offsets, hashes = array("Q", [0]), array("Q")
     with open(spool, "wb") as out:
@@ -179,7 +180,7 @@ def _first_occurrences(hashes: np.ndarray) -> np.ndarray:
 def _split_labels(count: int, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
     """A seeded, shuffled split label per kept tweet with exact counts; small non-zero splits get ≥1."""
     sizes = [int(round(count * f)) for f in fractions[1:]]
-    sizes = [max(size, 1) if f > 0 and count >= 3 else size for size, f in zip(sizes, fractions[1:])]
+    sizes = [max(size, 1) if f > 0 and count >= 3 else size for size, f in zip(sizes, fractions[1:], strict=True)]
     if count - sum(sizes) < 1:
         raise BotError(f"only {count} tweets: too few to split into train/validate/test")
     labels = np.zeros(count, np.uint8)
@@ -209,8 +210,15 @@ def _code_points_of(data: bytes) -> np.ndarray:
     return np.frombuffer(data.decode("utf-8").encode("utf-32-le"), "<u4")
 
 
-def _encode(spool: Path, offsets: np.ndarray, keep: np.ndarray, labels: np.ndarray, vocab: Vocab,
-            h5_path: Path, summary: PrepareSummary) -> None:
+def _encode(
+    spool: Path,
+    offsets: np.ndarray,
+    keep: np.ndarray,
+    labels: np.ndarray,
+    vocab: Vocab,
+    h5_path: Path,
+    summary: PrepareSummary,
+) -> None:
     """Append each kept tweet's ids plus <eot> to its split's stream in the HDF5 file."""
     with h5py.File(h5_path, "w") as h5:
         streams = {
@@ -260,7 +268,9 @@ def open_data(path: Path) -> DataFolder:
     try:
         with h5py.File(path / "data.h5", "r") as h5:
             if h5.attrs.get("format_version") != FORMAT_VERSION:
-                raise BotError(f"{path / 'data.h5'}: format version {h5.attrs.get('format_version')} is not {FORMAT_VERSION}")
+                raise BotError(
+                    f"{path / 'data.h5'}: format version {h5.attrs.get('format_version')} is not {FORMAT_VERSION}"
+                )
             if h5.attrs.get("vocab_hash") != vocab.hash:
                 raise BotError(f"{path}: vocab.json does not match data.h5 (different vocabulary hash)")
             lengths = {name: int(h5[name].shape[0]) for name in SPLITS}

@@ -19,8 +19,10 @@ def evaluate(checkpoint_path: Path | None, data_path: Path, split: str = "test")
     ckpt = open_checkpoint(checkpoint_path)
     data = open_data(data_path)
     if data.vocab.hash != ckpt.vocab.hash:
-        raise BotError(f"{data.path}: its vocabulary differs from the checkpoint's in {ckpt.path}; "
-                       f"prepare it with the checkpoint's vocabulary")
+        raise BotError(
+            f"{data.path}: its vocabulary differs from the checkpoint's in {ckpt.path}; "
+            f"prepare it with the checkpoint's vocabulary"
+        )
     length, seq_len = data.lengths[split], ckpt.config.seq_len
     # Fewer lanes than training when the split is small: each lane then still holds whole windows.
     batch_size = max(1, min(ckpt.config.batch_size, (length - 1) // seq_len))

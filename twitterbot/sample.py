@@ -36,8 +36,9 @@ class SampleOptions:
         if self.max_len < 1:
             raise BotError(f"--max-len must be at least 1 (got {self.max_len})")
         if len(self.seed_text) >= self.max_len:
-            raise BotError(f"--seed-text is {len(self.seed_text)} characters, it must be shorter than --max-len "
-                           f"({self.max_len})")
+            raise BotError(
+                f"--seed-text is {len(self.seed_text)} characters, it must be shorter than --max-len ({self.max_len})"
+            )
 
 
 def shape_distribution(probabilities: np.ndarray, options: SampleOptions, allow_eot: np.ndarray) -> np.ndarray:

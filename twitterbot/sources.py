@@ -245,7 +245,9 @@ class _JsonValues:
                     self._advance(self.pos + 1)
                     break
                 if char != ",":
-                    raise self._error("the file ends inside an array" if not char else f"expected ',' or ']', found {char!r}")
+                    raise self._error(
+                        "the file ends inside an array" if not char else f"expected ',' or ']', found {char!r}"
+                    )
                 self._advance(self.pos + 1)
 
 

@@ -71,10 +71,15 @@ class RichProgress(keras.callbacks.Callback):
         super().__init__()
         self.console, self.steps, self.chars_per_step, self.epochs = console, steps, chars_per_step, epochs
         self.progress = Progress(
-            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3f} · {task.fields[bpc]:.3f} bits/char · "
-                       "{task.fields[speed]:,.0f} chars/s"),
-            TimeRemainingColumn(), console=console, transient=True,
+            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "loss {task.fields[loss]:.3f} · {task.fields[bpc]:.3f} bits/char · {task.fields[speed]:,.0f} chars/s"
+            ),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         )
 
     def on_train_begin(self, logs=None):
@@ -85,8 +90,9 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
-        self.task = self.progress.add_task("train", total=self.steps, epoch=epoch + 1, epochs=self.epochs,
-                                           loss=math.nan, bpc=math.nan, speed=0.0)
+        self.task = self.progress.add_task(
+            "train", total=self.steps, epoch=epoch + 1, epochs=self.epochs, loss=math.nan, bpc=math.nan, speed=0.0
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         loss = float((logs or {}).get("loss", math.nan))
@@ -129,10 +135,16 @@ class SaveState(keras.callbacks.Callback):
         state = {
             "epoch": epoch + 1,
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-            "early_stopping": {"wait": self.early_stopping.wait, "best": _plain(self.early_stopping.best),
-                               "best_epoch": self.early_stopping.best_epoch},
-            "reduce_lr": {"wait": self.reduce_lr.wait, "best": _plain(self.reduce_lr.best),
-                          "cooldown_counter": self.reduce_lr.cooldown_counter},
+            "early_stopping": {
+                "wait": self.early_stopping.wait,
+                "best": _plain(self.early_stopping.best),
+                "best_epoch": self.early_stopping.best_epoch,
+            },
+            "reduce_lr": {
+                "wait": self.reduce_lr.wait,
+                "best": _plain(self.reduce_lr.best),
+                "cooldown_counter": self.reduce_lr.cooldown_counter,
+            },
             "best_val_loss": _plain(self.best_model.best),
             "stopped": bool(self.model.stop_training),
         }
@@ -143,8 +155,14 @@ def _plain(value):
     return None if value is None else float(value)
 
 
-def train(data_path: Path, out: Path, config: Config, restore: bool = False, force: bool = False,
-          console: Console | None = None) -> list[dict]:
+def train(
+    data_path: Path,
+    out: Path,
+    config: Config,
+    restore: bool = False,
+    force: bool = False,
+    console: Console | None = None,
+) -> list[dict]:
     """Train (or continue training) a model on a data folder into a checkpoint folder; return the history."""
     console = console or Console(stderr=True)
     data = open_data(data_path)
@@ -154,8 +172,10 @@ def train(data_path: Path, out: Path, config: Config, restore: bool = False, for
             raise BotError(f"{out}: nothing to restore (no config.json); start a fresh run without --restore")
         config = Config.load(out / "config.json").replace(num_epochs=config.num_epochs)
         if Vocab.load(out / "vocab.json").hash != data.vocab.hash:
-            raise BotError(f"{data.path}: its vocabulary differs from the checkpoint's in {out}; "
-                           "prepare the data with the checkpoint's vocabulary or train a fresh model")
+            raise BotError(
+                f"{data.path}: its vocabulary differs from the checkpoint's in {out}; "
+                "prepare the data with the checkpoint's vocabulary or train a fresh model"
+            )
     else:
         fsutil.refuse_existing(out, force, "checkpoint folder")
         if out.exists():
@@ -178,14 +198,17 @@ def train(data_path: Path, out: Path, config: Config, restore: bool = False, for
         initial_epoch = int(restored["epoch"])
         _truncate_history(out / HISTORY, initial_epoch)
         if restored.get("stopped") or initial_epoch >= config.num_epochs:
-            console.print(f"{out}: training already finished at epoch {initial_epoch}; "
-                          "pass a larger --num-epochs to go on")
+            console.print(
+                f"{out}: training already finished at epoch {initial_epoch}; pass a larger --num-epochs to go on"
+            )
             return read_history(out)
 
-    early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                                   min_delta=config.min_delta, restore_best_weights=True)
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(config.patience - 1, 1),
-                                                  min_delta=config.min_delta / 2)
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, min_delta=config.min_delta, restore_best_weights=True
+    )
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=max(config.patience - 1, 1), min_delta=config.min_delta / 2
+    )
     best_model = AtomicModelCheckpoint(out / "model.weights.h5", monitor="val_loss")
     callbacks = [
         ResetStates(),
@@ -200,11 +223,20 @@ def train(data_path: Path, out: Path, config: Config, restore: bool = False, for
     ]
     if importlib.util.find_spec("tensorflow") is not None:  # TensorBoard writes through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
-    console.print(f"training on {keras.backend.backend()} "
-                  f"({', '.join(_devices())}): {config.num_layers}×LSTM {config.rnn_size}, "
-                  f"{len(train_batches)} batches of {config.batch_size}×{config.seq_len} per epoch")
-    model.fit(train_batches, validation_data=val_batches, epochs=config.num_epochs, initial_epoch=initial_epoch,
-              callbacks=callbacks, verbose=0, shuffle=False)
+    console.print(
+        f"training on {keras.backend.backend()} "
+        f"({_devices()}): {config.num_layers}×LSTM {config.rnn_size}, "
+        f"{len(train_batches)} batches of {config.batch_size}×{config.seq_len} per epoch"
+    )
+    model.fit(
+        train_batches,
+        validation_data=val_batches,
+        epochs=config.num_epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )
     if not (out / "model.weights.h5").exists():  # e.g. TerminateOnNaN in the first epoch
         raise BotError(f"{out}: training stopped before any epoch finished (loss became NaN?)")
     return read_history(out)
@@ -215,17 +247,18 @@ def _batches(data: DataFolder, split: str, config: Config) -> LaneBatches:
     return LaneBatches(stream, config.batch_size, config.seq_len, what=f"{data.path} split {split!r}")
 
 
-def _devices() -> list[str]:
-    try:
+def _devices() -> str:
+    """Where training runs, for the start-up line: GPUs are used whenever the backend sees them."""
+    if keras.backend.backend() == "jax":
         import jax
 
-        return [str(device) for device in jax.devices()] if keras.backend.backend() == "jax" else ["default device"]
-    except ImportError:
-        pass
-    import tensorflow as tf
+        return ", ".join(str(device) for device in jax.devices())
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    return [f"{len(gpus)} GPU"] if gpus else ["CPU"]
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"{len(gpus)} GPU" if gpus else "CPU"
+    return "default device"
 
 
 def read_history(folder: Path) -> list[dict]:

@@ -1,0 +1,68 @@
+"""Cleaning rules and the vocabulary: each switch does what it says, encode→decode round-trips."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from twitterbot.clean import URL_TOKEN, CleanOptions, clean_tweet, display
+from twitterbot.errors import BotError
+from twitterbot.vocab import EOT, UNK, Vocab, code_points
+
+
+def test_default_cleaning():
+    text, reason = clean_tweet("  Fish &amp; chips\r\nhttps://t.co/abc123 @someone\x07\t!  ", CleanOptions())
+    assert reason is None
+    assert text == f"Fish & chips\n{URL_TOKEN} @someone !"
+    assert display(text) == "Fish & chips\n<url> @someone !"
+
+
+def test_switches():
+    raw = "RT @bob: e\u0301 &lt;3 https://t.co/x @alice\x01"
+    assert clean_tweet(raw, CleanOptions())[1] == "retweet"
+    kept = CleanOptions(
+        retweets="keep", links="drop", mentions="user", unescape_html=False, normalize=False, strip_control=False
+    )
+    assert clean_tweet(raw, kept) == ("RT @user: e\u0301 &lt;3  @user\x01", None)
+    nfc = CleanOptions(retweets="keep", links="keep")
+    assert clean_tweet(raw, nfc)[0] == "RT @bob: \u00e9 <3 https://t.co/x @alice"
+
+
+def test_empty_after_cleaning_and_bad_option():
+    assert clean_tweet(" https://t.co/x ", CleanOptions(links="drop"))[1] == "empty"
+    with pytest.raises(BotError, match="--links"):
+        CleanOptions(links="shorten")
+
+
+def test_lone_surrogates_removed():
+    assert clean_tweet("a\ud83db", CleanOptions()) == ("ab", None)
+
+
+def counts_of(text):
+    return np.bincount(code_points(text), minlength=0x110000)
+
+
+def test_vocab_orders_by_frequency_and_caps_by_coverage():
+    vocab = Vocab.from_counts(counts_of("aaaaaaaabbbbc" * 10), coverage=0.9)
+    assert vocab.chars == ["a", "b"]  # a+b cover 12/13 ≥ 0.9
+    assert vocab.encode("abc").tolist() == [2, 3, UNK]
+    assert vocab.size == 4 and EOT == 0
+
+
+def test_vocab_save_load_and_hash(tmp_path):
+    vocab = Vocab.from_counts(counts_of("héllo wörld 🐟🐟"), coverage=1.0)
+    vocab.save(tmp_path / "vocab.json")
+    again = Vocab.load(tmp_path / "vocab.json")
+    assert again.chars == vocab.chars and again.hash == vocab.hash
+    (tmp_path / "bad.json").write_text('{"chars": 3}')
+    with pytest.raises(BotError, match="bad.json"):
+        Vocab.load(tmp_path / "bad.json")
+
+
+@given(st.text(min_size=1))
+def test_encode_decode_round_trip(text):
+    vocab = Vocab.from_counts(counts_of(text), coverage=1.0)
+    ids = vocab.encode(text)
+    assert ids.dtype == np.uint16 and len(ids) == len(text)
+    assert UNK not in ids and EOT not in ids
+    assert vocab.decode(ids) == text

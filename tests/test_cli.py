@@ -1,0 +1,102 @@
+"""The `bot` command end to end, as a user runs it: real processes, real files."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def bot(*args, cwd, backend="tensorflow", check=True):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, "-m", "twitterbot.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"bot {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+TINY = [
+    "--rnn-size",
+    "32",
+    "--embedding-size",
+    "8",
+    "--batch-size",
+    "4",
+    "--seq-len",
+    "16",
+    "--drop-rate",
+    "0",
+    "--learning-rate",
+    "0.01",
+]
+
+
+def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
+    prepared = bot("prepare", corpus_file, "--out", "data/tiny", "--coverage", "1", cwd=tmp_path)
+    assert "kept 400 tweets" in prepared.stdout
+    trained = bot("train", "data/tiny", "--out", "checkpoints/tiny", *TINY, "--num-epochs", "2", cwd=tmp_path)
+    assert "best val_loss" in trained.stdout
+    assert "chars/s" in trained.stderr
+    generated = bot(
+        "generate",
+        "checkpoints/tiny",
+        "-n",
+        "5",
+        "--temp",
+        "0.8",
+        "--max-len",
+        "60",
+        "--seed",
+        "1",
+        "--out",
+        "samples.jsonl",
+        cwd=tmp_path,
+    )
+    samples = [json.loads(line)["text"] for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 5 and all(1 <= len(s) <= 60 for s in samples)
+    assert all(sample in generated.stdout for sample in samples)
+    vocab = set(json.loads((tmp_path / "checkpoints/tiny/vocab.json").read_text())["chars"])
+    assert all(set(sample) <= vocab for sample in samples)
+    evaluated = json.loads(bot("evaluate", "checkpoints/tiny", "data/tiny", "--json", cwd=tmp_path).stdout)
+    assert evaluated["split"] == "test" and 0 < evaluated["loss"] < 0.6 * math.log(len(vocab) + 2)
+    table = bot("evaluate", "checkpoints/tiny", "data/tiny", cwd=tmp_path).stdout
+    assert "bits/char" in table and "perplexity" in table
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["prepare", "missing.csv", "--out", "d"], "missing.csv: no such file or folder"),
+        (["prepare", "bad.json", "--out", "d"], "bad.json:1: malformed JSON"),
+        (["train", "nowhere", "--out", "c"], "nowhere: no such data folder"),
+        (["generate", "."], "not a checkpoint, config.json is missing"),
+        (["generate"], "no bundled model ships yet"),
+        (["train", "nowhere", "--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
+def test_errors_are_one_line(tmp_path, args, message):
+    (tmp_path / "bad.json").write_text('[{"text": "a"}, {"text": ')
+    result = bot(*args, cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error:") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_trains_on_jax_backend(data_folder, tmp_path):
+    """The model and training path use keras.ops only, so the same code trains on JAX."""
+    pytest.importorskip("jax")
+    result = bot("train", data_folder, "--out", "ckpt", *TINY, "--num-epochs", "1", cwd=tmp_path, backend="jax")
+    assert "training on jax" in result.stderr
+    assert (tmp_path / "ckpt" / "model.weights.h5").is_file()
+    generated = bot("generate", "ckpt", "-n", "2", "--max-len", "30", "--seed", "0", cwd=tmp_path, backend="jax")
+    assert generated.stdout.strip()
