@@ -68,6 +68,8 @@ def test_fresh_run_refuses_existing_checkpoint(trained, data_folder, tiny_config
     before = (out / "model.weights.h5").read_bytes()
     with pytest.raises(BotError, match="already exists"):
         train(data_folder, out, tiny_config)
+    with pytest.raises(BotError, match="fewer than one batch"):  # --force with bad settings keeps the old run
+        train(data_folder, out, tiny_config.replace(batch_size=512), force=True)
     assert (out / "model.weights.h5").read_bytes() == before
 
 

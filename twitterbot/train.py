@@ -132,6 +132,8 @@ class SaveState(keras.callbacks.Callback):
         self.best_model.best = self.restored["best_val_loss"]
 
     def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite((logs or {}).get("loss", math.nan)):
+            return  # a NaN epoch (TerminateOnNaN) must not replace the last good state
         state = {
             "epoch": epoch + 1,
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
@@ -178,15 +180,16 @@ def train(
             )
     else:
         fsutil.refuse_existing(out, force, "checkpoint folder")
+        config = config.replace(vocab_size=data.vocab.size)
+
+    train_batches = _batches(data, "train", config)  # checked before an old checkpoint is replaced
+    val_batches = _batches(data, "validate", config)
+    if not restore:
         if out.exists():
             shutil.rmtree(out)
-        config = config.replace(vocab_size=data.vocab.size)
         out.mkdir(parents=True)
         config.save(out / "config.json")
         data.vocab.save(out / "vocab.json")
-
-    train_batches = _batches(data, "train", config)
-    val_batches = _batches(data, "validate", config)
     keras.utils.set_random_seed(config.seed)
     model = compile_model(build_model(config, config.batch_size, config.seq_len), config)
     restored = None
@@ -284,6 +287,7 @@ def plot_history(folder: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     history = read_history(folder)
     if not history:
@@ -294,6 +298,7 @@ def plot_history(folder: Path) -> None:
     if "val_loss" in history[0]:
         axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
     axes.set(xlabel="epoch", ylabel="loss (nats/char)", title=Path(folder).name)
+    axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend()
     with fsutil.atomic_path(Path(folder) / "loss.png") as tmp:
