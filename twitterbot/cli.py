@@ -24,8 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Turn a pile of tweets into a bot that writes like them.",
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # long paths and URLs stay on one line, for people and for scripts
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _import_keras() -> None:
@@ -219,6 +219,48 @@ def evaluate(
         table.add_column(name, justify="right")
     table.add_row(f"{result['loss']:.4f}", f"{result['bits_per_char']:.4f}", f"{result['perplexity']:.3f}")
     console.print(table)
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
+    out: OutOption = Path("webexport/bot"),
+    quantize: Annotated[str | None, typer.Option(help="float16 or uint8: smaller weights")] = None,
+    temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = 0.8,
+    top_k: Annotated[int, typer.Option(help="the page's top-k (0: all)")] = 0,
+    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = 280,
+    force: ForceOption = False,
+) -> None:
+    """Export a checkpoint as a TF.js model and a web page that writes tweets in the browser."""
+    _import_keras()
+    from .checkpoint import open_checkpoint
+    from .export import export as run_export
+    from .sample import SampleOptions
+
+    SampleOptions(temperature=temp, top_k=top_k, max_len=max_len)  # the same checks as generate
+    sizes = run_export(
+        open_checkpoint(checkpoint), out, quantize, temperature=temp, top_k=top_k, max_len=max_len, force=force
+    )
+    console.print(
+        f"exported {checkpoint} to {out}: {sizes['weights_bytes'] / 1e6:.2f} MB of {sizes['quantize']} "
+        f"weights in {sizes['shards']} shard(s); view it with `bot serve {out}`"
+    )
+
+
+@app.command()
+def serve(
+    folder: Annotated[Path, typer.Argument(help="export folder made by `bot export`")] = Path("webexport/bot"),
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8000,
+) -> None:
+    """Serve an export folder on 127.0.0.1 so a browser can open the page; Ctrl-C stops it."""
+    from .serve import serve as run_serve
+
+    def ready(url: str) -> None:
+        console.print(f"serving {folder} at {url} (Ctrl-C to stop)", highlight=False)
+        console.file.flush()  # the URL must reach a pipe (a test, a script) before the first request
+
+    run_serve(folder, port, on_ready=ready)
+    console.print("stopped")
 
 
 def main() -> None:

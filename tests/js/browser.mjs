@@ -1,0 +1,38 @@
+// Drive the exported page in headless Chromium: wait for the model, click "Write a tweet" `runs` times,
+// read the tweets back, take a screenshot, and time the page's sampler against the layers API.
+// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1]
+import fs from "node:fs";
+import { chromium } from "playwright-core";
+
+const [url, outPath, screenshot, runs = "1", count = "1"] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+  await page.goto(url);
+  await page.waitForSelector("#write:not([disabled])", { timeout: 120000 });
+  await page.selectOption("#count", count);
+  for (let run = 1; run <= Number(runs); run++) {
+    await page.click("#write");
+    await page.waitForFunction((n) => window.twitterbot.timings.length >= n, run, { timeout: 120000 });
+  }
+  const texts = await page.$$eval(".tweet .text", (nodes) => nodes.map((node) => node.textContent));
+  const counts = await page.$$eval(".tweet .count", (nodes) => nodes.map((node) => node.textContent));
+  await page.screenshot({ path: screenshot, fullPage: true });
+  const info = await page.evaluate(() => ({
+    backend: window.twitterbot.backend,
+    loadMs: window.twitterbot.loadMs,
+    timings: window.twitterbot.timings,
+    crossOriginIsolated: window.crossOriginIsolated,
+    status: document.getElementById("status").textContent,
+  }));
+  fs.writeFileSync(outPath, JSON.stringify({ ...info, texts, counts, errors }));
+} finally {
+  await browser.close();
+}

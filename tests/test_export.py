@@ -1,0 +1,179 @@
+"""`bot export` and `bot serve`: the TF.js model matches Keras in real tfjs, the page writes tweets in Chromium."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twitterbot import export as export_module
+from twitterbot.checkpoint import open_checkpoint
+from twitterbot.errors import BotError
+from twitterbot.export import export
+from twitterbot.model import reset_states
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+# Max |p_tfjs - p_keras| over every step and character: float32 must match; quantized weights move
+# probabilities a little (measured on trained models: float16 2.4e-4, uint8 1.8e-2).
+TOLERANCE = {None: 1e-4, "float16": 2e-3, "uint8": 5e-2}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(data_folder, tiny_config, tmp_path_factory):
+    from twitterbot.train import train
+
+    out = tmp_path_factory.mktemp("export-ckpt") / "tiny"
+    train(data_folder, out, tiny_config.replace(num_layers=2))
+    return open_checkpoint(out)
+
+
+def node(*args, timeout=300):
+    result = subprocess.run(["node", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def keras_probabilities(ckpt, ids):
+    model = ckpt.load_model(1, None)
+    reset_states(model)
+    return model.predict_on_batch(np.array([ids], "int32"))[0]
+
+
+@pytest.mark.parametrize("quantize", [None, "float16", "uint8"])
+def test_tfjs_matches_keras_step_by_step(checkpoint, tmp_path, quantize):
+    out = tmp_path / "web"
+    export(checkpoint, out, quantize)
+    ids = [0, *checkpoint.vocab.encode("the cat sat on the mat\na dog").tolist()]
+    node("tests/js/parity.mjs", out, json.dumps(ids), tmp_path / "parity.json")
+    result = json.loads((tmp_path / "parity.json").read_text())
+    assert result["version"] == "4.22.0"
+    reference = keras_probabilities(checkpoint, ids)
+    for path in ("layers", "fused"):  # tfjs's own LSTM layer, and the page's fused step
+        difference = np.abs(np.array(result[path]) - reference).max()
+        assert difference <= TOLERANCE[quantize], (path, difference)
+
+
+def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "SHARD_BYTES", 4096)
+    out = tmp_path / "web"
+    sizes = export(checkpoint, out)
+    model_json = json.loads((out / "model.json").read_text())
+    topology = model_json["modelTopology"]
+    assert topology["class_name"] == "Sequential"
+    assert [layer["class_name"] for layer in topology["config"]["layers"]] == ["Embedding", "LSTM", "LSTM", "Dense"]
+    assert topology["config"]["layers"][0]["config"]["batch_input_shape"] == [1, 1]
+    (group,) = model_json["weightsManifest"]
+    assert len(group["paths"]) == sizes["shards"] > 1
+    assert all((out / p).stat().st_size <= 4096 for p in group["paths"])
+    assert sum((out / p).stat().st_size for p in group["paths"]) == sizes["weights_bytes"]
+    assert [w["name"] for w in group["weights"]][:4] == [
+        "embedding/embeddings",
+        "lstm_0/kernel",
+        "lstm_0/recurrent_kernel",
+        "lstm_0/bias",
+    ]
+    vocab = json.loads((out / "vocab.json").read_text())
+    assert vocab["eot"] == 0 and vocab["unk"] == 1 and len(vocab["chars"]) == checkpoint.vocab.size - 2
+    for asset in (
+        "index.html",
+        "app.js",
+        "generator.js",
+        "vendor/tf.min.js",
+        "vendor/tf-backend-wasm.min.js",
+        "vendor/tfjs-backend-wasm-simd.wasm",
+    ):
+        assert (out / asset).is_file(), asset
+    assert "https://" not in (out / "index.html").read_text()  # no CDN: works offline
+    ids = [0, *checkpoint.vocab.encode("hello").tolist()]
+    node("tests/js/parity.mjs", out, json.dumps(ids), tmp_path / "parity.json")  # the shards reassemble
+    result = json.loads((tmp_path / "parity.json").read_text())
+    assert np.abs(np.array(result["fused"]) - keras_probabilities(checkpoint, ids)).max() <= 1e-4
+
+
+def test_vendored_tfjs_is_the_npm_build():
+    vendor = ROOT / "twitterbot" / "web" / "vendor"
+    for name, package in [
+        ("tf.min.js", "tfjs"),
+        ("tf-backend-wasm.min.js", "tfjs-backend-wasm"),
+        ("tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm"),
+    ]:
+        npm_file = ROOT / "node_modules" / "@tensorflow" / package / "dist" / name
+        assert (vendor / name).read_bytes() == npm_file.read_bytes(), name
+
+
+def test_export_refuses_existing_and_bad_quantize(checkpoint, tmp_path):
+    out = tmp_path / "web"
+    export(checkpoint, out)
+    with pytest.raises(BotError, match="already exists"):
+        export(checkpoint, out)
+    with pytest.raises(BotError, match="--quantize"):
+        export(checkpoint, tmp_path / "other", quantize="int4")
+    assert not (tmp_path / "other").exists()
+
+
+def start_server(folder):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twitterbot.cli", "serve", str(folder), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+    if not match:
+        process.kill()
+        raise AssertionError(line + process.communicate()[1])
+    return process, match.group(0)
+
+
+def stop_server(process):
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "stopped" in stdout
+
+
+def test_serve_on_loopback_and_stop_on_ctrl_c(checkpoint, tmp_path):
+    export(checkpoint, tmp_path / "web")
+    process, url = start_server(tmp_path / "web")
+    try:
+        with urllib.request.urlopen(url + "model.json", timeout=10) as response:
+            assert json.loads(response.read())["format"] == "layers-model"
+        with urllib.request.urlopen(url + "vendor/tfjs-backend-wasm-simd.wasm", timeout=10) as response:
+            assert response.headers["Content-Type"] == "application/wasm"
+            assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    finally:
+        stop_server(process)
+
+
+def test_serve_refuses_a_folder_that_is_not_an_export(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "twitterbot.cli", "serve", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "model.json is missing" in result.stderr
+
+
+def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
+    export(checkpoint, tmp_path / "web", max_len=120)
+    process, url = start_server(tmp_path / "web")
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "page.png"
+    try:
+        node("tests/js/browser.mjs", url, tmp_path / "page.json", screenshot, 1, 3, timeout=300)
+    finally:
+        stop_server(process)
+    page = json.loads((tmp_path / "page.json").read_text())
+    assert page["errors"] == []
+    assert page["backend"] == "wasm" and page["crossOriginIsolated"]
+    assert len(page["texts"]) == 3
+    allowed = set(checkpoint.vocab.chars)
+    for text, count in zip(page["texts"], page["counts"], strict=True):
+        assert 1 <= len(text) <= 120 and set(text) <= allowed
+        assert count == f"{len(text)} / 280"
+    assert screenshot.stat().st_size > 10_000

@@ -1,0 +1,190 @@
+"""`bot export`: a checkpoint as a TF.js layers model plus a static page that writes tweets in the browser.
+
+The topology is written by hand as a Keras-2-style Sequential (what @tensorflow/tfjs loads): the
+`tensorflowjs` pip package is not used, since it downgrades TensorFlow and its Keras 3 output does
+not load in tfjs 4.22. Weights are little-endian float32 (or quantized) shards of at most 4 MB.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import __version__, fsutil
+from .checkpoint import Checkpoint
+from .clean import URL_DISPLAY, URL_TOKEN
+from .errors import BotError
+from .vocab import EOT, SPECIALS, UNK
+
+WEB_ASSETS = Path(__file__).parent / "web"
+SHARD_BYTES = 4 * 1024 * 1024
+QUANTIZATIONS = ("float16", "uint8")
+
+
+def layer_weights(ckpt: Checkpoint) -> list[tuple[str, np.ndarray]]:
+    """(tfjs weight name, float32 array) in topology order: embedding, each LSTM, dense."""
+    model = ckpt.load_model(1, 1)
+    named = []
+    for layer in model.layers:
+        values = [np.asarray(v, dtype="<f4") for v in layer.get_weights()]
+        if layer.name == "embedding":
+            named.append(("embedding/embeddings", values[0]))
+        elif isinstance(layer, keras.layers.LSTM):
+            kernel, recurrent, bias = values
+            named += [
+                (f"{layer.name}/kernel", kernel),
+                (f"{layer.name}/recurrent_kernel", recurrent),
+                (f"{layer.name}/bias", bias),
+            ]
+        elif layer.name == "next_char":
+            named += [("next_char/kernel", values[0]), ("next_char/bias", values[1])]
+    return named
+
+
+def topology(ckpt: Checkpoint) -> dict:
+    """The model as a Keras 2 Sequential config, batch 1, one character per step, stateful."""
+    config = ckpt.config
+    glorot = {"class_name": "GlorotUniform", "config": {"seed": None}}
+    zeros = {"class_name": "Zeros", "config": {}}
+    layers = [
+        {
+            "class_name": "Embedding",
+            "config": {
+                "name": "embedding",
+                "trainable": False,
+                "dtype": "float32",
+                "batch_input_shape": [1, 1],
+                "input_dim": config.vocab_size,
+                "output_dim": config.embedding_size,
+                "input_length": 1,
+                "mask_zero": False,
+                "embeddings_initializer": {
+                    "class_name": "RandomUniform",
+                    "config": {"minval": -0.05, "maxval": 0.05, "seed": None},
+                },
+            },
+        }
+    ]
+    for index in range(config.num_layers):
+        layers.append(
+            {
+                "class_name": "LSTM",
+                "config": {
+                    "name": f"lstm_{index}",
+                    "trainable": False,
+                    "dtype": "float32",
+                    "units": config.rnn_size,
+                    "return_sequences": True,
+                    "return_state": False,
+                    "go_backwards": False,
+                    "stateful": True,
+                    "unroll": False,
+                    "time_major": False,
+                    "activation": "tanh",
+                    "recurrent_activation": "sigmoid",
+                    "use_bias": True,
+                    "unit_forget_bias": True,
+                    "dropout": 0.0,
+                    "recurrent_dropout": 0.0,
+                    "implementation": 2,
+                    "kernel_initializer": glorot,
+                    "recurrent_initializer": {"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": None}},
+                    "bias_initializer": zeros,
+                },
+            }
+        )
+    layers.append(
+        {
+            "class_name": "Dense",
+            "config": {
+                "name": "next_char",
+                "trainable": False,
+                "dtype": "float32",
+                "units": config.vocab_size,
+                "activation": "softmax",
+                "use_bias": True,
+                "kernel_initializer": glorot,
+                "bias_initializer": zeros,
+            },
+        }
+    )
+    return {
+        "class_name": "Sequential",
+        "config": {"name": "char_rnn", "layers": layers},
+        "keras_version": "2.15.0",
+        "backend": "tensorflow",
+    }
+
+
+def encode_weights(named: list[tuple[str, np.ndarray]], quantize: str | None) -> tuple[list[dict], bytes]:
+    """The manifest entries and the concatenated bytes, quantized as tfjs decodes them."""
+    specs, chunks = [], []
+    for name, value in named:
+        spec = {"name": name, "shape": list(value.shape), "dtype": "float32"}
+        if quantize == "float16":
+            data = value.astype("<f2").tobytes()
+            spec["quantization"] = {"dtype": "float16"}
+        elif quantize == "uint8":
+            low, high = float(value.min()), float(value.max())
+            scale = (high - low) / 255 if high > low else 1.0
+            data = np.round((value - low) / scale).clip(0, 255).astype(np.uint8).tobytes()
+            spec["quantization"] = {"dtype": "uint8", "min": low, "scale": scale}
+        else:
+            data = value.tobytes()
+        specs.append(spec)
+        chunks.append(data)
+    return specs, b"".join(chunks)
+
+
+def export(
+    ckpt: Checkpoint,
+    out: Path,
+    quantize: str | None = None,
+    temperature: float = 0.8,
+    top_k: int = 0,
+    max_len: int = 280,
+    force: bool = False,
+) -> dict:
+    """Write model.json, weight shards, vocab.json, generation.json and the page into `out`; return sizes."""
+    if quantize not in (None, *QUANTIZATIONS):
+        raise BotError(f"--quantize must be one of {', '.join(QUANTIZATIONS)} (got {quantize!r})")
+    out = Path(out)
+    fsutil.refuse_existing(out, force, "export folder")
+    specs, data = encode_weights(layer_weights(ckpt), quantize)
+    shard_count = max(1, -(-len(data) // SHARD_BYTES))
+    paths = [f"group1-shard{i + 1}of{shard_count}.bin" for i in range(shard_count)]
+    with fsutil.staged_dir(out) as staging:
+        for index, name in enumerate(paths):
+            (staging / name).write_bytes(data[index * SHARD_BYTES : (index + 1) * SHARD_BYTES])
+        model_json = {
+            "format": "layers-model",
+            "generatedBy": f"twitterbot {__version__}",
+            "convertedBy": f"twitterbot {__version__}",
+            "modelTopology": topology(ckpt),
+            "weightsManifest": [{"paths": paths, "weights": specs}],
+        }
+        fsutil.write_json(staging / "model.json", model_json)
+        chars = [URL_DISPLAY if ch == URL_TOKEN else ch for ch in ckpt.vocab.chars]
+        fsutil.write_json(
+            staging / "vocab.json",
+            {"eot": EOT, "unk": UNK, "specials": list(SPECIALS), "chars": chars, "hash": ckpt.vocab.hash},
+        )
+        fsutil.write_json(
+            staging / "generation.json",
+            {
+                "temperature": temperature,
+                "top_k": top_k,
+                "max_len": max_len,
+                "rnn_size": ckpt.config.rnn_size,
+                "num_layers": ckpt.config.num_layers,
+            },
+        )
+        for asset in WEB_ASSETS.rglob("*"):
+            if asset.is_file():
+                target = staging / asset.relative_to(WEB_ASSETS)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(asset, target)
+    return {"weights_bytes": len(data), "shards": shard_count, "quantize": quantize or "float32"}

@@ -1,0 +1,50 @@
+"""`bot serve`: the export folder over HTTP on 127.0.0.1, since browsers do not fetch model.json from file://."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import BotError
+
+
+class _PageHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with the right wasm type, cross-origin isolation (threaded wasm), no request log."""
+
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".json": "application/json",
+    }
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+def serve(folder: Path, port: int = 8000, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve an export folder on 127.0.0.1 (browsers do not fetch model.json from file://) until Ctrl-C."""
+    folder = Path(folder)
+    for piece in ("model.json", "index.html"):
+        if not (folder / piece).is_file():
+            raise BotError(f"{folder}: not a web export, {piece} is missing (make one with `bot export`)")
+    handler = functools.partial(_PageHandler, directory=str(folder))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        raise BotError(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); try another --port") from error
+    with server:
+        if on_ready:
+            on_ready(f"http://127.0.0.1:{server.server_address[1]}/")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass

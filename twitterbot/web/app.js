@@ -1,0 +1,85 @@
+// The page: loads the exported model with the vendored tfjs (wasm backend when it starts, else cpu),
+// writes tweets in parallel streams, and yields to the event loop between steps so the page stays live.
+import { TweetWriter } from "./generator.js";
+
+const $ = (id) => document.getElementById(id);
+const status = (text) => ($("status").textContent = text);
+const LIMIT = 280;
+
+async function chooseBackend() {
+  try {
+    tf.wasm.setWasmPaths(new URL("vendor/", location.href).href);
+    if (await tf.setBackend("wasm")) return "wasm";
+  } catch (error) {
+    console.warn("wasm backend unavailable, using cpu", error);
+  }
+  await tf.setBackend("cpu");
+  return "cpu";
+}
+
+function showTweet(text) {
+  const item = document.createElement("li");
+  item.className = "tweet";
+  const body = document.createElement("p");
+  body.className = "text";
+  body.textContent = text;
+  const footer = document.createElement("footer");
+  const count = document.createElement("span");
+  const length = Array.from(text).length;
+  count.className = length > LIMIT ? "count over" : "count";
+  count.textContent = `${length} / ${LIMIT}`;
+  const copy = document.createElement("button");
+  copy.className = "copy";
+  copy.textContent = "Copy";
+  copy.addEventListener("click", async () => {
+    await navigator.clipboard.writeText(text);
+    copy.textContent = "Copied";
+  });
+  footer.append(count, copy);
+  item.append(body, footer);
+  $("tweets").prepend(item);
+}
+
+async function main() {
+  const loadStart = performance.now();
+  const backend = await chooseBackend();
+  const [model, vocab, settings] = await Promise.all([
+    tf.loadLayersModel("model.json"),
+    fetch("vocab.json").then((r) => r.json()),
+    fetch("generation.json").then((r) => r.json()),
+  ]);
+  const writer = new TweetWriter(tf, model, vocab);
+  const loadMs = performance.now() - loadStart;
+  window.twitterbot = { backend, loadMs, timings: [] };
+  $("temperature").value = settings.temperature;
+  $("temperature-value").textContent = settings.temperature;
+  $("temperature").addEventListener("input", () => ($("temperature-value").textContent = $("temperature").value));
+  status(`Ready (tfjs ${tf.version.tfjs}, ${backend} backend, loaded in ${(loadMs / 1000).toFixed(2)} s).`);
+  $("write").disabled = false;
+  $("write").addEventListener("click", async () => {
+    $("write").disabled = true;
+    const started = performance.now();
+    try {
+      const n = Number($("count").value);
+      status(`Writing ${n}…`);
+      const tweets = await writer.write({
+        n,
+        temperature: Number($("temperature").value),
+        topK: settings.top_k,
+        seedText: $("seed-text").value,
+        maxLen: settings.max_len,
+        onStep: (step) => (step % 8 === 0 ? new Promise((resolve) => setTimeout(resolve, 0)) : null),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      window.twitterbot.timings.push({ n, seconds, chars: tweets.reduce((sum, t) => sum + t.length, 0) });
+      tweets.forEach(showTweet);
+      status(`Wrote ${n} in ${seconds.toFixed(2)} s (${backend} backend).`);
+    } catch (error) {
+      status(`Could not write: ${error.message}`);
+    } finally {
+      $("write").disabled = false;
+    }
+  });
+}
+
+main().catch((error) => status(`Could not load the model: ${error.message}`));
