@@ -45,14 +45,14 @@ def keras_probabilities(ckpt, ids):
     return model.predict_on_batch(np.array([ids], "int32"))[0]
 
 
-@pytest.mark.parametrize("quantize", [None, "float16", "uint8"])
-def test_tfjs_matches_keras_step_by_step(checkpoint, tmp_path, quantize):
+@pytest.mark.parametrize("quantize, backend", [(None, "cpu"), (None, "wasm"), ("float16", "cpu"), ("uint8", "cpu")])
+def test_tfjs_matches_keras_step_by_step(checkpoint, tmp_path, quantize, backend):
     out = tmp_path / "web"
     export(checkpoint, out, quantize)
     ids = [0, *checkpoint.vocab.encode("the cat sat on the mat\na dog").tolist()]
-    node("tests/js/parity.mjs", out, json.dumps(ids), tmp_path / "parity.json")
+    node("tests/js/parity.mjs", out, json.dumps(ids), tmp_path / "parity.json", backend)
     result = json.loads((tmp_path / "parity.json").read_text())
-    assert result["version"] == "4.22.0"
+    assert result["version"] == "4.22.0" and result["backend"] == backend
     reference = keras_probabilities(checkpoint, ids)
     for path in ("layers", "fused"):  # tfjs's own LSTM layer, and the page's fused step
         difference = np.abs(np.array(result[path]) - reference).max()

@@ -1,10 +1,10 @@
 // Drive the exported page in headless Chromium: wait for the model, click "Write a tweet" `runs` times,
 // read the tweets back, take a screenshot, and time the page's sampler against the layers API.
-// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1]
+// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0]
 import fs from "node:fs";
 import { chromium } from "playwright-core";
 
-const [url, outPath, screenshot, runs = "1", count = "1"] = process.argv.slice(2);
+const [url, outPath, screenshot, runs = "1", count = "1", referenceChars = "0"] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -32,7 +32,23 @@ try {
     crossOriginIsolated: window.crossOriginIsolated,
     status: document.getElementById("status").textContent,
   }));
-  fs.writeFileSync(outPath, JSON.stringify({ ...info, texts, counts, errors }));
+  // The reference: the layers API stepped once per character (model.predict + a read back), as
+  // char-rnn pages do it, timed in the same page on the same backend.
+  const referenceSeconds = await page.evaluate(async (chars) => {
+    if (!chars) return null;
+    const { model } = window.twitterbot;
+    model.layers.forEach((layer) => layer.stateful && layer.resetStates());
+    const started = performance.now();
+    let id = 0;
+    for (let i = 0; i < chars; i++) {
+      const out = model.predict(tf.tensor2d([[id]], [1, 1], "int32"));
+      const p = await out.data();
+      out.dispose();
+      id = 2 + (i % (p.length - 2));
+    }
+    return (performance.now() - started) / 1000;
+  }, Number(referenceChars));
+  fs.writeFileSync(outPath, JSON.stringify({ ...info, texts, counts, errors, referenceSeconds }));
 } finally {
   await browser.close();
 }

@@ -19,5 +19,5 @@ export async function loadExport(dir) {
   };
   const model = await tf.loadLayersModel(handler);
   const vocab = JSON.parse(fs.readFileSync(path.join(dir, "vocab.json"), "utf8"));
-  return { tf, model, vocab };
+  return { model, vocab };
 }

@@ -1,14 +1,16 @@
 // Feed ids one at a time through (a) the tfjs layers model and (b) the page's fused step; print both
 // probability sequences as JSON for the Python test to compare with Keras.
-// usage: node parity.mjs EXPORT_DIR '[ids...]' OUT.json
+// usage: node parity.mjs EXPORT_DIR '[ids...]' OUT.json [backend=cpu|wasm]
 import fs from "node:fs";
+import "@tensorflow/tfjs-backend-wasm";
+import * as tf from "@tensorflow/tfjs";
 import { loadExport } from "./load.mjs";
 import { TweetWriter } from "../../twitterbot/web/generator.js";
 
-const [dir, idsJson, outPath] = process.argv.slice(2);
+const [dir, idsJson, outPath, backend = "cpu"] = process.argv.slice(2);
 const ids = JSON.parse(idsJson);
-const { tf, model, vocab } = await loadExport(dir);
-await tf.setBackend("cpu");
+if (!(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} did not start`);
+const { model, vocab } = await loadExport(dir);
 
 const layers = [];
 model.layers.forEach((layer) => layer.resetStates && layer.stateful && layer.resetStates());
@@ -22,10 +24,12 @@ const writer = new TweetWriter(tf, model, vocab);
 const fused = [];
 let state = writer.initialState(1);
 for (const id of ids) {
-  const [p, next] = writer.step(new Int32Array([id]), state);
+  const [logits, next] = writer.step(new Int32Array([id]), state);
   writer.disposeState(state);
   state = next;
+  const p = tf.softmax(logits);
   fused.push(Array.from(await p.data()));
   p.dispose();
+  logits.dispose();
 }
 fs.writeFileSync(outPath, JSON.stringify({ backend: tf.getBackend(), version: tf.version.tfjs, layers, fused }));

@@ -10,14 +10,20 @@ export class TweetWriter {
     this.chars = vocab.chars;
     this.offset = vocab.specials.length; // ids below this are <eot>, <unk>
     this.size = this.offset + this.chars.length;
+    // Per layer, one fused op gives all four gates: sigmoid([x, h] · [W_x; W_h] + b). Keras orders the
+    // gate columns i, f, g, o; g wants tanh, and tanh(z) = 2·sigmoid(2z) − 1, so g's columns are
+    // doubled here and mapped back in step().
     this.embedding = model.getLayer("embedding").getWeights()[0];
-    // One matmul per layer and step: [x, h] · [kernel; recurrent_kernel] + bias.
-    this.lstms = model.layers
-      .filter((layer) => layer.getClassName() === "LSTM")
-      .map((layer) => {
-        const [kernel, recurrent, bias] = layer.getWeights();
-        return { weights: tf.concat([kernel, recurrent], 0), bias, units: recurrent.shape[0] };
-      });
+    this.lstms = tf.tidy(() =>
+      model.layers
+        .filter((layer) => layer.getClassName() === "LSTM")
+        .map((layer) => {
+          const [kernel, recurrent, bias] = layer.getWeights();
+          const units = recurrent.shape[0];
+          const scale = tf.concat([tf.ones([2 * units]), tf.fill([units], 2), tf.ones([units])]);
+          return { units, weights: tf.mul(tf.concat([kernel, recurrent], 0), scale), bias: tf.mul(bias, scale) };
+        }),
+    );
     const [kernel, bias] = model.getLayer("next_char").getWeights();
     this.dense = { kernel, bias };
     this.index = new Map(this.chars.map((ch, i) => [ch, i + this.offset]));
@@ -35,7 +41,7 @@ export class TweetWriter {
     });
   }
 
-  // One character for each stream: ids (Int32Array of n) → [probabilities tensor (n, vocab), new state].
+  // One character for each stream: ids (Int32Array of n) → [logits tensor (n, vocab), new state].
   step(ids, state) {
     const tf = this.tf;
     return tf.tidy(() => {
@@ -43,15 +49,15 @@ export class TweetWriter {
       const next = [];
       this.lstms.forEach((lstm, layer) => {
         const [h, c] = state[layer];
-        const z = tf.add(tf.matMul(tf.concat([x, h], 1), lstm.weights), lstm.bias);
-        const [i, f, g, o] = tf.split(z, 4, 1);
-        const cNew = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(g)));
-        const hNew = tf.mul(tf.sigmoid(o), tf.tanh(cNew));
+        const gates = tf.fused.matMul({ a: tf.concat([x, h], 1), b: lstm.weights, bias: lstm.bias, activation: "sigmoid" });
+        const [i, f, g2, o] = tf.split(gates, 4, 1);
+        const g = tf.sub(tf.mul(g2, 2), 1);
+        const cNew = tf.add(tf.mul(f, c), tf.mul(i, g));
+        const hNew = tf.mul(o, tf.tanh(cNew));
         next.push([tf.keep(hNew), tf.keep(cNew)]);
         x = hNew;
       });
-      const probabilities = tf.softmax(tf.add(tf.matMul(x, this.dense.kernel), this.dense.bias));
-      return [probabilities, next];
+      return [tf.fused.matMul({ a: x, b: this.dense.kernel, bias: this.dense.bias }), next];
     });
   }
 
@@ -62,15 +68,15 @@ export class TweetWriter {
     });
   }
 
-  // Draw one id from probabilities p (Float32Array of one stream) with the page's rules.
-  draw(p, { temperature, topK, allowEnd, random }) {
-    const logits = new Float64Array(p.length);
-    for (let i = 0; i < p.length; i++) logits[i] = Math.log(Math.max(p[i], 1e-30)) / temperature;
+  // Draw one id from one stream's logits (Float32Array) with the page's rules.
+  draw(row, { temperature, topK, allowEnd, random }) {
+    const logits = new Float64Array(row.length);
+    for (let i = 0; i < row.length; i++) logits[i] = row[i] / temperature;
     logits[this.vocab.unk] = -Infinity;
     if (!allowEnd) logits[this.vocab.eot] = -Infinity;
-    if (topK > 0 && topK < p.length) {
+    if (topK > 0 && topK < row.length) {
       const kth = Array.from(logits).sort((a, b) => b - a)[topK - 1];
-      for (let i = 0; i < p.length; i++) if (logits[i] < kth) logits[i] = -Infinity;
+      for (let i = 0; i < row.length; i++) if (logits[i] < kth) logits[i] = -Infinity;
     }
     let max = -Infinity;
     for (const value of logits) max = Math.max(max, value);
@@ -94,19 +100,19 @@ export class TweetWriter {
     const seed = this.encode(seedText);
     if (seed.length >= maxLen) throw new Error("the seed text is as long as the tweet may be");
     let state = this.initialState(n);
-    let probabilities = null;
+    let logits = null;
     for (const id of [this.vocab.eot, ...seed]) {
-      if (probabilities) probabilities.dispose();
-      const [p, next] = this.step(new Int32Array(n).fill(id), state);
+      if (logits) logits.dispose();
+      const [l, next] = this.step(new Int32Array(n).fill(id), state);
       this.disposeState(state);
-      probabilities = p;
+      logits = l;
       state = next;
     }
     const texts = Array.from({ length: n }, () => []);
     const active = new Array(n).fill(true);
     for (let position = seed.length; position < maxLen && active.some(Boolean); position++) {
-      const rows = await probabilities.data();
-      probabilities.dispose();
+      const rows = await logits.data();
+      logits.dispose();
       const ids = new Int32Array(n);
       for (let s = 0; s < n; s++) {
         const row = rows.subarray(s * this.size, (s + 1) * this.size);
@@ -115,13 +121,13 @@ export class TweetWriter {
         if (ids[s] === this.vocab.eot) active[s] = false;
         else texts[s].push(this.chars[ids[s] - this.offset]);
       }
-      const [p, next] = this.step(ids, state);
+      const [l, next] = this.step(ids, state);
       this.disposeState(state);
-      probabilities = p;
+      logits = l;
       state = next;
       if (onStep) await onStep(position);
     }
-    probabilities.dispose();
+    logits.dispose();
     this.disposeState(state);
     return texts.map((chars) => seedText + chars.join(""));
   }
