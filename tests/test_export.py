@@ -78,6 +78,8 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
         "lstm_0/recurrent_kernel",
         "lstm_0/bias",
     ]
+    generation = json.loads((out / "generation.json").read_text())
+    assert generation == {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "max_len": 280, "rnn_size": 32, "num_layers": 2}
     vocab = json.loads((out / "vocab.json").read_text())
     assert vocab["eot"] == 0 and vocab["unk"] == 1 and len(vocab["chars"]) == checkpoint.vocab.size - 2
     for asset in (
@@ -177,3 +179,7 @@ def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
         assert 1 <= len(text) <= 120 and set(text) <= allowed
         assert count == f"{len(text)} / 280"
     assert screenshot.stat().st_size > 10_000
+
+
+def test_page_sampler_rules_in_node():
+    node("--test", "tests/js/draw.test.mjs")

@@ -228,6 +228,7 @@ def export(
     quantize: Annotated[str | None, typer.Option(help="float16 or uint8: smaller weights")] = None,
     temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = 0.8,
     top_k: Annotated[int, typer.Option(help="the page's top-k (0: all)")] = 0,
+    top_p: Annotated[float, typer.Option(help="the page's top-p (1: all)")] = 1.0,
     max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = 280,
     force: ForceOption = False,
 ) -> None:
@@ -237,9 +238,16 @@ def export(
     from .export import export as run_export
     from .sample import SampleOptions
 
-    SampleOptions(temperature=temp, top_k=top_k, max_len=max_len)  # the same checks as generate
+    SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len)  # the same checks as generate
     sizes = run_export(
-        open_checkpoint(checkpoint), out, quantize, temperature=temp, top_k=top_k, max_len=max_len, force=force
+        open_checkpoint(checkpoint),
+        out,
+        quantize,
+        temperature=temp,
+        top_k=top_k,
+        top_p=top_p,
+        max_len=max_len,
+        force=force,
     )
     console.print(
         f"exported {checkpoint} to {out}: {sizes['weights_bytes'] / 1e6:.2f} MB of {sizes['quantize']} "

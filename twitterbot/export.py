@@ -145,6 +145,7 @@ def export(
     quantize: str | None = None,
     temperature: float = 0.8,
     top_k: int = 0,
+    top_p: float = 1.0,
     max_len: int = 280,
     force: bool = False,
 ) -> dict:
@@ -177,6 +178,7 @@ def export(
             {
                 "temperature": temperature,
                 "top_k": top_k,
+                "top_p": top_p,
                 "max_len": max_len,
                 "rnn_size": ckpt.config.rnn_size,
                 "num_layers": ckpt.config.num_layers,

@@ -75,6 +75,7 @@ async function main() {
         n,
         temperature: Number($("temperature").value),
         topK: settings.top_k,
+        topP: settings.top_p,
         seedText: $("seed-text").value,
         maxLen: settings.max_len,
         onStep: (step) => (step % 4 === 0 ? yieldToBrowser() : null),

@@ -69,34 +69,37 @@ export class TweetWriter {
   }
 
   // Draw one id from one stream's logits (Float32Array) with the page's rules.
-  draw(row, { temperature, topK, allowEnd, random }) {
+  draw(row, { temperature, topK = 0, topP = 1, allowEnd, random }) {
     const logits = new Float64Array(row.length);
     for (let i = 0; i < row.length; i++) logits[i] = row[i] / temperature;
     logits[this.vocab.unk] = -Infinity;
     if (!allowEnd) logits[this.vocab.eot] = -Infinity;
-    if (topK > 0 && topK < row.length) {
-      const kth = Array.from(logits).sort((a, b) => b - a)[topK - 1];
-      for (let i = 0; i < row.length; i++) if (logits[i] < kth) logits[i] = -Infinity;
-    }
     let max = -Infinity;
     for (const value of logits) max = Math.max(max, value);
-    let total = 0;
-    const weights = logits.map((value) => {
-      const w = Math.exp(value - max);
-      total += w;
-      return w;
-    });
-    let target = random() * total;
-    for (let i = 0; i < weights.length; i++) {
+    const weights = logits.map((value) => Math.exp(value - max));
+    const order = Array.from(weights.keys()).sort((a, b) => weights[b] - weights[a]);
+    const total = weights.reduce((sum, w) => sum + w, 0);
+    // Keep the top-k, and of those the smallest set whose mass reaches top-p.
+    let kept = 0;
+    let mass = 0;
+    for (const i of order) {
+      if ((topK > 0 && kept >= topK) || mass >= topP * total || weights[i] === 0) weights[i] = 0;
+      else {
+        kept += 1;
+        mass += weights[i];
+      }
+    }
+    let target = random() * mass;
+    for (const i of order) {
       target -= weights[i];
       if (target < 0 && weights[i] > 0) return i;
     }
-    return weights.findLastIndex((w) => w > 0);
+    return order[0];
   }
 
   // n tweets in parallel. Each starts from the end-of-tweet state, is primed with seedText, stops at
   // <eot> or maxLen characters. onStep(step) may return a promise: the page yields to the UI there.
-  async write({ n = 1, temperature = 0.8, topK = 0, seedText = "", maxLen = 280, random = Math.random, onStep }) {
+  async write({ n = 1, temperature = 0.8, topK = 0, topP = 1, seedText = "", maxLen = 280, random = Math.random, onStep }) {
     const seed = this.encode(seedText);
     if (seed.length >= maxLen) throw new Error("the seed text is as long as the tweet may be");
     let state = this.initialState(n);
@@ -116,7 +119,7 @@ export class TweetWriter {
       const ids = new Int32Array(n);
       for (let s = 0; s < n; s++) {
         const row = rows.subarray(s * this.size, (s + 1) * this.size);
-        ids[s] = this.draw(row, { temperature, topK, allowEnd: texts[s].length + seed.length > 0, random });
+        ids[s] = this.draw(row, { temperature, topK, topP, allowEnd: texts[s].length + seed.length > 0, random });
         if (!active[s]) continue;
         if (ids[s] === this.vocab.eot) active[s] = false;
         else texts[s].push(this.chars[ids[s] - this.offset]);

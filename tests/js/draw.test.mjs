@@ -1,0 +1,37 @@
+// The page sampler's rules, checked without a model: <unk> never drawn, no empty tweet, top-k, top-p.
+import assert from "node:assert/strict";
+import test from "node:test";
+import { TweetWriter } from "../../twitterbot/web/generator.js";
+
+const writer = Object.create(TweetWriter.prototype);
+writer.vocab = { eot: 0, unk: 1 };
+
+function counts(row, options, draws = 4000) {
+  let seed = 1;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const seen = new Array(row.length).fill(0);
+  for (let i = 0; i < draws; i++) seen[writer.draw(Float32Array.from(row), { temperature: 1, allowEnd: true, random, ...options })] += 1;
+  return seen;
+}
+
+test("<unk> is never drawn and <eot> only when allowed", () => {
+  const row = [5, 9, 1, 1];
+  assert.equal(counts(row, {})[1], 0);
+  assert.equal(counts(row, { allowEnd: false })[0], 0);
+});
+
+test("top-k keeps the k likeliest", () => {
+  const seen = counts([0, 0, 3, 2, 1, 0.5], { topK: 2 });
+  assert.deepEqual(seen.map((c) => c > 0), [false, false, true, true, false, false]);
+});
+
+test("top-p keeps the smallest set reaching p", () => {
+  const row = [Math.log(0.05), -Infinity, Math.log(0.6), Math.log(0.3), Math.log(0.05)];
+  assert.deepEqual(counts(row, { topP: 0.8 }).map((c) => c > 0), [false, false, true, true, false]);
+  assert.deepEqual(counts(row, { topP: 0.5 }).map((c) => c > 0), [false, false, true, false, false]);
+});
+
+test("low temperature concentrates on the likeliest", () => {
+  const seen = counts([0, 0, 2, 1.5], { temperature: 0.05 });
+  assert.ok(seen[2] > 3990);
+});
