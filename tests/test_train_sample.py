@@ -3,6 +3,7 @@
 import math
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
@@ -10,7 +11,8 @@ from twitterbot.checkpoint import open_checkpoint
 from twitterbot.data import prepare
 from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
-from twitterbot.sample import SampleOptions, draw, generate, shape_distribution
+from twitterbot.model import reset_states
+from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate, lstm_step
 from twitterbot.train import train
 from twitterbot.vocab import EOT, UNK
 
@@ -107,29 +109,56 @@ def test_samples_obey_the_rules(trained):
 
 def test_learned_pattern_shows_in_samples(trained):
     ckpt = open_checkpoint(trained[0])
-    tweets = generate(ckpt, 8, SampleOptions(temperature=0.3, seed=0))
+    tweets = generate(ckpt, 8, SampleOptions(temperature=0.3, seed=0, seed_text="the"))
     words = set("the cat sat on the mat a dog ate my hat we love tiny tests hello world, bot".split())
     found = [word in words for tweet in tweets for word in tweet.split()]
     assert sum(found) >= 0.8 * len(found), tweets
 
 
-def test_shape_distribution_rules():
-    rng = np.random.default_rng(0)
-    probabilities = rng.dirichlet(np.ones(10), size=3)
-    probabilities[:, UNK] = 0.9
-    allow_eot = np.array([True, False, True])
-    weights = shape_distribution(probabilities, SampleOptions(top_k=3), allow_eot)
-    assert np.allclose(weights.sum(axis=1), 1)
-    assert (weights[:, UNK] == 0).all() and weights[1, EOT] == 0
-    assert ((weights > 0).sum(axis=1) <= 3).all()
-    top_p = shape_distribution(probabilities, SampleOptions(top_p=0.5, temperature=1.0), np.ones(3, bool))
-    for row, source in zip(top_p, probabilities, strict=True):
-        source = np.where(np.arange(10) == UNK, 0, source)
-        source = source / source.sum()
-        kept = np.sort(source[row > 0])[::-1]
-        assert kept.sum() >= 0.5 - 1e-9 and kept[:-1].sum() < 0.5  # the smallest set reaching p
-    picks = draw(np.tile(np.eye(10)[4], (5, 1)), rng)
-    assert (picks == 4).all()
+def test_fused_step_matches_keras(trained):
+    ckpt = open_checkpoint(trained[0])
+    sampler = Sampler(ckpt)
+    ids = [EOT, *ckpt.vocab.encode("the cat sat on the mat #12").tolist()]
+    model = ckpt.load_model(1, None)
+    reset_states(model)
+    reference = model.predict_on_batch(np.array([ids], "int32"))[0]
+    state, fused = sampler.zero_state(1), []
+    for i in ids:
+        logits, state = lstm_step(sampler.weights, np.array([i], "int32"), state)
+        fused.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0])
+    assert np.abs(np.array(fused) - reference).max() <= 1e-5
+
+
+def test_compiled_loop_follows_the_model_greedily(trained):
+    """top-k 1 makes sampling deterministic: the compiled loop must pick Keras's argmax at every step."""
+    ckpt = open_checkpoint(trained[0])
+    (tweet,) = Sampler(ckpt).sample(1, SampleOptions(top_k=1, max_len=50, seed_text="a dog"))
+    model = ckpt.load_model(1, 1)
+    reset_states(model)
+    expected = "a dog"
+    for i in [EOT, *ckpt.vocab.encode("a dog").tolist()]:
+        probabilities = model.predict_on_batch(np.array([[i]], "int32"))[0, -1]
+    while len(expected) < 50:
+        probabilities[UNK] = 0
+        best = int(np.argmax(probabilities))
+        if best == EOT:
+            break
+        expected += ckpt.vocab.decode([best])
+        probabilities = model.predict_on_batch(np.array([[best]], "int32"))[0, -1]
+    assert tweet == expected
+
+
+def test_sampling_masks():
+    logits = np.log(np.array([[0.3, 0.4, 0.1, 0.15, 0.05], [0.05, 0.1, 0.5, 0.25, 0.1]], "float32"))
+    allow_eot = np.array([False, True])
+
+    def kept(**options):
+        masked = keras.ops.convert_to_numpy(_sampling_logits(logits, SampleOptions(**options), allow_eot))
+        return np.isfinite(masked).tolist()
+
+    assert kept() == [[False, False, True, True, True], [True, False, True, True, True]]  # <unk>, early <eot>
+    assert kept(top_k=2) == [[False, False, True, True, False], [False, False, True, True, False]]
+    assert kept(top_p=0.6, temperature=1.0) == [[False, False, True, True, False], [False, False, True, True, False]]
 
 
 def test_bad_sample_options():

@@ -1,19 +1,22 @@
-"""`bot generate`: sample tweets from a checkpoint, n parallel streams in one batch.
+"""`bot generate`: sample tweets from a checkpoint, n parallel streams, Python out of the per-character path.
 
-Sampling runs on an inference copy of the model rebuilt for n streams, stepped one character at a
-time. Each stream starts from the end-of-tweet state (as every tweet did in training), is primed
-with the seed text, and stops at <eot> or at the length limit; <unk> is never drawn.
+The whole sample (fused LSTM step: one matmul per layer for all gates and an embedding-row lookup;
+temperature, top-k, top-p; <unk> masked; no empty tweet; stop at <eot>) is one `keras.ops` while
+loop compiled by the backend (XLA through `tf.function(jit_compile=True)`, or `jax.jit`). Random
+draws are made up front with NumPy, so `--seed` gives the same tweets on every backend. Keras stays
+the source of truth: tests check the fused step's probabilities against the Keras model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keras
 import numpy as np
+from keras import ops
 
 from .checkpoint import Checkpoint
 from .errors import BotError
-from .model import reset_states
 from .vocab import EOT, UNK
 
 
@@ -41,60 +44,160 @@ class SampleOptions:
             )
 
 
-def shape_distribution(probabilities: np.ndarray, options: SampleOptions, allow_eot: np.ndarray) -> np.ndarray:
-    """Turn the model's next-character probabilities (n, vocab) into what we draw from.
+@dataclass(frozen=True)
+class LstmWeights:
+    """The checkpoint's weights laid out for a fused step: per layer [kernel; recurrent] stacked."""
 
-    Temperature rescales log-probabilities; <unk> is removed; top-k and top-p keep the most likely
-    characters; <eot> is removed for streams that have no character yet (no empty tweets).
+    embedding: np.ndarray  # (vocab, embedding)
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # per LSTM: (stacked (in + units, 4 units), bias)
+    dense: tuple[np.ndarray, np.ndarray]  # (units, vocab), (vocab,)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint) -> LstmWeights:
+        model = ckpt.load_model(1, 1)
+        layers = []
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.LSTM):
+                kernel, recurrent, bias = layer.get_weights()
+                layers.append((np.concatenate([kernel, recurrent]).astype(np.float32), bias.astype(np.float32)))
+        kernel, bias = model.get_layer("next_char").get_weights()
+        embedding = model.get_layer("embedding").get_weights()[0].astype(np.float32)
+        return cls(embedding, tuple(layers), (kernel.astype(np.float32), bias.astype(np.float32)))
+
+    def zero_state(self, count: int) -> list[np.ndarray]:
+        """[h, c] for each layer, flattened."""
+        return [np.zeros((count, bias.shape[0] // 4), np.float32) for _, bias in self.layers for _ in range(2)]
+
+
+def lstm_step(weights, ids, state: list) -> tuple[object, list]:
+    """One character for every stream: ids (n,) → logits (n, vocab) and the new [h, c, ...] state.
+
+    Written with `keras.ops`, so it runs eagerly (the parity tests) and inside the compiled loop on
+    any backend. Gate order is Keras's: input, forget, cell, output.
     """
-    logits = np.log(np.maximum(probabilities.astype(np.float64), 1e-30)) / options.temperature
-    logits[:, UNK] = -np.inf
-    logits[~allow_eot, EOT] = -np.inf
-    if options.top_k and options.top_k < logits.shape[1]:
-        kth = np.partition(logits, -options.top_k, axis=1)[:, -options.top_k][:, None]
-        logits[logits < kth] = -np.inf
-    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
+    x = ops.take(weights["embedding"], ids, axis=0)
+    new_state = []
+    for index, (stacked, bias) in enumerate(weights["layers"]):
+        h, c = state[2 * index], state[2 * index + 1]
+        z = ops.matmul(ops.concatenate([x, h], axis=-1), stacked) + bias
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        new_state += [h, c]
+        x = h
+    kernel, bias = weights["dense"]
+    return ops.matmul(x, kernel) + bias, new_state
+
+
+def _sampling_logits(logits, options: SampleOptions, allow_eot):
+    """Temperature, <unk> and early-<eot> masks, top-k and top-p, as logits with -inf where excluded."""
+    vocab = logits.shape[-1]
+    logits = logits / options.temperature
+    never = ops.one_hot(UNK, vocab, dtype="bool")
+    end = ops.logical_and(ops.one_hot(EOT, vocab, dtype="bool"), ops.logical_not(allow_eot)[:, None])
+    logits = ops.where(ops.logical_or(never, end), -np.inf, logits)
+    if 0 < options.top_k < vocab:
+        kth = ops.top_k(logits, options.top_k)[0][:, -1:]
+        logits = ops.where(logits < kth, -np.inf, logits)
     if options.top_p < 1:
-        order = np.argsort(-weights, axis=1)
-        sorted_weights = np.take_along_axis(weights, order, axis=1)
-        # Keep each character whose preceding mass is below top_p: the smallest set reaching it.
-        keep_sorted = np.cumsum(sorted_weights, axis=1) - sorted_weights < options.top_p
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=1)
-        weights = np.where(keep, weights, 0.0)
-        weights /= weights.sum(axis=1, keepdims=True)
-    return weights
+        descending = ops.flip(ops.sort(logits, axis=-1), axis=-1)
+        probabilities = ops.softmax(descending, axis=-1)
+        keep = ops.cumsum(probabilities, axis=-1) - probabilities < options.top_p
+        threshold = ops.min(ops.where(keep, descending, np.inf), axis=-1, keepdims=True)
+        logits = ops.where(logits < threshold, -np.inf, logits)
+    return logits
 
 
-def draw(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One id per row, drawn from each row's distribution."""
-    cumulative = np.cumsum(weights, axis=1)
-    picks = (cumulative < rng.random((len(weights), 1)) * cumulative[:, -1:]).sum(axis=1)
-    return np.minimum(picks, weights.shape[1] - 1)
+class Sampler:
+    """A checkpoint's weights on the backend and one compiled sampling loop per (streams, length) shape."""
+
+    def __init__(self, ckpt: Checkpoint):
+        self.vocab = ckpt.vocab
+        numpy_weights = LstmWeights.from_checkpoint(ckpt)
+        self.zero_state = numpy_weights.zero_state
+        self.weights = {
+            "embedding": ops.convert_to_tensor(numpy_weights.embedding),
+            "layers": [tuple(ops.convert_to_tensor(w) for w in layer) for layer in numpy_weights.layers],
+            "dense": tuple(ops.convert_to_tensor(w) for w in numpy_weights.dense),
+        }
+        self._compiled: dict = {}
+
+    def _loop(self, options: SampleOptions):
+        """The sampling loop for these options: forced prime ids first, then drawn ones, until all end."""
+
+        def run(weights, schedule, first, uniforms, state):
+            steps, count = uniforms.shape
+
+            def cond(t, ids, out, done, state):
+                return ops.logical_and(t < steps, ops.logical_not(ops.all(done)))
+
+            def body(t, ids, out, done, state):
+                logits, state = lstm_step(weights, ids, state)
+                # Step t yields position t + 1: scheduled (>= 0) or drawn. The tweet's first character
+                # (at `first`) may not be <eot> unless seed text came before it.
+                allow_eot = ops.broadcast_to(ops.logical_or(t + 1 != first, schedule[first - 1] != EOT), (count,))
+                weights_ = ops.exp(_sampling_logits(logits, options, allow_eot))
+                cumulative = ops.cumsum(weights_, axis=-1)
+                target = uniforms[t][:, None] * cumulative[:, -1:]
+                drawn = ops.minimum(ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1), logits.shape[-1] - 1)
+                scheduled = schedule[t + 1]
+                next_ids = ops.where(scheduled >= 0, ops.broadcast_to(scheduled, (count,)), drawn)
+                next_ids = ops.where(done, EOT, next_ids)
+                done = ops.logical_or(done, ops.logical_and(t + 1 >= first, next_ids == EOT))
+                out = ops.slice_update(out, (t, 0), ops.expand_dims(next_ids, 0))
+                return t + 1, next_ids, out, done, state
+
+            ids = ops.broadcast_to(schedule[0], (count,))
+            out = ops.zeros((steps, count), "int32")
+            done = ops.zeros((count,), "bool")
+            return ops.while_loop(cond, body, (0, ids, out, done, state))[2]
+
+        return _compile(run)
+
+    def sample(self, count: int, options: SampleOptions) -> list[str]:
+        """`count` tweets (seed text included), each at most max_len characters."""
+        if count < 1:
+            raise BotError(f"-n must be at least 1 (got {count})")
+        unknown = self.vocab.unknown(options.seed_text)
+        if unknown:
+            raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
+        # What each position holds: <eot> (every tweet starts after one), the seed text, then -1 for
+        # characters to draw.
+        seed = self.vocab.encode(options.seed_text).astype(np.int32)
+        generate = options.max_len - len(seed)
+        schedule = np.concatenate([[EOT], seed, np.full(generate, -1)]).astype(np.int32)
+        first = 1 + len(seed)  # position of the first drawn character
+        steps = len(schedule) - 1
+        uniforms = np.random.default_rng(options.seed).random((steps, count), dtype=np.float32)
+        key = (options.temperature, options.top_k, options.top_p)
+        if key not in self._compiled:
+            self._compiled = {key: self._loop(options)}
+        out = ops.convert_to_numpy(
+            self._compiled[key](self.weights, schedule, np.int32(first), uniforms, self.zero_state(count))
+        )
+        drawn = out[first - 1 :]
+        tweets = []
+        for stream in range(count):
+            ids = drawn[:, stream]
+            end = np.flatnonzero(ids == EOT)
+            tweets.append(options.seed_text + self.vocab.decode(ids[: end[0] if len(end) else generate]))
+        return tweets
+
+
+def _compile(function):
+    """Compile a keras.ops function with the backend's compiler (XLA on TensorFlow, jit on JAX)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, jit_compile=True)
+    return function
 
 
 def generate(ckpt: Checkpoint, count: int = 1, options: SampleOptions = SampleOptions()) -> list[str]:
-    """`count` tweets (seed text included), each at most max_len characters."""
-    if count < 1:
-        raise BotError(f"-n must be at least 1 (got {count})")
-    unknown = ckpt.vocab.unknown(options.seed_text)
-    if unknown:
-        raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
-    rng = np.random.default_rng(options.seed)
-    model = ckpt.load_model(count)
-    reset_states(model)
-    prime = np.concatenate([[EOT], ckpt.vocab.encode(options.seed_text)]).astype(np.int32)
-    probabilities = model.predict_on_batch(np.tile(prime, (count, 1)))[:, -1, :]
-    generated: list[list[int]] = [[] for _ in range(count)]
-    active = np.ones(count, bool)
-    for _ in range(options.max_len - len(options.seed_text)):
-        allow_eot = np.array([len(ids) > 0 for ids in generated]) | bool(options.seed_text)
-        ids = draw(shape_distribution(probabilities, options, allow_eot), rng)
-        active &= ids != EOT
-        if not active.any():
-            break
-        for stream in np.flatnonzero(active):
-            generated[stream].append(int(ids[stream]))
-        probabilities = model.predict_on_batch(ids.reshape(count, 1).astype(np.int32))[:, -1, :]
-    return [options.seed_text + ckpt.vocab.decode(ids) for ids in generated]
+    """`count` tweets from a checkpoint, written in parallel."""
+    return Sampler(ckpt).sample(count, options)
