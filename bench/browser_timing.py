@@ -22,32 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from reference import ROOT, TWEET, reference_checkpoint
 
-from twitterbot.checkpoint import open_checkpoint  # noqa: E402
-from twitterbot.config import Config  # noqa: E402
-from twitterbot.export import export  # noqa: E402
-from twitterbot.model import build_model  # noqa: E402
-from twitterbot.vocab import EOT, Vocab  # noqa: E402
-
-TWEET = 280
-
-
-def reference_checkpoint(folder: Path) -> Path:
-    chars = [chr(c) for c in range(33, 33 + 96)]
-    vocab = Vocab(chars, [1] * len(chars), 1.0)
-    config = Config(vocab_size=vocab.size, embedding_size=64, rnn_size=512)
-    model = build_model(config, 1, 1)
-    dense = model.get_layer("next_char")
-    kernel, bias = dense.get_weights()
-    bias[EOT] = -30.0  # never end early: every sample is a full-length tweet
-    dense.set_weights([kernel, bias])
-    folder.mkdir(parents=True)
-    config.save(folder / "config.json")
-    vocab.save(folder / "vocab.json")
-    model.save_weights(folder / "model.weights.h5")
-    return folder
+from twitterbot.checkpoint import open_checkpoint
+from twitterbot.export import export
 
 
 def main() -> None:

@@ -46,27 +46,34 @@ class SampleOptions:
 
 @dataclass(frozen=True)
 class LstmWeights:
-    """The checkpoint's weights laid out for a fused step: per layer [kernel; recurrent] stacked."""
+    """The checkpoint's weights laid out for a fused step.
 
-    embedding: np.ndarray  # (vocab, embedding)
-    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # per LSTM: (stacked (in + units, 4 units), bias)
+    The first layer's input part is folded into a table: row v is embedding[v] · kernel + bias, so
+    a step starts with a row lookup instead of a matmul. Deeper layers keep (kernel, recurrent, bias).
+    """
+
+    input_table: np.ndarray  # (vocab, 4 units) for the first LSTM
+    layers: tuple[tuple[np.ndarray | None, np.ndarray, np.ndarray | None], ...]  # (kernel, recurrent, bias)
     dense: tuple[np.ndarray, np.ndarray]  # (units, vocab), (vocab,)
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> LstmWeights:
         model = ckpt.load_model(1, 1)
-        layers = []
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.LSTM):
-                kernel, recurrent, bias = layer.get_weights()
-                layers.append((np.concatenate([kernel, recurrent]).astype(np.float32), bias.astype(np.float32)))
-        kernel, bias = model.get_layer("next_char").get_weights()
-        embedding = model.get_layer("embedding").get_weights()[0].astype(np.float32)
-        return cls(embedding, tuple(layers), (kernel.astype(np.float32), bias.astype(np.float32)))
+        embedding = model.get_layer("embedding").get_weights()[0].astype(np.float64)
+        layers = [
+            tuple(w.astype(np.float32) for w in layer.get_weights())
+            for layer in model.layers
+            if isinstance(layer, keras.layers.LSTM)
+        ]
+        kernel, recurrent, bias = layers[0]
+        table = (embedding @ kernel.astype(np.float64) + bias).astype(np.float32)
+        layers[0] = (None, recurrent, None)
+        dense = tuple(w.astype(np.float32) for w in model.get_layer("next_char").get_weights())
+        return cls(table, tuple(layers), dense)
 
     def zero_state(self, count: int) -> list[np.ndarray]:
         """[h, c] for each layer, flattened."""
-        return [np.zeros((count, bias.shape[0] // 4), np.float32) for _, bias in self.layers for _ in range(2)]
+        return [np.zeros((count, recurrent.shape[0]), np.float32) for _, recurrent, _ in self.layers for _ in range(2)]
 
 
 def lstm_step(weights, ids, state: list) -> tuple[object, list]:
@@ -75,12 +82,12 @@ def lstm_step(weights, ids, state: list) -> tuple[object, list]:
     Written with `keras.ops`, so it runs eagerly (the parity tests) and inside the compiled loop on
     any backend. Gate order is Keras's: input, forget, cell, output.
     """
-    x = ops.take(weights["embedding"], ids, axis=0)
+    x = None
     new_state = []
-    for index, (stacked, bias) in enumerate(weights["layers"]):
+    for index, (kernel, recurrent, bias) in enumerate(weights["layers"]):
         h, c = state[2 * index], state[2 * index + 1]
-        z = ops.matmul(ops.concatenate([x, h], axis=-1), stacked) + bias
-        i, f, g, o = ops.split(z, 4, axis=-1)
+        inputs = ops.take(weights["input_table"], ids, axis=0) if index == 0 else ops.matmul(x, kernel) + bias
+        i, f, g, o = ops.split(inputs + ops.matmul(h, recurrent), 4, axis=-1)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)
         new_state += [h, c]
@@ -116,8 +123,10 @@ class Sampler:
         numpy_weights = LstmWeights.from_checkpoint(ckpt)
         self.zero_state = numpy_weights.zero_state
         self.weights = {
-            "embedding": ops.convert_to_tensor(numpy_weights.embedding),
-            "layers": [tuple(ops.convert_to_tensor(w) for w in layer) for layer in numpy_weights.layers],
+            "input_table": ops.convert_to_tensor(numpy_weights.input_table),
+            "layers": [
+                tuple(None if w is None else ops.convert_to_tensor(w) for w in layer) for layer in numpy_weights.layers
+            ],
             "dense": tuple(ops.convert_to_tensor(w) for w in numpy_weights.dense),
         }
         self._compiled: dict = {}

@@ -1,0 +1,36 @@
+"""The reference-size model the benchmarks share: vocab 98, embedding 64, one LSTM of 512.
+
+Random weights, with the end-of-tweet bias pushed down so every sample runs the full 280
+characters: the benchmarks time full-length tweets.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from twitterbot.config import Config  # noqa: E402
+from twitterbot.model import build_model  # noqa: E402
+from twitterbot.vocab import EOT, Vocab  # noqa: E402
+
+TWEET = 280
+
+
+def reference_checkpoint(folder: Path, rnn_size: int = 512) -> Path:
+    """Write a checkpoint folder of the reference size; return its path."""
+    chars = [chr(c) for c in range(33, 33 + 96)]
+    vocab = Vocab(chars, [1] * len(chars), 1.0)
+    config = Config(vocab_size=vocab.size, embedding_size=64, rnn_size=rnn_size)
+    model = build_model(config, 1, 1)
+    dense = model.get_layer("next_char")
+    kernel, bias = dense.get_weights()
+    bias[EOT] = -30.0  # never end early
+    dense.set_weights([kernel, bias])
+    folder.mkdir(parents=True)
+    config.save(folder / "config.json")
+    vocab.save(folder / "vocab.json")
+    model.save_weights(folder / "model.weights.h5")
+    return folder
