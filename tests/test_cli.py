@@ -70,6 +70,12 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
     assert evaluated["split"] == "test" and 0 < evaluated["loss"] < 0.6 * math.log(len(vocab) + 2)
     table = bot("evaluate", "checkpoints/tiny", "data/tiny", cwd=tmp_path).stdout
     assert "bits/char" in table and "perplexity" in table
+    bot("prepare", corpus_file, "--vocab", "checkpoints/tiny", "--out", "data/me", cwd=tmp_path)
+    tuned = bot(
+        "finetune", "checkpoints/tiny", "data/me", "--out", "checkpoints/me", "--num-epochs", "1", cwd=tmp_path
+    ).stdout
+    assert "base model" in tuned and "fine-tuned" in tuned
+    assert (tmp_path / "checkpoints/me/model.weights.h5").is_file()
 
 
 @pytest.mark.parametrize(

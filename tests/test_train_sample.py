@@ -13,7 +13,7 @@ from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
 from twitterbot.model import reset_states
 from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate, lstm_step
-from twitterbot.train import train
+from twitterbot.train import finetune, train
 from twitterbot.vocab import EOT, UNK
 
 
@@ -185,3 +185,32 @@ def test_not_a_checkpoint(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(BotError, match="vocab.json is missing"):
         open_checkpoint(tmp_path)
+
+
+def test_finetune_lowers_the_accounts_loss(trained, tmp_path):
+    base = open_checkpoint(trained[0])
+    account = tmp_path / "account.txt"
+    account.write_text("\n".join(f"we love tiny tests, said bot number {i % 9}" for i in range(300)) + "\n")
+    prepare([str(account)], tmp_path / "own")  # its own vocabulary, not the base model's
+    with pytest.raises(BotError, match="not encoded with the vocabulary"):
+        finetune(base.path, tmp_path / "own", tmp_path / "bad")
+    summary = prepare([str(account)], tmp_path / "me", vocab=base.vocab)
+    assert summary.vocab_size == base.vocab.size
+    result = finetune(
+        base.path,
+        tmp_path / "me",
+        tmp_path / "me-ckpt",
+        num_epochs=2,
+        learning_rate=0.01,
+        freeze_embedding=True,
+        freeze_layers=1,
+    )
+    assert result["after"]["loss"] < result["before"]["loss"]
+    config = open_checkpoint(tmp_path / "me-ckpt").config
+    assert config.freeze_embedding and config.freeze_layers == 1 and config.learning_rate == 0.01
+
+    def embedding(path):
+        with h5py.File(path) as f:
+            return f["layers/embedding/vars/0"][()]
+
+    np.testing.assert_array_equal(embedding(tmp_path / "me-ckpt" / "model.weights.h5"), embedding(base.weights))

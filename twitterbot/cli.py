@@ -67,11 +67,18 @@ def prepare(
     ] = 0.999,
     max_vocab: Annotated[int | None, typer.Option(help="at most this many ids")] = None,
     seed: Annotated[int, typer.Option(help="seed of the tweet-level split")] = 0,
+    vocab: Annotated[
+        Path | None,
+        typer.Option(
+            help="encode with this checkpoint's (or data folder's) vocabulary instead of building one; for finetune"
+        ),
+    ] = None,
     force: ForceOption = False,
 ) -> None:
     """Read tweets, clean them, and write a data folder (data.h5, vocab.json, prepare.json)."""
     from .clean import CleanOptions
     from .data import prepare as run_prepare
+    from .vocab import Vocab
 
     options = CleanOptions(
         unescape_html=html,
@@ -100,6 +107,7 @@ def prepare(
             seed=seed,
             coverage=coverage,
             max_vocab=max_vocab,
+            vocab=Vocab.load(vocab / "vocab.json" if vocab.is_dir() else vocab) if vocab else None,
             force=force,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -168,6 +176,45 @@ def train(
             f"best val_loss {best.get('val_loss', float('nan')):.4f} nats/char at epoch "
             f"{int(best['epoch']) + 1}; checkpoint in {out}"
         )
+
+
+@app.command()
+def finetune(
+    base: Annotated[Path, typer.Argument(help="base checkpoint folder")],
+    data: Annotated[Path, typer.Argument(help="one account's data, prepared with --vocab BASE")],
+    out: OutOption = Path("checkpoints/me"),
+    learning_rate: Annotated[float | None, typer.Option(help="default: the base model's rate / 10")] = None,
+    num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 10,
+    batch_size: Annotated[int | None, typer.Option(help="default: the base's, or fewer lanes for small data")] = None,
+    seq_len: Annotated[int | None, typer.Option(help="default: the base model's")] = None,
+    freeze_embedding: Annotated[bool, typer.Option(help="keep the base model's character embedding")] = False,
+    freeze_layers: Annotated[int, typer.Option(help="keep this many of the lowest LSTM layers")] = 0,
+    force: ForceOption = False,
+) -> None:
+    """Fine-tune a base model on one account's tweets; prints the account's test loss before and after."""
+    _import_keras()
+    from .train import finetune as run_finetune
+
+    result = run_finetune(
+        base,
+        data,
+        out,
+        learning_rate=learning_rate,
+        num_epochs=num_epochs,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        freeze_embedding=freeze_embedding,
+        freeze_layers=freeze_layers,
+        force=force,
+        console=err_console,
+    )
+    table = Table(title=f"test loss on {data} (nats/char)")
+    for name in ("base model", "fine-tuned", "change"):
+        table.add_column(name, justify="right")
+    before, after = result["before"]["loss"], result["after"]["loss"]
+    table.add_row(f"{before:.4f}", f"{after:.4f}", f"{after - before:+.4f}")
+    console.print(table)
+    console.print(f"fine-tuned checkpoint in {out}")
 
 
 @app.command()

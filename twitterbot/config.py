@@ -31,6 +31,8 @@ class Config:
     patience: int = 3
     min_delta: float = 0.01
     seed: int = 0
+    freeze_embedding: bool = False  # fine-tuning: keep the base model's character embedding
+    freeze_layers: int = 0  # fine-tuning: keep this many of the lowest LSTM layers
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -44,6 +46,8 @@ class Config:
             raise BotError(f"--learning-rate must be positive (got {self.learning_rate})")
         if self.clip_norm <= 0:
             raise BotError(f"--clip-norm must be positive (got {self.clip_norm})")
+        if not 0 <= self.freeze_layers <= self.num_layers:
+            raise BotError(f"--freeze-layers must be between 0 and {self.num_layers} (got {self.freeze_layers})")
         if self.optimizer not in OPTIMIZERS:
             raise BotError(f"--optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
 

@@ -21,7 +21,7 @@ import numpy as np
 from . import fsutil, sources
 from .clean import CleanOptions, clean_tweet
 from .errors import BotError
-from .vocab import CODE_POINTS, EOT, Vocab
+from .vocab import CODE_POINTS, EOT, UNK, Vocab
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "validate", "test")
@@ -40,7 +40,8 @@ class PrepareSummary:
     kept: int = 0
     tweets: dict[str, int] = field(default_factory=dict)  # per split
     chars: dict[str, int] = field(default_factory=dict)  # ids per split, <eot> included
-    unknown_chars: int = 0  # characters mapped to <unk>
+    characters: int = 0  # characters kept, <eot> not counted
+    unknown_chars: int = 0  # of those, mapped to <unk>
     input_bytes: int = 0
     vocab_size: int = 0
     coverage: float = 0.0
@@ -53,6 +54,7 @@ class PrepareSummary:
             "kept": self.kept,
             "tweets": self.tweets,
             "chars": self.chars,
+            "characters": self.characters,
             "unknown_chars": self.unknown_chars,
             "input_bytes": self.input_bytes,
             "vocab_size": self.vocab_size,
@@ -115,7 +117,8 @@ def prepare(
         labels = _split_labels(summary.kept, fractions, seed)
         with fsutil.staged_dir(out) as staging:
             _encode(spool, offsets, keep, labels, vocab, staging / "data.h5", summary)
-            summary.vocab_size, summary.coverage = vocab.size, vocab.coverage
+            summary.vocab_size = vocab.size
+            summary.coverage = 1 - summary.unknown_chars / max(summary.characters, 1)  # of this data
             vocab.save(staging / "vocab.json")
             settings = {
                 "format_version": FORMAT_VERSION,
@@ -232,7 +235,8 @@ def _encode(
             starts = np.concatenate(([0], np.cumsum(byte_lengths)[:-1]))
             char_lengths = np.add.reduceat((raw & 0xC0) != 0x80, starts).astype(np.int64)
             ids = vocab.lookup[_code_points_of(data)]
-            summary.unknown_chars += int((ids == 1).sum())
+            summary.characters += len(ids)
+            summary.unknown_chars += int((ids == UNK).sum())
             count = len(char_lengths)
             stream = np.empty(len(ids) + count, np.uint16)
             ends = np.cumsum(char_lengths + 1) - 1  # where each tweet's <eot> goes

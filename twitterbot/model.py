@@ -14,10 +14,18 @@ from .config import Config
 def build_model(config: Config, batch_size: int, seq_len: int | None = None) -> keras.Model:
     """A model with a fixed batch size (stateful RNNs need one); seq_len None takes any length."""
     ids = keras.Input(batch_shape=(batch_size, seq_len), dtype="int32", name="ids")
-    x = layers.Embedding(config.vocab_size, config.embedding_size, name="embedding")(ids)
+    x = layers.Embedding(
+        config.vocab_size, config.embedding_size, name="embedding", trainable=not config.freeze_embedding
+    )(ids)
     x = layers.Dropout(config.drop_rate, name="embedding_dropout")(x)
     for index in range(config.num_layers):
-        x = layers.LSTM(config.rnn_size, return_sequences=True, stateful=True, name=f"lstm_{index}")(x)
+        x = layers.LSTM(
+            config.rnn_size,
+            return_sequences=True,
+            stateful=True,
+            name=f"lstm_{index}",
+            trainable=index >= config.freeze_layers,
+        )(x)
         x = layers.Dropout(config.drop_rate, name=f"lstm_{index}_dropout")(x)
     probabilities = layers.Dense(config.vocab_size, activation="softmax", name="next_char")(x)
     return keras.Model(ids, probabilities, name="char_rnn")

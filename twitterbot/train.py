@@ -7,6 +7,7 @@ import importlib.util
 import math
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -164,8 +165,12 @@ def train(
     restore: bool = False,
     force: bool = False,
     console: Console | None = None,
+    initial_weights: Path | None = None,
 ) -> list[dict]:
-    """Train (or continue training) a model on a data folder into a checkpoint folder; return the history."""
+    """Train (or continue training) a model on a data folder into a checkpoint folder; return the history.
+
+    `initial_weights` starts a fresh run from another checkpoint's weights (fine-tuning).
+    """
     console = console or Console(stderr=True)
     data = open_data(data_path)
     out = Path(out)
@@ -192,6 +197,10 @@ def train(
         data.vocab.save(out / "vocab.json")
     keras.utils.set_random_seed(config.seed)
     model = compile_model(build_model(config, config.batch_size, config.seq_len), config)
+    if initial_weights and not restore:
+        with warnings.catch_warnings():  # the base run's optimizer slots are not wanted: fresh optimizer
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(initial_weights)
     restored = None
     initial_epoch = 0
     if restore:
@@ -226,6 +235,8 @@ def train(
     ]
     if importlib.util.find_spec("tensorflow") is not None:  # TensorBoard writes through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
+    if initial_weights and not restore:
+        console.print(f"starting from {initial_weights}")
     console.print(
         f"training on {keras.backend.backend()} "
         f"({_devices()}): {config.num_layers}×LSTM {config.rnn_size}, "
@@ -304,3 +315,47 @@ def plot_history(folder: Path) -> None:
     with fsutil.atomic_path(Path(folder) / "loss.png") as tmp:
         figure.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(figure)
+
+
+def finetune(
+    base_path: Path | None,
+    data_path: Path,
+    out: Path,
+    learning_rate: float | None = None,
+    num_epochs: int = 10,
+    batch_size: int | None = None,
+    seq_len: int | None = None,
+    freeze_embedding: bool = False,
+    freeze_layers: int = 0,
+    force: bool = False,
+    console: Console | None = None,
+) -> dict:
+    """Transfer learning: continue a base model on one account's tweets with a lower learning rate.
+
+    The data must be encoded with the base model's vocabulary (`bot prepare --vocab BASE`). Returns
+    the account's test loss under the base model and under the fine-tuned one, and the history.
+    """
+    from .evaluate import evaluate
+
+    base = checkpoint.open_checkpoint(base_path)
+    data = open_data(data_path)
+    if data.vocab.hash != base.vocab.hash:
+        raise BotError(
+            f"{data.path}: not encoded with the vocabulary of {base.path}; "
+            f"prepare it with `bot prepare INPUT... --vocab {base.path} --out {data.path} --force`"
+        )
+    seq_len = seq_len or base.config.seq_len
+    # Small accounts: by default use as many lanes as the validation split can fill.
+    fitting = max(1, (data.lengths["validate"] - 1) // seq_len)
+    config = base.config.replace(
+        learning_rate=learning_rate or base.config.learning_rate / 10,
+        num_epochs=num_epochs,
+        batch_size=batch_size or min(base.config.batch_size, fitting),
+        seq_len=seq_len,
+        freeze_embedding=freeze_embedding,
+        freeze_layers=freeze_layers,
+    )
+    before = evaluate(base.path, data.path)
+    history = train(data.path, out, config, force=force, console=console, initial_weights=base.weights)
+    after = evaluate(out, data.path)
+    return {"before": before, "after": after, "history": history, "config": config}
