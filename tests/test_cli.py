@@ -85,7 +85,7 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
         (["prepare", "bad.json", "--out", "d"], "bad.json:1: malformed JSON"),
         (["train", "nowhere", "--out", "c"], "nowhere: no such data folder"),
         (["generate", "."], "not a checkpoint, config.json is missing"),
-        (["generate"], "no bundled model ships yet"),
+        (["generate", "--temp", "0"], "--temp must be greater than 0"),
         (["train", "nowhere", "--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )
@@ -106,3 +106,16 @@ def test_trains_on_jax_backend(data_folder, tmp_path):
     assert (tmp_path / "ckpt" / "model.weights.h5").is_file()
     generated = bot("generate", "ckpt", "-n", "2", "--max-len", "30", "--seed", "0", cwd=tmp_path, backend="jax")
     assert generated.stdout.strip()
+
+
+def test_bundled_model_writes_offline(tmp_path):
+    """No checkpoint argument: the base model shipped inside the package."""
+    from twitterbot.checkpoint import BUNDLED
+
+    assert sum(p.stat().st_size for p in BUNDLED.iterdir()) <= 5 * 1024 * 1024
+    bot("generate", "--temp", "0.8", "-n", "5", "--seed", "0", "--out", "tweets.jsonl", cwd=tmp_path)
+    vocab = set(json.loads((BUNDLED / "vocab.json").read_text())["chars"])
+    tweets = [json.loads(line)["text"] for line in (tmp_path / "tweets.jsonl").read_text().splitlines()]
+    assert len(tweets) == 5
+    for tweet in tweets:
+        assert 1 <= len(tweet) <= 280 and set(tweet.replace("<url>", "")) <= vocab

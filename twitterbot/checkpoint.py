@@ -47,8 +47,8 @@ def open_checkpoint(path: Path | None) -> Checkpoint:
     if path is None:
         if not (BUNDLED / "model.weights.h5").is_file():
             raise BotError(
-                "no bundled model ships yet: pass a checkpoint folder made by `bot train`, "
-                "e.g. `bot generate checkpoints/small`"
+                f"the bundled base model is missing from this install ({BUNDLED}): reinstall twitterbot, "
+                "or pass a checkpoint folder made by `bot train`"
             )
         path = BUNDLED
     path = Path(path)
