@@ -1,11 +1,13 @@
 """Cleaning rules and the vocabulary: each switch does what it says, encode→decode round-trips."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twitterbot.clean import URL_TOKEN, CleanOptions, clean_tweet, display
+from twitterbot.clean import URL_TOKEN, CleanOptions, clean_batch, clean_lines, clean_tweet, display
 from twitterbot.errors import BotError
 from twitterbot.vocab import EOT, UNK, Vocab, code_points
 
@@ -32,6 +34,21 @@ def test_empty_after_cleaning_and_bad_option():
     assert clean_tweet(" https://t.co/x ", CleanOptions(links="drop"))[1] == "empty"
     with pytest.raises(BotError, match="--links"):
         CleanOptions(links="shorten")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([*"aRT @_:/&;#x\r\n\t\u0301e\ue001\x01 ", "https://", "&#57345;"])).map("".join)),
+    st.sampled_from([CleanOptions(), CleanOptions(retweets="keep", links="drop", mentions="user", normalize=False)]),
+)
+def test_batch_cleaning_matches_one_by_one(texts, options):
+    expected = [clean_tweet(text, options) for text in texts]
+    kept, dropped = clean_batch(texts, options)
+    assert kept == [text for text, reason in expected if reason is None]
+    assert dropped == Counter(reason for _, reason in expected if reason)
+    lines = [text.replace("\n", " ") for text in texts] or [""]  # a text file's lines
+    kept, dropped = clean_lines("\n".join(lines), options)
+    assert kept == [text for text, reason in (clean_tweet(line, options) for line in lines) if reason is None]
 
 
 def test_lone_surrogates_removed():

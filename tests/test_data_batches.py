@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from twitterbot import data, sources
 from twitterbot.batches import LaneBatches, lane_length
 from twitterbot.data import SPLITS, open_data, prepare
 from twitterbot.errors import BotError
@@ -73,6 +74,21 @@ def test_prepare_with_given_vocab_maps_unknown(tweets_file, tmp_path):
     summary = prepare([str(other)], tmp_path / "other", vocab=base.vocab)
     assert open_data(tmp_path / "other").vocab.hash == base.vocab.hash
     assert summary.unknown_chars >= 1
+
+
+def test_worker_processes_write_the_same_data(tweets_file, tmp_path, monkeypatch):
+    """Big inputs are cleaned on worker processes: the result must not depend on it."""
+    text = tweets_file.read_text(encoding="utf-8")
+    tweets_file.write_text(text * 30 + "fish &amp; chips\r\n" * 3 + "tab\there\n", encoding="utf-8")
+    monkeypatch.setattr(sources, "_CHUNK_BYTES", 4096)  # many blocks, so the workers share the file
+    one = prepare([str(tweets_file)], tmp_path / "one")
+    monkeypatch.setattr(data, "_PARALLEL_BYTES", 0)
+    many = prepare([str(tweets_file)], tmp_path / "many")
+    assert one.to_dict() == many.to_dict()
+    assert many.kept == 203 and many.dropped == {"duplicate": 30 * 204 + 4 - 60 - 203, "retweet": 30, "empty": 30}
+    with h5py.File(tmp_path / "one" / "data.h5") as one, h5py.File(tmp_path / "many" / "data.h5") as many:
+        for name in SPLITS:
+            np.testing.assert_array_equal(one[name][:], many[name][:])
 
 
 def test_open_data_names_missing_piece(tmp_path):

@@ -5,12 +5,10 @@ import zipfile
 
 import pytest
 
+from twitterbot import sources
 from twitterbot.errors import BotError
-from twitterbot.sources import detect_format, expand_inputs, read_records
-
-
-def texts(path):
-    return [record.text for record in read_records(path)]
+from twitterbot.sources import detect_format, expand_inputs
+from twitterbot.sources import read_texts as texts
 
 
 def archive_entry(text, **extra):
@@ -58,9 +56,10 @@ def test_csv_text_column_quotes_newlines_bom_crlf(tmp_path):
     path = tmp_path / "tweets.csv"
     rows = 'id,text,likes\r\n1,"He said ""hi""",3\r\n2,"line one\r\nline two",4\r\n3,plain,5\r\n'
     path.write_bytes(b"\xef\xbb\xbf" + rows.encode())
-    records = list(read_records(path))
-    assert [r.text for r in records] == ['He said "hi"', "line one\r\nline two", "plain"]
-    assert records[2].origin.endswith(":5")  # the multi-line field counts its lines
+    assert texts(path) == ['He said "hi"', "line one\r\nline two", "plain"]
+    path.write_bytes(rows.replace("1,", "1", 1).encode() + b'4,"bad"x,6\r\n')
+    with pytest.raises(BotError, match=r"tweets\.csv:6: malformed CSV"):  # the multi-line field counts its lines
+        texts(path)
 
 
 def test_csv_full_text_column_and_first_column_fallback(tmp_path):
@@ -133,8 +132,19 @@ def test_text_lines_crlf_bom(tmp_path):
 def test_invalid_utf8_names_file(tmp_path):
     path = tmp_path / "bin.txt"
     path.write_bytes(b"fine\n\xff\xfe\x00garbage\n")
-    with pytest.raises(BotError, match=r"bin\.txt: not UTF-8 text"):
+    with pytest.raises(BotError, match=r"bin\.txt:2: not UTF-8 text"):
         texts(path)
+
+
+def test_endless_line_is_refused_with_bounded_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "_CHUNK_BYTES", 1000)
+    monkeypatch.setattr(sources, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "huge.txt"
+    path.write_bytes(b"ok\n" * 400 + b"x" * 2500 + b"\nlast\n")  # line 401 runs 1.5 blocks past a block's end
+    with pytest.raises(BotError, match=r"huge\.txt:401: line longer than 1,000 bytes"):
+        texts(path)
+    path.write_bytes(b"ok\n" * 400 + b"x" * 900 + b"\nlast\n")
+    assert texts(path)[-2:] == ["x" * 900, "last"]
 
 
 def test_detect_format_by_content(tmp_path):

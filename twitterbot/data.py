@@ -2,15 +2,20 @@
 
 The folder holds `data.h5` (one uint16 id stream per split, tweets separated by <eot>), `vocab.json`
 and `prepare.json`. Memory stays flat as input grows: cleaned tweets are spooled to a temp file and
-encoded in chunks; only 17 bytes per kept tweet (offset, hash, split label) stay in memory.
+encoded in chunks. What stays in memory: a hash per distinct tweet (de-duplication) and 5 bytes per
+kept tweet (length, split label).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import json
+import multiprocessing
+import os
+import random
 import tempfile
-from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +24,15 @@ import h5py
 import numpy as np
 
 from . import fsutil, sources
-from .clean import CleanOptions, clean_tweet
+from .clean import CleanOptions, clean_batch, clean_lines
 from .errors import BotError
-from .vocab import CODE_POINTS, EOT, UNK, Vocab
+from .vocab import CODE_POINTS, EOT, UNK, Vocab, code_points
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "validate", "test")
-_CHUNK_BYTES = 8 << 20
+_CHUNK_BYTES = 2 << 20
 _H5_CHUNK = 1 << 16
+_PARALLEL_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -103,20 +109,18 @@ def prepare(
     summary = PrepareSummary(input_bytes=sum(p.stat().st_size for p in paths))
     with tempfile.TemporaryDirectory(prefix=".prepare-", dir=out.parent if out.parent.exists() else None) as tmp:
         spool = Path(tmp) / "tweets.bin"
-        offsets, hashes = _spool(paths, spool, options, summary, progress)
-        keep = _first_occurrences(hashes) if options.dedupe else np.ones(len(hashes), bool)
-        summary.dropped["duplicate"] += int((~keep).sum())
-        summary.kept = int(keep.sum())
+        blocks, lengths = _spool(paths, spool, options, summary, progress)
+        summary.kept = len(lengths)
         if summary.kept == 0:
             raise BotError(f"no tweets left after cleaning ({_dropped_text(summary)}) in {', '.join(inputs)}")
         if vocab is None:
             counts = np.zeros(CODE_POINTS, np.int64)
-            for chunk, _ in _kept_chunks(spool, offsets, keep):
-                counts += np.bincount(_code_points_of(chunk), minlength=CODE_POINTS)
+            for points, _ in _chunks(spool, blocks, lengths):
+                counts += np.bincount(points, minlength=CODE_POINTS)
             vocab = Vocab.from_counts(counts, coverage, max_vocab)
         labels = _split_labels(summary.kept, fractions, seed)
         with fsutil.staged_dir(out) as staging:
-            _encode(spool, offsets, keep, labels, vocab, staging / "data.h5", summary)
+            _encode(_chunks(spool, blocks, lengths), labels, vocab, staging / "data.h5", summary)
             summary.vocab_size = vocab.size
             summary.coverage = 1 - summary.unknown_chars / max(summary.characters, 1)  # of this data
             vocab.save(staging / "vocab.json")
@@ -142,10 +146,16 @@ def prepare(
 
 def _spool(
     paths: list[Path], spool: Path, options: CleanOptions, summary: PrepareSummary, progress: Progress | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Read and clean every record, append kept texts to the spool file; return offsets and hashes."""
-    offsets, hashes = array("Q", [0]), array("Q")
-    with open(spool, "wb") as out:
+) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Read, clean and de-duplicate every file, appending kept texts to the spool file in blocks.
+
+    Returns (bytes, tweets) per block and each kept tweet's length in characters.
+    """
+    blocks: list[tuple[int, int]] = []
+    lengths: list[np.ndarray] = []
+    seen: set[int] = set()  # 64-bit hashes of the tweets kept so far: collisions are ~n²/2⁶⁵
+    processes = (os.cpu_count() or 1) if summary.input_bytes >= _PARALLEL_BYTES else 1
+    with open(spool, "wb") as out, _Cleaners(options, processes) as cleaners:
         before = 0  # bytes of the files already read
         for path in paths:
             size = path.stat().st_size
@@ -158,26 +168,112 @@ def _spool(
                     progress(before + min(in_file, size), summary.input_bytes)
 
             read = 0
-            for record in sources.read_records(path, advance):
-                read += 1
-                text, reason = clean_tweet(record.text, options)
-                if reason:
-                    summary.dropped[reason] += 1
-                    continue
-                data = text.encode("utf-8")
-                out.write(data)
-                offsets.append(offsets[-1] + len(data))
-                hashes.append(hash(data) & 0xFFFFFFFFFFFFFFFF)  # 64 bits: collisions are ~n²/2⁶⁵
+            for cleaned in cleaners.map(sources.read_batches(path, advance)):
+                read += cleaned.read
+                summary.dropped.update(cleaned.dropped)
+                data, char_lengths = cleaned.data, cleaned.char_lengths
+                if options.dedupe:
+                    fresh = _first_sightings(cleaned.hashes, seen)
+                    summary.dropped["duplicate"] += int((~fresh).sum())
+                    if not fresh.all():
+                        data = _select(data, char_lengths, fresh) if fresh.any() else b""
+                        char_lengths = char_lengths[fresh]
+                if len(char_lengths):
+                    out.write(data)
+                    blocks.append((len(data), len(char_lengths)))
+                    lengths.append(char_lengths)
             summary.files[str(path)] = read
             before += size
-    return np.frombuffer(offsets, np.uint64).astype(np.int64), np.frombuffer(hashes, np.uint64)
+    return blocks, np.concatenate(lengths or [np.zeros(0, np.uint32)]).astype(np.int64)
 
 
-def _first_occurrences(hashes: np.ndarray) -> np.ndarray:
-    """True for the first copy of every distinct tweet (by 64-bit hash), False for later copies."""
-    keep = np.zeros(len(hashes), bool)
-    keep[np.unique(hashes, return_index=True)[1]] = True
-    return keep
+@dataclass(frozen=True)
+class _Cleaned:
+    """One batch after cleaning, in the compact form worker processes send back."""
+
+    read: int
+    dropped: Counter
+    data: bytes  # the kept tweets' UTF-8, back to back
+    char_lengths: np.ndarray
+    hashes: np.ndarray  # for de-duplication; equal texts hash equal within one run
+
+
+def _clean(batch: sources.Batch, options: CleanOptions) -> _Cleaned:
+    if isinstance(batch, sources.LineBlock):
+        kept, dropped = clean_lines(batch.text(), options)
+    else:
+        kept, dropped = clean_batch(batch, options)
+    data = "".join(kept).encode("utf-8")
+    char_lengths = np.fromiter(map(len, kept), np.uint32, len(kept))
+    hashes = np.fromiter(map(hash, kept), np.int64, len(kept)) if options.dedupe else np.zeros(0, np.int64)
+    return _Cleaned(len(kept) + sum(dropped.values()), dropped, data, char_lengths, hashes)
+
+
+def _first_sightings(keys: np.ndarray, seen: set[int]) -> np.ndarray:
+    """True for each key met for the first time (in this batch and in `seen`), which then learns them."""
+    distinct, first = np.unique(keys, return_index=True)
+    unseen = set(distinct.tolist()) - seen
+    seen |= unseen
+    fresh = np.zeros(len(keys), bool)
+    fresh[first[np.isin(distinct, np.fromiter(unseen, np.int64, len(unseen)))]] = True
+    return fresh
+
+
+def _select(data: bytes, char_lengths: np.ndarray, mask: np.ndarray) -> bytes:
+    """The UTF-8 of the tweets `mask` picks out of tweets stored back to back (each at least one character)."""
+    raw = np.frombuffer(data, np.uint8)
+    char_starts = np.flatnonzero((raw & 0xC0) != 0x80)  # bytes that begin a character
+    byte_starts = char_starts[np.cumsum(char_lengths, dtype=np.int64) - char_lengths]
+    return raw[np.repeat(mask, np.diff(byte_starts, append=len(raw)))].tobytes()
+
+
+class _Cleaners:
+    """Clean batches on worker processes, results in input order, a bounded number in flight.
+
+    Cleaning is most of `bot prepare`'s work; reading, de-duplication and spooling stay here.
+    Workers share one string-hash seed (PYTHONHASHSEED) so their hashes of equal tweets agree.
+    """
+
+    def __init__(self, options: CleanOptions, processes: int):
+        self.clean = functools.partial(_clean, options=options)
+        self.processes = processes
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.saved_seed: str | None = None
+
+    def __enter__(self) -> _Cleaners:
+        if self.processes > 1:
+            self.saved_seed = os.environ.get("PYTHONHASHSEED")
+            os.environ["PYTHONHASHSEED"] = str(random.randrange(1, 2**32))  # workers start with it, lazily
+            context = multiprocessing.get_context("spawn")  # no fork of a process with threads (progress bar)
+            self.pool = concurrent.futures.ProcessPoolExecutor(self.processes, mp_context=context)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.pool:
+            self.pool.shutdown(cancel_futures=True)
+            if self.saved_seed is None:
+                os.environ.pop("PYTHONHASHSEED", None)
+            else:
+                os.environ["PYTHONHASHSEED"] = self.saved_seed
+
+    def map(self, batches: Iterator[sources.Batch]) -> Iterator[_Cleaned]:
+        if self.pool is None:
+            yield from map(self.clean, batches)
+            return
+        pending: deque[concurrent.futures.Future] = deque()
+        for batch in batches:
+            pending.append(self.pool.submit(self.clean, batch))
+            if len(pending) >= 2 * self.processes:
+                yield _result(pending.popleft())
+        while pending:
+            yield _result(pending.popleft())
+
+
+def _result(future: concurrent.futures.Future) -> _Cleaned:
+    try:
+        return future.result()
+    except concurrent.futures.process.BrokenProcessPool as error:
+        raise BotError(f"a cleaning worker process died ({error}); out of memory?") from error
 
 
 def _split_labels(count: int, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
@@ -193,30 +289,32 @@ def _split_labels(count: int, fractions: tuple[float, float, float], seed: int) 
     return labels
 
 
-def _kept_chunks(spool: Path, offsets: np.ndarray, keep: np.ndarray) -> Iterator[tuple[bytes, np.ndarray]]:
-    """The spooled UTF-8 bytes of kept tweets in ~8 MB chunks, with each kept tweet's byte length."""
-    lengths = np.diff(offsets)
+def _chunks(spool: Path, blocks: list[tuple[int, int]], lengths: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The kept tweets read back in ~8 MB chunks: their code points, and each tweet's length in characters."""
     with open(spool, "rb") as stream:
-        start = 0
-        while start < len(lengths):
-            end = int(np.searchsorted(offsets, offsets[start] + _CHUNK_BYTES, side="right"))
-            end = max(end - 1, start + 1)
-            raw = np.frombuffer(stream.read(int(offsets[end] - offsets[start])), np.uint8)
-            mask = keep[start:end]
-            if not mask.all():
-                raw = raw[np.repeat(mask, lengths[start:end])]
-            yield raw.tobytes(), lengths[start:end][mask]
-            start = end
+        first = 0
+        for group in _groups(blocks):
+            count = sum(tweets for _, tweets in group)
+            data = stream.read(sum(size for size, _ in group))
+            yield code_points(data.decode("utf-8")), lengths[first : first + count]
+            first += count
 
 
-def _code_points_of(data: bytes) -> np.ndarray:
-    return np.frombuffer(data.decode("utf-8").encode("utf-32-le"), "<u4")
+def _groups(blocks: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+    group: list[tuple[int, int]] = []
+    size = 0
+    for block in blocks:
+        group.append(block)
+        size += block[0]
+        if size >= _CHUNK_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _encode(
-    spool: Path,
-    offsets: np.ndarray,
-    keep: np.ndarray,
+    chunks: Iterator[tuple[np.ndarray, np.ndarray]],
     labels: np.ndarray,
     vocab: Vocab,
     h5_path: Path,
@@ -229,12 +327,8 @@ def _encode(
             for name in SPLITS
         }
         first = 0
-        for data, byte_lengths in _kept_chunks(spool, offsets, keep):
-            raw = np.frombuffer(data, np.uint8)
-            # Characters per tweet: count UTF-8 bytes that start a character.
-            starts = np.concatenate(([0], np.cumsum(byte_lengths)[:-1]))
-            char_lengths = np.add.reduceat((raw & 0xC0) != 0x80, starts).astype(np.int64)
-            ids = vocab.lookup[_code_points_of(data)]
+        for points, char_lengths in chunks:
+            ids = vocab.lookup[points]
             summary.characters += len(ids)
             summary.unknown_chars += int((ids == UNK).sum())
             count = len(char_lengths)

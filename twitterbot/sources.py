@@ -32,6 +32,9 @@ EXTENSIONS = {
 TEXT_COLUMNS = ("text", "full_text", "tweet", "content")
 MAX_RECORD_CHARS = 1 << 20  # a tweet is at most 25k characters; anything near this is not a tweet
 _CHUNK_CHARS = 1 << 20
+_CHUNK_BYTES = 4 << 20
+MAX_LINE_BYTES = _CHUNK_BYTES  # a line reaching past a text block's end may run on this far, not further
+_BATCH = 4096  # tweets per batch handed to cleaning
 _ARCHIVE_MEMBER = re.compile(r"(^|/)tweets(-part\d+)?\.js$")
 _WHITESPACE = re.compile(r"\s*")
 
@@ -39,11 +42,38 @@ ByteCounter = Callable[[int], None]
 
 
 @dataclass(frozen=True)
-class Record:
-    """One tweet's raw text and where it came from, for error messages and per-file counts."""
+class LineBlock:
+    """Whole lines of a text file, by byte range: read and decoded where the batch is cleaned (maybe a
+    worker process), so the reading process only finds where the blocks start."""
 
-    text: str
-    origin: str
+    path: Path
+    start: int
+    size: int
+
+    def text(self) -> str:
+        """The lines joined by "\\n" (no final one); a bad byte is named by its line number."""
+        with open(self.path, "rb") as stream:
+            stream.seek(self.start)
+            data = stream.read(self.size)
+        if self.start == 0:
+            data = data.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark
+        data = data.removesuffix(b"\n").removesuffix(b"\r")  # the last line's break
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = _lines_before(self.path, self.start) + data.count(b"\n", 0, error.start) + 1
+            raise BotError(f"{self.path}:{line}: not UTF-8 text ({error.reason})") from error
+        return text.replace("\r\n", "\n") if "\r" in text else text
+
+    def texts(self) -> list[str]:
+        return self.text().split("\n")
+
+
+Batch = list[str] | LineBlock  # tweet texts, or a text file's lines still to be decoded
+
+
+def texts_of(batch: Batch) -> list[str]:
+    return batch.texts() if isinstance(batch, LineBlock) else batch
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
@@ -87,23 +117,44 @@ def detect_format(path: Path) -> str:
     return "text"
 
 
-def read_records(path: Path, on_bytes: ByteCounter | None = None) -> Iterator[Record]:
-    """Stream a file's tweets; any malformed input becomes a one-line BotError naming file and place."""
+def read_batches(path: Path, on_bytes: ByteCounter | None = None) -> Iterator[Batch]:
+    """Stream a file's tweet texts in batches; malformed input becomes a one-line BotError naming file and place.
+
+    Batches, not single records, keep Python's per-tweet work out of the reading loop; `texts_of` opens one.
+    """
     fmt = detect_format(path)
     count = 0
     try:
         if fmt == "zip":
-            records = _read_zip(path, on_bytes)
+            batches = _read_zip(path, on_bytes)
+        elif fmt == "text":
+            batches = _read_text(path, on_bytes)
         else:
             stream = _open_text(open(path, "rb"), on_bytes, newline="" if fmt == "csv" else None)
-            records = _READERS[fmt](stream, str(path))
-        for record in records:
-            count += 1
-            yield record
+            batches = _batched(_READERS[fmt](stream, str(path)))
+        for batch in batches:
+            count += 0 if isinstance(batch, LineBlock) else len(batch)  # a LineBlock names its own lines
+            yield batch
     except UnicodeDecodeError as error:
         raise BotError(f"{path}: not UTF-8 text after record {count} ({error.reason})") from error
     except OSError as error:
         raise BotError(f"{path}: cannot read ({error.strerror or error})") from error
+
+
+def read_texts(path: Path) -> list[str]:
+    """Every tweet text of one file (small files and tests; `bot prepare` streams batches)."""
+    return [text for batch in read_batches(path) for text in texts_of(batch)]
+
+
+def _batched(texts: Iterator[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class _CountingReader(io.RawIOBase):
@@ -132,17 +183,41 @@ def _open_text(raw, on_bytes: ByteCounter | None, newline: str | None) -> TextIO
     return io.TextIOWrapper(reader, encoding="utf-8-sig", errors="strict", newline=newline)
 
 
-def _read_text(stream: TextIO, name: str) -> Iterator[Record]:
-    with stream:
-        number = 0
-        while line := stream.readline(MAX_RECORD_CHARS):
-            number += 1
-            if len(line) == MAX_RECORD_CHARS and not line.endswith("\n"):
-                raise BotError(f"{name}:{number}: line longer than {MAX_RECORD_CHARS} characters")
-            yield Record(line.rstrip("\n"), f"{name}:{number}")
+def _read_text(path: Path, on_bytes: ByteCounter | None) -> Iterator[LineBlock]:
+    """~4 MB blocks of whole lines; only the bytes around each block's end are read here."""
+    size = path.stat().st_size
+    with open(path, "rb") as stream:
+        start = 0
+        while start < size:
+            end = min(start + _CHUNK_BYTES, size)
+            if end < size:  # move the end past the next line break
+                stream.seek(end - 1)
+                window = stream.read(MAX_LINE_BYTES + 1)
+                cut = window.find(b"\n")
+                if cut < 0 and len(window) > MAX_LINE_BYTES:
+                    raise _long_line(path, _lines_before(path, end) + 1)
+                end = end + cut if cut >= 0 else size
+            yield LineBlock(path, start, end - start)
+            if on_bytes:
+                on_bytes(end - start)
+            start = end
 
 
-def _read_csv(stream: TextIO, name: str) -> Iterator[Record]:
+def _lines_before(path: Path, offset: int) -> int:
+    """Line breaks before a byte offset: line numbers for error messages, counted only when one is needed."""
+    count = 0
+    with open(path, "rb") as stream:
+        while offset > 0 and (block := stream.read(min(offset, _CHUNK_BYTES))):
+            count += block.count(b"\n")
+            offset -= len(block)
+    return count
+
+
+def _long_line(name: Path, line: int) -> BotError:
+    return BotError(f"{name}:{line}: line longer than {MAX_LINE_BYTES:,} bytes, not a tweet")
+
+
+def _read_csv(stream: TextIO, name: str) -> Iterator[str]:
     delimiter = "\t" if name.lower().endswith(".tsv") else ","
     with stream:
         reader = csv.reader(stream, delimiter=delimiter, strict=True)
@@ -155,7 +230,7 @@ def _read_csv(stream: TextIO, name: str) -> Iterator[Record]:
             column = next((names.index(c) for c in TEXT_COLUMNS if c in names), None)
             if column is None:  # no header we know: the first column holds tweets, from row one
                 column = 0
-                yield Record(header[0], f"{name}:1")
+                yield header[0]
             line = reader.line_num + 1
             for row in reader:
                 if row:
@@ -164,7 +239,7 @@ def _read_csv(stream: TextIO, name: str) -> Iterator[Record]:
                             f"{name}:{line}: expected a value in column {column + 1} "
                             f"({header[column]!r}), the row has {len(row)}"
                         )
-                    yield Record(row[column], f"{name}:{line}")
+                    yield row[column]
                 line = reader.line_num + 1
         except csv.Error as error:
             raise BotError(f"{name}:{line}: malformed CSV ({error})") from error
@@ -270,7 +345,7 @@ def _tweet_text(value: object) -> str | None:
     return None
 
 
-def _read_json(stream: TextIO, name: str, archive: bool = False) -> Iterator[Record]:
+def _read_json(stream: TextIO, name: str, archive: bool = False) -> Iterator[str]:
     with stream:
         values = _JsonValues(stream, name)
         if archive:
@@ -287,17 +362,19 @@ def _read_json(stream: TextIO, name: str, archive: bool = False) -> Iterator[Rec
             for item in items:
                 number += 1
                 text = _tweet_text(item)
-                origin = f"{name}:{line} (record {number})"
                 if text is None:
-                    raise BotError(f"{origin}: expected a tweet: a string or an object with 'full_text' or 'text'")
-                yield Record(text, origin)
+                    raise BotError(
+                        f"{name}:{line} (record {number}): expected a tweet: a string or an object with "
+                        "'full_text' or 'text'"
+                    )
+                yield text
 
 
-def _read_archive(stream: TextIO, name: str) -> Iterator[Record]:
+def _read_archive(stream: TextIO, name: str) -> Iterator[str]:
     return _read_json(stream, name, archive=True)
 
 
-def _read_zip(path: Path, on_bytes: ByteCounter | None) -> Iterator[Record]:
+def _read_zip(path: Path, on_bytes: ByteCounter | None) -> Iterator[list[str]]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as error:
@@ -309,9 +386,9 @@ def _read_zip(path: Path, on_bytes: ByteCounter | None) -> Iterator[Record]:
         for info in members:
             name = f"{path}!{info.filename}"
             try:
-                yield from _read_archive(_open_text(archive.open(info), on_bytes, newline=None), name)
+                yield from _batched(_read_archive(_open_text(archive.open(info), on_bytes, newline=None), name))
             except (zipfile.BadZipFile, EOFError) as error:
                 raise BotError(f"{name}: damaged zip member ({error})") from error
 
 
-_READERS = {"archive": _read_archive, "csv": _read_csv, "json": _read_json, "text": _read_text}
+_READERS = {"archive": _read_archive, "csv": _read_csv, "json": _read_json}
