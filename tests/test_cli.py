@@ -119,3 +119,10 @@ def test_bundled_model_writes_offline(tmp_path):
     assert len(tweets) == 5
     for tweet in tweets:
         assert 1 <= len(tweet) <= 280 and set(tweet.replace("<url>", "")) <= vocab
+
+
+def test_finetune_starts_from_the_bundled_model(corpus_file, tmp_path):
+    bot("prepare", corpus_file, "--vocab", "bundled", "--out", "data/me", cwd=tmp_path)
+    tuned = bot("finetune", "data/me", "--out", "ck", "--num-epochs", "1", "--batch-size", "8", cwd=tmp_path).stdout
+    before, after = (float(value) for value in tuned.split("│")[-4:-2])  # the table's before and after cells
+    assert after < before

@@ -12,13 +12,12 @@ from pathlib import Path
 import keras
 
 from . import fsutil
-from .config import Config
+from .config import BUNDLED, Config
 from .errors import BotError
 from .model import build_model
 from .vocab import Vocab
 
 REQUIRED = ("config.json", "vocab.json", "model.weights.h5")
-BUNDLED = Path(__file__).parent / "models" / "base"
 STATE = "state"
 
 

@@ -70,13 +70,15 @@ def prepare(
     vocab: Annotated[
         Path | None,
         typer.Option(
-            help="encode with this checkpoint's (or data folder's) vocabulary instead of building one; for finetune"
+            help="encode with this checkpoint's (or data folder's) vocabulary instead of building one, for "
+            "finetune; 'bundled' is the bundled base model's"
         ),
     ] = None,
     force: ForceOption = False,
 ) -> None:
     """Read tweets, clean them, and write a data folder (data.h5, vocab.json, prepare.json)."""
     from .clean import CleanOptions
+    from .config import BUNDLED
     from .data import prepare as run_prepare
     from .vocab import Vocab
 
@@ -97,6 +99,8 @@ def prepare(
         console=err_console,
         transient=True,
     ) as bar:
+        if vocab == Path("bundled") and not vocab.exists():
+            vocab = BUNDLED
         task = bar.add_task("reading", total=None)
         summary = run_prepare(
             inputs,
@@ -180,8 +184,14 @@ def train(
 
 @app.command()
 def finetune(
-    base: Annotated[Path, typer.Argument(help="base checkpoint folder")],
-    data: Annotated[Path, typer.Argument(help="one account's data, prepared with --vocab BASE")],
+    folders: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="[BASE] DATA",
+            help="base checkpoint folder (default: the bundled model), then one account's data "
+            "prepared with --vocab BASE",
+        ),
+    ],
     out: OutOption = Path("checkpoints/me"),
     learning_rate: Annotated[float | None, typer.Option(help="default: the base model's rate / 10")] = None,
     num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 10,
@@ -192,6 +202,9 @@ def finetune(
     force: ForceOption = False,
 ) -> None:
     """Fine-tune a base model on one account's tweets; prints the account's test loss before and after."""
+    if len(folders) > 2:
+        raise BotError(f"finetune takes [BASE] DATA, got {len(folders)} folders")
+    base, data = (None, folders[0]) if len(folders) == 1 else folders
     _import_keras()
     from .train import finetune as run_finetune
 

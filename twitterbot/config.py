@@ -10,6 +10,7 @@ from . import fsutil
 from .errors import BotError
 
 FORMAT_VERSION = 1
+BUNDLED = Path(__file__).parent / "models" / "base"  # the base model shipped inside the package
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adadelta", "adam")
 
 

@@ -354,6 +354,15 @@ def _dropped_text(summary: PrepareSummary) -> str:
     return ", ".join(f"{count} {reason}" for reason, count in summary.dropped.items()) or "nothing read"
 
 
+def require_vocab(data: DataFolder, vocab: Vocab, owner: Path) -> None:
+    """Refuse data encoded with another vocabulary: its ids would silently stand for other characters."""
+    if data.vocab.hash != vocab.hash:
+        raise BotError(
+            f"{data.path}: not encoded with the vocabulary of {owner} (the vocabulary differs); prepare it with "
+            f"`bot prepare INPUT... --vocab {owner} --out {data.path} --force`"
+        )
+
+
 def open_data(path: Path) -> DataFolder:
     """Check a data folder's pieces and return it; a missing or damaged piece is named."""
     path = Path(path)

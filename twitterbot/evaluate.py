@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .batches import LaneBatches, lane_length, open_split
 from .checkpoint import open_checkpoint
-from .data import SPLITS, open_data
+from .data import SPLITS, open_data, require_vocab
 from .errors import BotError
 from .model import reset_states
 
@@ -18,11 +18,7 @@ def evaluate(checkpoint_path: Path | None, data_path: Path, split: str = "test")
         raise BotError(f"--split must be one of {', '.join(SPLITS)} (got {split!r})")
     ckpt = open_checkpoint(checkpoint_path)
     data = open_data(data_path)
-    if data.vocab.hash != ckpt.vocab.hash:
-        raise BotError(
-            f"{data.path}: its vocabulary differs from the checkpoint's in {ckpt.path}; "
-            f"prepare it with the checkpoint's vocabulary"
-        )
+    require_vocab(data, ckpt.vocab, ckpt.path)
     length, seq_len = data.lengths[split], ckpt.config.seq_len
     # Fewer lanes than training when the split is small: each lane then still holds whole windows.
     batch_size = max(1, min(ckpt.config.batch_size, (length - 1) // seq_len))

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import checkpoint, fsutil
 from .batches import LaneBatches, open_split
 from .config import Config
-from .data import DataFolder, open_data
+from .data import DataFolder, open_data, require_vocab
 from .errors import BotError
 from .model import build_model, compile_model, reset_states
 from .vocab import Vocab
@@ -178,11 +178,7 @@ def train(
         if not (out / "config.json").is_file():
             raise BotError(f"{out}: nothing to restore (no config.json); start a fresh run without --restore")
         config = Config.load(out / "config.json").replace(num_epochs=config.num_epochs)
-        if Vocab.load(out / "vocab.json").hash != data.vocab.hash:
-            raise BotError(
-                f"{data.path}: its vocabulary differs from the checkpoint's in {out}; "
-                "prepare the data with the checkpoint's vocabulary or train a fresh model"
-            )
+        require_vocab(data, Vocab.load(out / "vocab.json"), out)
     else:
         fsutil.refuse_existing(out, force, "checkpoint folder")
         config = config.replace(vocab_size=data.vocab.size)
@@ -339,11 +335,7 @@ def finetune(
 
     base = checkpoint.open_checkpoint(base_path)
     data = open_data(data_path)
-    if data.vocab.hash != base.vocab.hash:
-        raise BotError(
-            f"{data.path}: not encoded with the vocabulary of {base.path}; "
-            f"prepare it with `bot prepare INPUT... --vocab {base.path} --out {data.path} --force`"
-        )
+    require_vocab(data, base.vocab, base.path)
     seq_len = seq_len or base.config.seq_len
     # Small accounts: by default use as many lanes as the validation split can fill.
     fitting = max(1, (data.lengths["validate"] - 1) // seq_len)
