@@ -9,8 +9,8 @@ import sys
 import pytest
 
 
-def bot(*args, cwd, backend="tensorflow", check=True):
-    env = {**os.environ, "KERAS_BACKEND": backend}
+def bot(*args, cwd, backend="tensorflow", check=True, env=None):
+    env = {**os.environ, "KERAS_BACKEND": backend, **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "twitterbot.cli", *map(str, args)],
         cwd=cwd,
@@ -106,6 +106,25 @@ def test_trains_on_jax_backend(data_folder, tmp_path):
     assert (tmp_path / "ckpt" / "model.weights.h5").is_file()
     generated = bot("generate", "ckpt", "-n", "2", "--max-len", "30", "--seed", "0", cwd=tmp_path, backend="jax")
     assert generated.stdout.strip()
+
+
+def test_distribute_splits_lanes_across_devices(data_folder, tmp_path):
+    """Data parallel on two (forced) CPU devices trains the same model as one device."""
+    pytest.importorskip("jax")
+    two = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    args = ("train", data_folder, *TINY, "--num-epochs", "2")
+    result = bot(*args, "--out", "split", "--distribute", cwd=tmp_path, backend="jax", env=two)
+    assert "cpu:0, cpu:1" in result.stderr.replace("TFRT_CPU_0", "cpu:0").replace("TFRT_CPU_1", "cpu:1")
+    bot(*args, "--out", "single", cwd=tmp_path, backend="jax", env=two)
+    split, single = ((tmp_path / name / "history.csv").read_text().splitlines() for name in ("split", "single"))
+    for row_split, row_single in zip(split[1:], single[1:], strict=True):
+        assert [float(v) for v in row_split.split(",")] == pytest.approx(
+            [float(v) for v in row_single.split(",")], rel=1e-3
+        )
+    odd = bot(
+        *args, "--out", "odd", "--distribute", "--batch-size", "3", cwd=tmp_path, backend="jax", env=two, check=False
+    )
+    assert odd.returncode == 1 and "does not split evenly across 2 devices" in odd.stderr
 
 
 def test_bundled_model_writes_offline(tmp_path):

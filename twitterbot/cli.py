@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -28,19 +29,31 @@ console = Console(soft_wrap=True)  # long paths and URLs stay on one line, for p
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _import_keras() -> None:
-    """Import Keras (and TensorFlow) with native stderr muted: TF prints start-up lines no setting turns off."""
-    if "keras" in sys.modules:
-        return
+def _import_keras(tensorflow: bool = False) -> None:
+    """Import Keras (and TensorFlow) with native stderr muted: TF prints start-up lines no setting turns off.
+
+    `tensorflow`: also import TensorFlow on other backends, for training's TensorBoard logs.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             import keras  # noqa: F401
+
+            if tensorflow and importlib.util.find_spec("tensorflow"):
+                import tensorflow  # noqa: F401
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _fastest_backend() -> str:
+    """JAX when installed: it trains ~25 % faster than TensorFlow on CPU here and is the GPU path."""
+    return "jax" if importlib.util.find_spec("jax") else "tensorflow"
+
+
+os.environ.setdefault("KERAS_BACKEND", _fastest_backend())  # before anything imports Keras
 
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="folder to write")]
@@ -152,10 +165,13 @@ def train(
     patience: Annotated[int, typer.Option(help="epochs without improvement before stopping")] = 3,
     seed: Annotated[int, typer.Option(help="seed for weights and dropout")] = 0,
     restore: Annotated[bool, typer.Option("--restore", help="continue the run saved in --out")] = False,
+    distribute: Annotated[
+        bool, typer.Option("--distribute", help="split each batch across all local GPUs/devices (JAX backend)")
+    ] = False,
     force: ForceOption = False,
 ) -> None:
     """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
-    _import_keras()
+    _import_keras(tensorflow=True)
     from .config import Config
     from .train import train as run_train
 
@@ -173,7 +189,7 @@ def train(
         patience=patience,
         seed=seed,
     )
-    history = run_train(data, out, config, restore=restore, force=force, console=err_console)
+    history = run_train(data, out, config, restore=restore, force=force, console=err_console, distribute=distribute)
     if history:
         best = min(history, key=lambda row: row.get("val_loss", row["loss"]))
         console.print(
@@ -205,7 +221,7 @@ def finetune(
     if len(folders) > 2:
         raise BotError(f"finetune takes [BASE] DATA, got {len(folders)} folders")
     base, data = (None, folders[0]) if len(folders) == 1 else folders
-    _import_keras()
+    _import_keras(tensorflow=True)
     from .train import finetune as run_finetune
 
     result = run_finetune(

@@ -166,10 +166,12 @@ def train(
     force: bool = False,
     console: Console | None = None,
     initial_weights: Path | None = None,
+    distribute: bool = False,
 ) -> list[dict]:
     """Train (or continue training) a model on a data folder into a checkpoint folder; return the history.
 
-    `initial_weights` starts a fresh run from another checkpoint's weights (fine-tuning).
+    `initial_weights` starts a fresh run from another checkpoint's weights (fine-tuning); `distribute`
+    splits every batch across all local devices (data parallel, JAX).
     """
     console = console or Console(stderr=True)
     data = open_data(data_path)
@@ -192,6 +194,8 @@ def train(
         config.save(out / "config.json")
         data.vocab.save(out / "vocab.json")
     keras.utils.set_random_seed(config.seed)
+    if distribute:
+        _distribute(config.batch_size)
     model = compile_model(build_model(config, config.batch_size, config.seq_len), config)
     if initial_weights and not restore:
         with warnings.catch_warnings():  # the base run's optimizer slots are not wanted: fresh optimizer
@@ -250,6 +254,17 @@ def train(
     if not (out / "model.weights.h5").exists():  # e.g. TerminateOnNaN in the first epoch
         raise BotError(f"{out}: training stopped before any epoch finished (loss became NaN?)")
     return read_history(out)
+
+
+def _distribute(batch_size: int) -> None:
+    """Data parallel over every local device: each device takes a contiguous share of the lanes (rows)
+    of every batch, so a lane's state stays with one device; weights are replicated."""
+    if keras.backend.backend() != "jax":
+        raise BotError(f"--distribute needs the JAX backend (KERAS_BACKEND=jax), not {keras.backend.backend()}")
+    devices = keras.distribution.list_devices()
+    if batch_size % len(devices):
+        raise BotError(f"--batch-size {batch_size} does not split evenly across {len(devices)} devices")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
 
 
 def _batches(data: DataFolder, split: str, config: Config) -> LaneBatches:
