@@ -33,15 +33,16 @@ def check_fits(stream_length: int, batch_size: int, seq_len: int, what: str) -> 
 class LaneBatches(keras.utils.PyDataset):
     """(x, y) windows of one id stream, where y is x shifted by one character."""
 
-    def __init__(self, stream, batch_size: int, seq_len: int, what: str = "the stream", **kwargs):
+    def __init__(self, stream, batch_size: int, seq_len: int, what: str = "the stream", first: int = 0, **kwargs):
+        """`first`: start at this batch (the rest of an epoch that was interrupted there)."""
         super().__init__(**kwargs)
         check_fits(len(stream), batch_size, seq_len, what)
-        self.stream, self.batch_size, self.seq_len = stream, batch_size, seq_len
+        self.stream, self.batch_size, self.seq_len, self.first = stream, batch_size, seq_len, first
         self.lane_len = lane_length(len(stream), batch_size, seq_len)
         self._block, self._rows = -1, None
 
     def __len__(self) -> int:
-        return self.lane_len // self.seq_len
+        return self.lane_len // self.seq_len - self.first
 
     def _read_block(self, block: int) -> np.ndarray:
         """Windows [block*W, (block+1)*W) of every lane, plus each lane's next id, as one array."""
@@ -57,6 +58,7 @@ class LaneBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < len(self):
             raise IndexError(index)
+        index += self.first
         block, window = divmod(index, WINDOWS_PER_READ)
         if block != self._block:
             self._rows, self._block = self._read_block(block).astype(np.int32), block

@@ -1,15 +1,18 @@
 """The checkpoint folder: everything generation, evaluation and export need, plus the resumable state.
 
 config.json  vocab.json  model.weights.h5 (best)  history.csv  loss.png  logs/
-state/  last.weights.h5 (weights + optimizer)  state.json (epoch, LR, callback state)
+state/  last.weights.h5 (weights + optimizer)  lstm_rng_states.npz  state.json (epoch, batch, LR, callback state)
+state.prev/  the state before it, kept in case the last one is damaged
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from . import fsutil
 from .config import BUNDLED, Config
@@ -19,6 +22,7 @@ from .vocab import Vocab
 
 REQUIRED = ("config.json", "vocab.json", "model.weights.h5")
 STATE = "state"
+PREVIOUS_STATE = "state.prev"
 
 
 @dataclass(frozen=True)
@@ -62,30 +66,55 @@ def open_checkpoint(path: Path | None) -> Checkpoint:
     return Checkpoint(path, config, vocab)
 
 
-def state_dir(path: Path) -> Path | None:
-    """The newest complete training state, falling back to the one kept aside during a swap."""
-    for candidate in (path / STATE, path / f".{STATE}.old"):
-        if (candidate / "state.json").is_file() and (candidate / "last.weights.h5").is_file():
-            return candidate
-    return None
+def state_dirs(path: Path) -> list[Path]:
+    """Complete training states, newest first: the last one, the one before it (kept as a fallback),
+    and one left aside by a crash in the middle of a swap."""
+    candidates = (path / STATE, path / f".{STATE}.old", path / PREVIOUS_STATE)
+    return [c for c in candidates if (c / "state.json").is_file() and (c / "last.weights.h5").is_file()]
 
 
 def save_state(path: Path, model: keras.Model, state: dict) -> None:
-    """Write weights + optimizer + counters as one unit: the previous state stays until this one is whole."""
-    with fsutil.staged_dir(path / STATE) as staging:
+    """Write weights + optimizer + LSTM and RNG states + counters as one unit; the previous one stays as a fallback."""
+    with fsutil.staged_dir(path / STATE, keep=path / PREVIOUS_STATE) as staging:
         model.save_weights(staging / "last.weights.h5")
         fsutil.fsync_path(staging / "last.weights.h5")
+        with open(staging / "lstm_rng_states.npz", "wb") as stream:
+            np.savez(stream, *(keras.ops.convert_to_numpy(v.value) for v in _unsaved_variables(model)))
+        fsutil.fsync_path(staging / "lstm_rng_states.npz")
         fsutil.write_json(staging / "state.json", state)
 
 
-def load_state(path: Path, model: keras.Model) -> dict:
-    """Restore weights and optimizer into a compiled model; return the saved counters."""
-    found = state_dir(path)
-    if found is None:
+def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = print) -> dict:
+    """Restore weights, optimizer, LSTM and RNG states into a compiled model; return the saved counters.
+
+    A damaged state is reported through `warn` and the one before it is used instead.
+    """
+    found = state_dirs(path)
+    if not found:
         raise BotError(f"{path}: nothing to restore, {STATE}/ has no complete training state")
-    state = fsutil.read_json(found / "state.json")
-    try:
-        model.load_weights(found / "last.weights.h5")
-    except (OSError, ValueError, KeyError) as error:
-        raise BotError(f"{found / 'last.weights.h5'}: cannot load ({error})") from error
-    return state
+    problems = []
+    for folder in found:
+        try:
+            state = fsutil.read_json(folder / "state.json")
+            model.load_weights(folder / "last.weights.h5")
+            with np.load(folder / "lstm_rng_states.npz") as saved:
+                for variable, key in zip(_unsaved_variables(model), sorted(saved.files, key=_array_index), strict=True):
+                    variable.assign(saved[key])
+        except (BotError, OSError, ValueError, KeyError, TypeError, EOFError) as error:
+            problems.append(f"{folder}: {error}")
+            continue
+        if problems:
+            warn(f"damaged training state skipped ({'; '.join(problems)}); restoring {folder} instead")
+        return state
+    raise BotError(f"no loadable training state in {path}: {'; '.join(problems)}")
+
+
+def _unsaved_variables(model: keras.Model) -> list:
+    """What weight files leave out but an exact resume needs: the stateful LSTMs' (h, c) and the
+    dropout layers' random-number generator states."""
+    lstm_states = [v for layer in model.layers if getattr(layer, "stateful", False) for v in layer.states]
+    return lstm_states + [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _array_index(name: str) -> int:
+    return int(name.removeprefix("arr_"))

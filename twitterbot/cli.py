@@ -168,6 +168,9 @@ def train(
     distribute: Annotated[
         bool, typer.Option("--distribute", help="split each batch across all local GPUs/devices (JAX backend)")
     ] = False,
+    save_every: Annotated[
+        int, typer.Option(help="also save the resumable state every N batches (0: at the end of each epoch only)")
+    ] = 0,
     force: ForceOption = False,
 ) -> None:
     """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
@@ -189,7 +192,16 @@ def train(
         patience=patience,
         seed=seed,
     )
-    history = run_train(data, out, config, restore=restore, force=force, console=err_console, distribute=distribute)
+    history = run_train(
+        data,
+        out,
+        config,
+        restore=restore,
+        force=force,
+        console=err_console,
+        distribute=distribute,
+        save_every=save_every,
+    )
     if history:
         best = min(history, key=lambda row: row.get("val_loss", row["loss"]))
         console.print(

@@ -72,8 +72,11 @@ def refuse_existing(path: Path, force: bool, what: str) -> None:
 
 
 @contextmanager
-def staged_dir(path: Path) -> Iterator[Path]:
-    """Yield a fresh temp folder beside `path`; on success it replaces `path` as a whole."""
+def staged_dir(path: Path, keep: Path | None = None) -> Iterator[Path]:
+    """Yield a fresh temp folder beside `path`; on success it replaces `path` as a whole.
+
+    `keep`: where the replaced folder goes (a fallback), instead of being deleted.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -83,15 +86,52 @@ def staged_dir(path: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    replace_dir(tmp, path)
+    replace_dir(tmp, path, keep)
 
 
-def replace_dir(new: Path, path: Path) -> None:
-    """Swap `new` in for `path`; the old folder is kept aside until the new one is in place."""
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
+def replace_dir(new: Path, path: Path, keep: Path | None = None) -> None:
+    """Swap `new` in for `path`; the old folder is kept aside (at `keep`, if given) until the new one is in place."""
+    old = keep or path.with_name(f".{path.name}.old")
     if path.exists():
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
     os.replace(new, path)
     fsync_path(path.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    if keep is None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def lock(path: Path, what: str) -> Iterator[None]:
+    """Hold a lock file naming this process; refuse while another live process holds it, take over a stale one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is not None:
+                raise BotError(f"{path}: {what} is in use by process {owner}; wait for it or stop it") from None
+            path.unlink(missing_ok=True)  # stale: its process is gone
+    else:
+        raise BotError(f"{path}: could not take the lock")
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.close(fd)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _lock_owner(path: Path) -> int | None:
+    """The PID in a lock file if that process still runs, else None."""
+    try:
+        pid = int(path.read_text().split()[0])
+        os.kill(pid, 0)
+    except PermissionError:
+        return pid  # alive, another user's
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import math
 import shutil
@@ -27,9 +28,19 @@ HISTORY = "history.csv"
 
 
 class ResetStates(keras.callbacks.Callback):
-    """Zero the LSTM state where the stream restarts: each epoch, and before and after validation."""
+    """Zero the LSTM state where the stream restarts: each epoch, and before and after validation.
+
+    `resuming`: the next epoch continues one interrupted mid-way, whose LSTM state was restored.
+    """
+
+    def __init__(self, resuming: bool = False):
+        super().__init__()
+        self.resuming = resuming
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self.resuming:
+            self.resuming = False
+            return
         reset_states(self.model)
 
     def on_test_begin(self, logs=None):
@@ -113,15 +124,17 @@ class RichProgress(keras.callbacks.Callback):
 
 
 class SaveState(keras.callbacks.Callback):
-    """After every epoch, save what --restore needs; on a restored run, hand the counters back.
+    """Save what --restore needs after every epoch, and every `every` batches within one; on a restored
+    run, hand the counters back. Must come after the callbacks whose counters it saves.
 
-    Must come after the callbacks whose counters it saves, so it sees this epoch's values.
+    `first`: the batch the current (resumed) epoch started at, so saved positions count from the epoch's start.
     """
 
-    def __init__(self, folder: Path, early_stopping, reduce_lr, best_model, restored: dict | None):
+    def __init__(self, folder: Path, early_stopping, reduce_lr, best_model, restored: dict | None, every: int = 0):
         super().__init__()
-        self.folder, self.restored = folder, restored
+        self.folder, self.restored, self.every, self.first = folder, restored, every, 0
         self.early_stopping, self.reduce_lr, self.best_model = early_stopping, reduce_lr, best_model
+        self.epoch = 0
 
     def on_train_begin(self, logs=None):
         if not self.restored:
@@ -132,11 +145,23 @@ class SaveState(keras.callbacks.Callback):
                 setattr(callback, name, value)
         self.best_model.best = self.restored["best_val_loss"]
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.first + batch + 1
+        if self.every and step % self.every == 0 and math.isfinite((logs or {}).get("loss", math.nan)):
+            self._save(epoch=self.epoch, step=step)
+
     def on_epoch_end(self, epoch, logs=None):
-        if not math.isfinite((logs or {}).get("loss", math.nan)):
-            return  # a NaN epoch (TerminateOnNaN) must not replace the last good state
+        self.first = 0
+        if math.isfinite((logs or {}).get("loss", math.nan)):  # a NaN epoch must not replace the last good state
+            self._save(epoch=epoch + 1, step=0)
+
+    def _save(self, epoch: int, step: int) -> None:
         state = {
-            "epoch": epoch + 1,
+            "epoch": epoch,  # epochs finished
+            "step": step,  # batches of the next epoch finished
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "early_stopping": {
                 "wait": self.early_stopping.wait,
@@ -152,6 +177,7 @@ class SaveState(keras.callbacks.Callback):
             "stopped": bool(self.model.stop_training),
         }
         checkpoint.save_state(self.folder, self.model, state)
+        self.restored = state  # a second fit in this run (after a resumed epoch) starts from here
 
 
 def _plain(value):
@@ -167,15 +193,44 @@ def train(
     console: Console | None = None,
     initial_weights: Path | None = None,
     distribute: bool = False,
+    save_every: int = 0,
 ) -> list[dict]:
     """Train (or continue training) a model on a data folder into a checkpoint folder; return the history.
 
     `initial_weights` starts a fresh run from another checkpoint's weights (fine-tuning); `distribute`
-    splits every batch across all local devices (data parallel, JAX).
+    splits every batch across all local devices (data parallel, JAX); `save_every` also saves the
+    resumable state every that many batches. One run at a time per folder (a lock file beside it).
     """
     console = console or Console(stderr=True)
-    data = open_data(data_path)
+    if save_every < 0:
+        raise BotError(f"--save-every must be 0 (epochs only) or a number of batches (got {save_every})")
     out = Path(out)
+    with fsutil.lock(out.parent / f".{out.name}.lock", f"checkpoint folder {out}"):
+        return _train(
+            open_data(data_path),
+            out,
+            config,
+            restore=restore,
+            force=force,
+            console=console,
+            initial_weights=initial_weights,
+            distribute=distribute,
+            save_every=save_every,
+        )
+
+
+def _train(
+    data: DataFolder,
+    out: Path,
+    config: Config,
+    *,
+    restore: bool,
+    force: bool,
+    console: Console,
+    initial_weights: Path | None,
+    distribute: bool,
+    save_every: int,
+) -> list[dict]:
     if restore:
         if not (out / "config.json").is_file():
             raise BotError(f"{out}: nothing to restore (no config.json); start a fresh run without --restore")
@@ -201,13 +256,12 @@ def train(
         with warnings.catch_warnings():  # the base run's optimizer slots are not wanted: fresh optimizer
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model.load_weights(initial_weights)
-    restored = None
-    initial_epoch = 0
+    restored, initial_epoch, first_step = None, 0, 0
     if restore:
         model.build((config.batch_size, config.seq_len))
         model.optimizer.build(model.trainable_variables)
-        restored = checkpoint.load_state(out, model)
-        initial_epoch = int(restored["epoch"])
+        restored = checkpoint.load_state(out, model, warn=lambda text: console.print(f"[yellow]{text}[/]"))
+        initial_epoch, first_step = int(restored["epoch"]), int(restored.get("step", 0))
         _truncate_history(out / HISTORY, initial_epoch)
         if restored.get("stopped") or initial_epoch >= config.num_epochs:
             console.print(
@@ -222,16 +276,18 @@ def train(
         monitor="val_loss", factor=0.5, patience=max(config.patience - 1, 1), min_delta=config.min_delta / 2
     )
     best_model = AtomicModelCheckpoint(out / "model.weights.h5", monitor="val_loss")
+    save_state = SaveState(out, early_stopping, reduce_lr, best_model, restored, save_every)
+    progress = RichProgress(console, len(train_batches), config.batch_size * config.seq_len, config.num_epochs)
     callbacks = [
-        ResetStates(),
+        ResetStates(resuming=first_step > 0),
         keras.callbacks.TerminateOnNaN(),
         best_model,
         early_stopping,
         reduce_lr,
         keras.callbacks.CSVLogger(str(out / HISTORY), append=True),
         LossPlot(out),
-        SaveState(out, early_stopping, reduce_lr, best_model, restored),
-        RichProgress(console, len(train_batches), config.batch_size * config.seq_len, config.num_epochs),
+        save_state,
+        progress,
     ]
     if importlib.util.find_spec("tensorflow") is not None:  # TensorBoard writes through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
@@ -242,18 +298,24 @@ def train(
         f"({_devices()}): {config.num_layers}×LSTM {config.rnn_size}, "
         f"{len(train_batches)} batches of {config.batch_size}×{config.seq_len} per epoch"
     )
-    model.fit(
-        train_batches,
-        validation_data=val_batches,
-        epochs=config.num_epochs,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,
-    )
+    fit = functools.partial(model.fit, validation_data=val_batches, callbacks=callbacks, verbose=0, shuffle=False)
+    if first_step:  # finish the interrupted epoch from the batch after the last one saved
+        console.print(f"resuming epoch {initial_epoch + 1} at batch {first_step + 1}")
+        save_state.first, progress.steps = first_step, len(train_batches) - first_step
+        rest = _batches(data, "train", config, first=first_step)
+        fit(rest, epochs=initial_epoch + 1, initial_epoch=initial_epoch)
+        progress.steps = len(train_batches)
+        initial_epoch += 1
+    if initial_epoch < config.num_epochs and not model.stop_training:
+        fit(train_batches, epochs=config.num_epochs, initial_epoch=initial_epoch)
     if not (out / "model.weights.h5").exists():  # e.g. TerminateOnNaN in the first epoch
         raise BotError(f"{out}: training stopped before any epoch finished (loss became NaN?)")
     return read_history(out)
+
+
+def _batches(data: DataFolder, split: str, config: Config, first: int = 0) -> LaneBatches:
+    stream = open_split(data.h5_path, split)
+    return LaneBatches(stream, config.batch_size, config.seq_len, what=f"{data.path} split {split!r}", first=first)
 
 
 def _distribute(batch_size: int) -> None:
@@ -265,11 +327,6 @@ def _distribute(batch_size: int) -> None:
     if batch_size % len(devices):
         raise BotError(f"--batch-size {batch_size} does not split evenly across {len(devices)} devices")
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-
-
-def _batches(data: DataFolder, split: str, config: Config) -> LaneBatches:
-    stream = open_split(data.h5_path, split)
-    return LaneBatches(stream, config.batch_size, config.seq_len, what=f"{data.path} split {split!r}")
 
 
 def _devices() -> str:

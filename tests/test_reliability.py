@@ -1,0 +1,113 @@
+"""Crash safety: SIGKILL at random points, damaged checkpoints, a full disk, two runs in one folder."""
+
+import csv
+import errno
+import os
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+from rich.console import Console
+
+from twitterbot import checkpoint, fsutil
+from twitterbot.checkpoint import open_checkpoint
+from twitterbot.errors import BotError
+from twitterbot.train import train
+
+TINY = ["--rnn-size", "32", "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16", "--drop-rate", "0.1"]
+TINY += ["--learning-rate", "0.01", "--save-every", "7"]
+
+
+def bot_train(data_folder, out, *extra):
+    command = [sys.executable, "-m", "twitterbot.cli", "train", str(data_folder), "--out", str(out), *TINY, *extra]
+    return subprocess.Popen(
+        command,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def history(folder):
+    with open(folder / "history.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_path):
+    epochs = "5"
+    reference = bot_train(data_folder, tmp_path / "reference", "--num-epochs", epochs)
+    assert reference.wait(timeout=600) == 0, reference.stderr.read()
+    out = tmp_path / "killed"
+    rng = random.Random(7)
+    for _ in range(5):
+        resumable = bool(checkpoint.state_dirs(out)) if out.exists() else False
+        run = bot_train(data_folder, out, "--num-epochs", epochs, "--restore" if resumable else "--force")
+        time.sleep(rng.uniform(2.0, 9.0))  # start-up, mid-batch, mid-save, validation: wherever it lands
+        run.kill()
+        run.wait()
+        if (out / "model.weights.h5").exists():
+            open_checkpoint(out).load_model(1)  # whatever was written is whole
+    run = bot_train(data_folder, out, "--num-epochs", epochs, "--restore" if checkpoint.state_dirs(out) else "--force")
+    assert run.wait(timeout=600) == 0, run.stderr.read()
+    finished, expected = history(out), history(tmp_path / "reference")
+    assert [row["epoch"] for row in finished] == [str(epoch) for epoch in range(int(epochs))]
+    # Resumed exactly (weights, optimizer, LSTM state, dropout RNG, batch position): the same validation losses.
+    assert [float(row["val_loss"]) for row in finished] == pytest.approx(
+        [float(row["val_loss"]) for row in expected], rel=1e-4
+    )
+
+
+def test_damaged_state_falls_back_to_the_one_before(data_folder, tiny_config, tmp_path):
+    out = tmp_path / "ckpt"
+    train(data_folder, out, tiny_config.replace(num_epochs=2))
+    (out / "state" / "last.weights.h5").write_bytes(b"\x89HDF\r\n garbage")
+    console = Console(record=True, width=200)
+    train(data_folder, out, tiny_config.replace(num_epochs=3), restore=True, console=console)
+    printed = console.export_text()
+    assert "damaged training state skipped" in printed and "restoring" in printed
+    assert [row["epoch"] for row in history(out)] == ["0", "1", "2"]  # epoch 2 (the damaged one) was redone
+    for folder in ("state", "state.prev"):
+        (out / folder / "state.json").write_text("{ truncated")
+    with pytest.raises(BotError, match=r"no loadable training state .*state\.json: not valid JSON"):
+        train(data_folder, out, tiny_config.replace(num_epochs=4), restore=True)
+
+
+def test_full_disk_keeps_the_last_good_checkpoint(data_folder, tiny_config, tmp_path, monkeypatch):
+    out = tmp_path / "ckpt"
+    train(data_folder, out, tiny_config.replace(num_epochs=1))
+    before = {name: (out / name).read_bytes() for name in ("model.weights.h5", "state/last.weights.h5")}
+
+    def full(path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(fsutil, "fsync_path", full)
+    with pytest.raises(OSError, match="No space left"):
+        train(data_folder, out, tiny_config.replace(num_epochs=2), restore=True)
+    monkeypatch.undo()
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert not [p for p in out.rglob("*.tmp*")]  # no half-written temp files left behind
+    train(data_folder, out, tiny_config.replace(num_epochs=2), restore=True)
+    assert [row["epoch"] for row in history(out)] == ["0", "1"]
+
+
+def test_second_run_into_the_same_folder_is_refused(data_folder, tmp_path):
+    out = tmp_path / "busy"
+    first = bot_train(data_folder, out, "--num-epochs", "50")
+    lock = tmp_path / ".busy.lock"
+    deadline = time.monotonic() + 60
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        second = bot_train(data_folder, out, "--num-epochs", "1", "--force")
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 1 and f"in use by process {first.pid}" in err
+        assert len(err.strip().splitlines()) == 1
+    finally:
+        first.kill()
+        first.wait()
+    lock.write_text("999999999\n")  # a stale lock: its process is gone
+    with fsutil.lock(lock, "test"):
+        assert lock.read_text().strip() == str(os.getpid())
