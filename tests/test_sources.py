@@ -1,9 +1,13 @@
 """Importers on small files in every format, including the nasty cases real exports contain."""
 
 import json
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twitterbot import sources
 from twitterbot.errors import BotError
@@ -168,3 +172,51 @@ def test_expand_inputs_folders_globs_and_missing(tmp_path):
         expand_inputs([str(tmp_path / "missing.csv")])
     with pytest.raises(BotError, match="no file matches"):
         expand_inputs([str(tmp_path / "*.jsonl")])
+
+
+def fake_shared_data(root):
+    """The shared corpora's layout with a few real-shaped records, so the fuzzer's seeds build in CI."""
+    entries = [archive_entry(f"tweet {i} &amp; more 🐟\nline two https://t.co/x{i}") for i in range(12)]
+    (root / "archive").mkdir()
+    (root / "archive" / "tweets.js").write_text("window.YTD.tweets.part0 = " + json.dumps(entries, indent=2))
+    (root / "realdonaldtrump.csv").write_text('text\n"quoted ""x"", y"\nplain one\n"multi\nline"\n')
+    (root / "tweeteval").mkdir()
+    (root / "tweeteval" / "train_text.txt").write_text("".join(f"@user tweet {i} #tag\n" for i in range(30)))
+    return root
+
+
+def test_fuzzed_files_import_or_fail_cleanly(tmp_path):
+    """A few hundred cases of bench/fuzz_importers.py (the benchmark runs 10,000)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from fuzz_importers import run
+
+    outcomes = run(300, seed=11, data=fake_shared_data(tmp_path))
+    assert outcomes["FAILED"] == 0 and outcomes["ok"] > 0 and outcomes["error"] > 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["text", "data", "tweet", "full_text", "x"]), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values, suffix=st.sampled_from([".json", ".jsonl", ".js"]))
+def test_any_json_value_imports_or_fails_cleanly(tmp_path_factory, value, suffix):
+    path = tmp_path_factory.mktemp("json") / f"value{suffix}"
+    prefix = "window.YTD.tweets.part0 = " if suffix == ".js" else ""
+    path.write_text(prefix + json.dumps(value), encoding="utf-8")
+    try:
+        assert all(isinstance(text, str) for text in texts(path))
+    except BotError as error:
+        assert str(path) in str(error) and "\n" not in str(error)
+
+
+def test_csv_with_blank_lines_before_the_header(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\ntext\nhello\n")
+    assert texts(path) == ["hello"]

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ TEXT_COLUMNS = ("text", "full_text", "tweet", "content")
 MAX_RECORD_CHARS = 1 << 20  # a tweet is at most 25k characters; anything near this is not a tweet
 _CHUNK_CHARS = 1 << 20
 _CHUNK_BYTES = 4 << 20
+MAX_UNZIPPED_BYTES = 8 << 30  # per zip member; X archives' tweets.js parts are far smaller
+MAX_ZIP_RATIO = 100  # tweets.js compresses ~10:1; beyond 100:1 (and 64 MB) it is not tweets
 MAX_LINE_BYTES = _CHUNK_BYTES  # a line reaching past a text block's end may run on this far, not further
 _BATCH = 4096  # tweets per batch handed to cleaning
 _ARCHIVE_MEMBER = re.compile(r"(^|/)tweets(-part\d+)?\.js$")
@@ -223,7 +226,7 @@ def _read_csv(stream: TextIO, name: str) -> Iterator[str]:
         reader = csv.reader(stream, delimiter=delimiter, strict=True)
         line = 1
         try:
-            header = next(reader, None)
+            header = next((row for row in reader if row), None)  # blank lines before it are skipped
             if header is None:
                 return
             names = [column.strip().lower() for column in header]
@@ -289,6 +292,10 @@ class _JsonValues:
                     raise self._error(error.msg) from error
                 self._fill()
                 continue
+            except RecursionError as error:
+                raise self._error("nested too deeply") from error
+            except ValueError as error:  # e.g. an integer of thousands of digits
+                raise self._error(str(error).split(":")[0]) from error
             if end == len(self.buffer) and not self.eof and self._fill():
                 continue  # a number or literal may go on in the next chunk
             self._advance(end)
@@ -377,7 +384,7 @@ def _read_archive(stream: TextIO, name: str) -> Iterator[str]:
 def _read_zip(path: Path, on_bytes: ByteCounter | None) -> Iterator[list[str]]:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError) as error:
         raise BotError(f"{path}: not a readable zip file ({error})") from error
     with archive:
         members = [info for info in archive.infolist() if _ARCHIVE_MEMBER.search(info.filename)]
@@ -385,10 +392,16 @@ def _read_zip(path: Path, on_bytes: ByteCounter | None) -> Iterator[list[str]]:
             raise BotError(f"{path}: no data/tweets.js (or tweets-partN.js) inside this zip")
         for info in members:
             name = f"{path}!{info.filename}"
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > MAX_UNZIPPED_BYTES or (info.file_size > 64 << 20 and ratio > MAX_ZIP_RATIO):
+                raise BotError(
+                    f"{name}: refusing to unpack {info.file_size:,} bytes from {info.compress_size:,} "
+                    "(a zip bomb, or far larger than any tweet archive)"
+                )
             try:
                 yield from _batched(_read_archive(_open_text(archive.open(info), on_bytes, newline=None), name))
-            except (zipfile.BadZipFile, EOFError) as error:
-                raise BotError(f"{name}: damaged zip member ({error})") from error
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as error:
+                raise BotError(f"{name}: damaged or unreadable zip member ({error})") from error
 
 
 _READERS = {"archive": _read_archive, "csv": _read_csv, "json": _read_json}
