@@ -145,3 +145,53 @@ def test_finetune_starts_from_the_bundled_model(corpus_file, tmp_path):
     tuned = bot("finetune", "data/me", "--out", "ck", "--num-epochs", "1", "--batch-size", "8", cwd=tmp_path).stdout
     before, after = (float(value) for value in tuned.split("│")[-4:-2])  # the table's before and after cells
     assert after < before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["prepare", "{corpus}", "--validate", "-0.1"], "--validate and --test must be"),
+        (["prepare", "{corpus}", "--validate", "0.6", "--test", "0.5"], "leave some training data"),
+        (["prepare", "{corpus}", "--coverage", "0"], "--coverage must be in (0, 1]"),
+        (["prepare", "{corpus}", "--max-vocab", "2"], "--max-vocab must leave room"),
+        (["prepare", "{corpus}", "--links", "shorten"], "--links must be one of"),
+        (["train", "{data}", "--rnn-size", "-5"], "--rnn-size must be at least 1"),
+        (["train", "{data}", "--num-epochs", "0"], "--num-epochs must be at least 1"),
+        (["train", "{data}", "--drop-rate", "1"], "--drop-rate must be in [0, 1)"),
+        (["train", "{data}", "--learning-rate", "0"], "--learning-rate must be positive"),
+        (["train", "{data}", "--optimizer", "lion"], "--optimizer must be one of"),
+        (["train", "{data}", "--patience", "-1"], "--patience must be 0 or more"),
+        (["train", "{data}", "--save-every", "-3"], "--save-every must be 0"),
+        (["train", "{data}", "--seq-len", "100000"], "fewer than one batch needs"),
+        (["train", "{data}", "--batch-size", "100000"], "lower --batch-size or --seq-len"),
+        (["finetune", "{data}", "--freeze-layers", "2"], "--freeze-layers must be between 0 and 1"),
+        (["finetune", "a", "b", "c"], "finetune takes [BASE] DATA"),
+        (["finetune", "{data}", "--learning-rate", "0"], "--learning-rate must be positive"),
+        (["finetune", "{data}", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["generate", "--temp", "-1"], "--temp must be greater than 0"),
+        (["generate", "--top-p", "0"], "--top-p must be in (0, 1]"),
+        (["generate", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
+        (["generate", "--top-k", "-2"], "--top-k must be 0 (off) or positive"),
+        (["generate", "-n", "0"], "-n must be at least 1"),
+        (["generate", "--max-len", "0"], "--max-len must be at least 1"),
+        (["generate", "--seed-text", "\u2603\u2603"], "--seed-text has characters the model does not know"),
+        (["generate", "{data}"], "not a checkpoint, config.json is missing"),
+        (["evaluate", "{data}", "{data}"], "not a checkpoint, config.json is missing"),
+        (["export", "{data}", "--out", "web"], "not a checkpoint, config.json is missing"),
+        (["export", "{data}", "--quantize", "int4"], "not a checkpoint"),
+        (["serve", "{data}", "--port", "70000"], "--port must be between 0 and 65535"),
+        (["serve", "{data}"], "not a web export, model.json is missing"),
+    ],
+)
+def test_every_bad_flag_is_one_clear_error(args, message, corpus_file, data_folder, tmp_path, monkeypatch):
+    """In-process (typer's runner) so that many cases stay fast; the one-line printing is tested above."""
+    from typer.testing import CliRunner
+
+    from twitterbot.cli import app
+    from twitterbot.errors import BotError
+
+    monkeypatch.chdir(tmp_path)
+    args = [arg.format(corpus=corpus_file, data=data_folder) for arg in args]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, BotError), (result.exception, result.output)
+    assert message in str(result.exception) and "\n" not in str(result.exception)

@@ -41,6 +41,8 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise BotError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if self.patience < 0:
+            raise BotError(f"--patience must be 0 or more epochs (got {self.patience})")
         if not 0 <= self.drop_rate < 1:
             raise BotError(f"--drop-rate must be in [0, 1) (got {self.drop_rate})")
         if self.learning_rate <= 0:

@@ -102,6 +102,10 @@ def prepare(
 ) -> PrepareSummary:
     """Turn tweet files into a data folder at `out`; nothing is written there unless all succeeds."""
     fractions = split_fractions(validate, test)
+    if not 0 < coverage <= 1:
+        raise BotError(f"--coverage must be in (0, 1] (got {coverage})")
+    if max_vocab is not None and max_vocab < 3:
+        raise BotError(f"--max-vocab must leave room for <eot>, <unk> and one character: at least 3 (got {max_vocab})")
     vocab_given = vocab is not None
     out = Path(out)
     fsutil.refuse_existing(out, force, "data folder")

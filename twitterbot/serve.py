@@ -33,6 +33,8 @@ class _PageHandler(http.server.SimpleHTTPRequestHandler):
 def serve(folder: Path, port: int = 8000, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve an export folder on 127.0.0.1 (browsers do not fetch model.json from file://) until Ctrl-C."""
     folder = Path(folder)
+    if not 0 <= port <= 65535:
+        raise BotError(f"--port must be between 0 and 65535 (got {port})")
     for piece in ("model.json", "index.html"):
         if not (folder / piece).is_file():
             raise BotError(f"{folder}: not a web export, {piece} is missing (make one with `bot export`)")

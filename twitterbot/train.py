@@ -406,19 +406,19 @@ def finetune(
     from .evaluate import evaluate
 
     base = checkpoint.open_checkpoint(base_path)
-    data = open_data(data_path)
-    require_vocab(data, base.vocab, base.path)
-    seq_len = seq_len or base.config.seq_len
-    # Small accounts: by default use as many lanes as the validation split can fill.
-    fitting = max(1, (data.lengths["validate"] - 1) // seq_len)
-    config = base.config.replace(
-        learning_rate=learning_rate or base.config.learning_rate / 10,
+    config = base.config.replace(  # flags are checked before any data is read
+        learning_rate=base.config.learning_rate / 10 if learning_rate is None else learning_rate,
         num_epochs=num_epochs,
-        batch_size=batch_size or min(base.config.batch_size, fitting),
-        seq_len=seq_len,
+        batch_size=base.config.batch_size if batch_size is None else batch_size,
+        seq_len=base.config.seq_len if seq_len is None else seq_len,
         freeze_embedding=freeze_embedding,
         freeze_layers=freeze_layers,
     )
+    data = open_data(data_path)
+    require_vocab(data, base.vocab, base.path)
+    if batch_size is None:  # small accounts: as many lanes as the validation split can fill
+        fitting = max(1, (data.lengths["validate"] - 1) // config.seq_len)
+        config = config.replace(batch_size=min(base.config.batch_size, fitting))
     before = evaluate(base.path, data.path)
     history = train(data.path, out, config, force=force, console=console, initial_weights=base.weights)
     after = evaluate(out, data.path)
