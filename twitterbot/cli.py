@@ -367,9 +367,8 @@ def main() -> None:
         err_console.print(Text.assemble(("error: ", "bold red"), str(error)), highlight=False, soft_wrap=True)
         sys.exit(1)
     except OSError as error:  # disk full, permissions: name the file, keep the traceback out
-        err_console.print(
-            Text.assemble(("error: ", "bold red"), f"{error.filename or ''}: {error.strerror or error}"), soft_wrap=True
-        )
+        where = f"{error.filename}: " if error.filename else ""
+        err_console.print(Text.assemble(("error: ", "bold red"), f"{where}{error.strerror or error}"), soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
