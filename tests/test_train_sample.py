@@ -148,6 +148,14 @@ def test_compiled_loop_follows_the_model_greedily(trained):
     assert tweet == expected
 
 
+def test_very_low_temperature_is_greedy_not_overflow(trained):
+    """logits / 0.001 overflow exp(); the loop must subtract the maximum first and pick the argmax."""
+    ckpt = open_checkpoint(trained[0])
+    sampler = Sampler(ckpt)
+    greedy = sampler.sample(2, SampleOptions(top_k=1, max_len=50, seed_text="a dog", seed=1))
+    assert sampler.sample(2, SampleOptions(temperature=0.001, max_len=50, seed_text="a dog", seed=1)) == greedy
+
+
 def test_sampling_masks():
     logits = np.log(np.array([[0.3, 0.4, 0.1, 0.15, 0.05], [0.05, 0.1, 0.5, 0.25, 0.1]], "float32"))
     allow_eot = np.array([False, True])

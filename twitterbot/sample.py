@@ -145,7 +145,8 @@ class Sampler:
                 # Step t yields position t + 1: scheduled (>= 0) or drawn. The tweet's first character
                 # (at `first`) may not be <eot> unless seed text came before it.
                 allow_eot = ops.broadcast_to(ops.logical_or(t + 1 != first, schedule[first - 1] != EOT), (count,))
-                weights_ = ops.exp(_sampling_logits(logits, options, allow_eot))
+                logits = _sampling_logits(logits, options, allow_eot)
+                weights_ = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))  # no overflow at low --temp
                 cumulative = ops.cumsum(weights_, axis=-1)
                 target = uniforms[t][:, None] * cumulative[:, -1:]
                 drawn = ops.minimum(ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1), logits.shape[-1] - 1)
