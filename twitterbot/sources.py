@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from .errors import BotError
 
@@ -193,17 +193,26 @@ def _read_text(path: Path, on_bytes: ByteCounter | None) -> Iterator[LineBlock]:
         start = 0
         while start < size:
             end = min(start + _CHUNK_BYTES, size)
-            if end < size:  # move the end past the next line break
-                stream.seek(end - 1)
-                window = stream.read(MAX_LINE_BYTES + 1)
-                cut = window.find(b"\n")
-                if cut < 0 and len(window) > MAX_LINE_BYTES:
-                    raise _long_line(path, _lines_before(path, end) + 1)
-                end = end + cut if cut >= 0 else size
+            if end < size:
+                end = _next_line_start(stream, end - 1, size, path)
             yield LineBlock(path, start, end - start)
             if on_bytes:
                 on_bytes(end - start)
             start = end
+
+
+def _next_line_start(stream: BinaryIO, offset: int, size: int, path: Path) -> int:
+    """Where the line holding byte `offset` ends (just past its line break), read in small steps."""
+    stream.seek(offset)
+    scanned = 0
+    while window := stream.read(1 << 16):
+        cut = window.find(b"\n")
+        if scanned + (len(window) if cut < 0 else cut) > MAX_LINE_BYTES:
+            raise _long_line(path, _lines_before(path, offset) + 1)
+        if cut >= 0:
+            return offset + scanned + cut + 1
+        scanned += len(window)
+    return size
 
 
 def _lines_before(path: Path, offset: int) -> int:
