@@ -75,6 +75,19 @@ def test_damaged_state_falls_back_to_the_one_before(data_folder, tiny_config, tm
         train(data_folder, out, tiny_config.replace(num_epochs=4), restore=True)
 
 
+def test_state_from_an_older_version_still_resumes(data_folder, tiny_config, tmp_path):
+    """States saved before LSTM and RNG states were kept (no lstm_rng_states.npz) must not strand a long run."""
+    out = tmp_path / "ckpt"
+    train(data_folder, out, tiny_config.replace(num_epochs=1))
+    for folder in ("state", "state.prev"):
+        (out / folder / checkpoint.RNG_STATES).unlink(missing_ok=True)
+    console = Console(record=True, width=200)
+    train(data_folder, out, tiny_config.replace(num_epochs=2), restore=True, console=console)
+    assert "older twitterbot" in console.export_text()
+    assert [row["epoch"] for row in history(out)] == ["0", "1"]
+    assert (out / "state" / checkpoint.RNG_STATES).is_file()  # saved in the current format from then on
+
+
 def test_full_disk_keeps_the_last_good_checkpoint(data_folder, tiny_config, tmp_path, monkeypatch):
     out = tmp_path / "ckpt"
     train(data_folder, out, tiny_config.replace(num_epochs=1))

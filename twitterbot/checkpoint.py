@@ -23,6 +23,7 @@ from .vocab import Vocab
 REQUIRED = ("config.json", "vocab.json", "model.weights.h5")
 STATE = "state"
 PREVIOUS_STATE = "state.prev"
+RNG_STATES = "lstm_rng_states.npz"
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,9 @@ def save_state(path: Path, model: keras.Model, state: dict) -> None:
     with fsutil.staged_dir(path / STATE, keep=path / PREVIOUS_STATE) as staging:
         model.save_weights(staging / "last.weights.h5")
         fsutil.fsync_path(staging / "last.weights.h5")
-        with open(staging / "lstm_rng_states.npz", "wb") as stream:
+        with open(staging / RNG_STATES, "wb") as stream:
             np.savez(stream, *(keras.ops.convert_to_numpy(v.value) for v in _unsaved_variables(model)))
-        fsutil.fsync_path(staging / "lstm_rng_states.npz")
+        fsutil.fsync_path(staging / RNG_STATES)
         fsutil.write_json(staging / "state.json", state)
 
 
@@ -97,9 +98,7 @@ def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = pri
         try:
             state = fsutil.read_json(folder / "state.json")
             model.load_weights(folder / "last.weights.h5")
-            with np.load(folder / "lstm_rng_states.npz") as saved:
-                for variable, key in zip(_unsaved_variables(model), sorted(saved.files, key=_array_index), strict=True):
-                    variable.assign(saved[key])
+            _load_unsaved_variables(folder, model, state, warn)
         except (BotError, OSError, ValueError, KeyError, TypeError, EOFError) as error:
             problems.append(f"{folder}: {error}")
             continue
@@ -107,6 +106,19 @@ def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = pri
             warn(f"damaged training state skipped ({'; '.join(problems)}); restoring {folder} instead")
         return state
     raise BotError(f"no loadable training state in {path}: {'; '.join(problems)}")
+
+
+def _load_unsaved_variables(folder: Path, model: keras.Model, state: dict, warn: Callable[[str], None]) -> None:
+    """Assign the saved LSTM and RNG states. States written before twitterbot saved them (no
+    lstm_rng_states.npz, always at an epoch's end) still resume: the epoch starts from zero LSTM
+    state anyway, only the dropout draws differ from an uninterrupted run."""
+    path = folder / RNG_STATES
+    if not path.exists() and not state.get("step"):
+        warn(f"{folder} was saved by an older twitterbot without {RNG_STATES}: resuming with fresh dropout draws")
+        return
+    with np.load(path) as saved:
+        for variable, key in zip(_unsaved_variables(model), sorted(saved.files, key=_array_index), strict=True):
+            variable.assign(saved[key])
 
 
 def _unsaved_variables(model: keras.Model) -> list:
