@@ -78,6 +78,44 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
     assert (tmp_path / "checkpoints/me/model.weights.h5").is_file()
 
 
+def test_restore_takes_new_schedule_flags_and_refuses_model_changes(data_folder, tmp_path):
+    bot("train", data_folder, "--out", "ck", *TINY, "--num-epochs", "1", cwd=tmp_path)
+    resumed = bot(
+        "train",
+        data_folder,
+        "--out",
+        "ck",
+        "--restore",
+        "--num-epochs",
+        "2",
+        "--learning-rate",
+        "0.003",
+        "--min-delta",
+        "0.001",
+        cwd=tmp_path,
+    )
+    assert "epoch 2/2" in resumed.stderr
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert (config["learning_rate"], config["min_delta"], config["rnn_size"]) == (0.003, 0.001, 32)
+    rates = [line.split(",")[1] for line in (tmp_path / "ck" / "history.csv").read_text().splitlines()[1:]]
+    assert [round(float(rate), 6) for rate in rates] == [0.01, 0.003]
+    refused = bot(
+        "train",
+        data_folder,
+        "--out",
+        "ck",
+        "--restore",
+        "--num-epochs",
+        "3",
+        "--rnn-size",
+        "64",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "--rnn-size cannot change when resuming (the run was saved with 32)" in refused.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -162,6 +200,7 @@ def test_finetune_starts_from_the_bundled_model(corpus_file, tmp_path):
         (["train", "{data}", "--optimizer", "lion"], "--optimizer must be one of"),
         (["train", "{data}", "--patience", "-1"], "--patience must be 0 or more"),
         (["train", "{data}", "--save-every", "-3"], "--save-every must be 0"),
+        (["train", "{data}", "--min-delta", "-0.1"], "--min-delta must be 0 or more"),
         (["train", "{data}", "--seq-len", "100000"], "fewer than one batch needs"),
         (["train", "{data}", "--batch-size", "100000"], "lower --batch-size or --seq-len"),
         (["finetune", "{data}", "--freeze-layers", "2"], "--freeze-layers must be between 0 and 1"),

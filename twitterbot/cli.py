@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -150,6 +151,7 @@ def prepare(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
     out: OutOption = Path("checkpoints/base"),
     num_layers: Annotated[int, typer.Option(help="stacked LSTM layers")] = 1,
@@ -163,8 +165,16 @@ def train(
     optimizer: Annotated[str, typer.Option(help="sgd, rmsprop, adagrad, adadelta or adam")] = "rmsprop",
     num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 32,
     patience: Annotated[int, typer.Option(help="epochs without improvement before stopping")] = 3,
+    min_delta: Annotated[float, typer.Option(help="smallest val_loss drop (nats/char) counted as progress")] = 0.01,
     seed: Annotated[int, typer.Option(help="seed for weights and dropout")] = 0,
-    restore: Annotated[bool, typer.Option("--restore", help="continue the run saved in --out")] = False,
+    restore: Annotated[
+        bool,
+        typer.Option(
+            "--restore",
+            help="continue the run saved in --out with its settings; --num-epochs, --learning-rate, --patience, "
+            "--min-delta and --clip-norm may be changed",
+        ),
+    ] = False,
     distribute: Annotated[
         bool, typer.Option("--distribute", help="split each batch across all local GPUs/devices (JAX backend)")
     ] = False,
@@ -190,8 +200,10 @@ def train(
         optimizer=optimizer,
         num_epochs=num_epochs,
         patience=patience,
+        min_delta=min_delta,
         seed=seed,
     )
+    given = [name for name in dataclasses.asdict(config) if _typed(ctx, name)]
     history = run_train(
         data,
         out,
@@ -201,6 +213,7 @@ def train(
         console=err_console,
         distribute=distribute,
         save_every=save_every,
+        changed=given,
     )
     if history:
         best = min(history, key=lambda row: row.get("val_loss", row["loss"]))
@@ -357,6 +370,12 @@ def serve(
 
     run_serve(folder, port, on_ready=ready)
     console.print("stopped")
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave this option on the command line (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"  # typer may vendor click's enum: compare names
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from .errors import BotError
 FORMAT_VERSION = 1
 BUNDLED = Path(__file__).parent / "models" / "base"  # the base model shipped inside the package
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adadelta", "adam")
+SCHEDULE = ("num_epochs", "learning_rate", "patience", "min_delta", "clip_norm")  # may change on --restore
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise BotError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if self.min_delta < 0:
+            raise BotError(f"--min-delta must be 0 or more (got {self.min_delta})")
         if self.patience < 0:
             raise BotError(f"--patience must be 0 or more epochs (got {self.patience})")
         if not 0 <= self.drop_rate < 1:
@@ -56,6 +60,23 @@ class Config:
 
     def replace(self, **changes: object) -> Config:
         return dataclasses.replace(self, **changes)
+
+    def resumed_with(self, requested: Config, changed: Iterable[str]) -> Config:
+        """This saved run's settings, with the schedule settings named in `changed` taken from `requested`.
+
+        Any other setting named must equal the saved one: the weights, optimizer and lanes depend on it.
+        """
+        updates = {}
+        for name in changed:
+            new, old = getattr(requested, name), getattr(self, name)
+            if name in SCHEDULE:
+                updates[name] = new
+            elif new != old:
+                raise BotError(
+                    f"--{name.replace('_', '-')} cannot change when resuming (the run was saved with {old}); "
+                    "start a new run instead"
+                )
+        return self.replace(**updates)
 
     def save(self, path: Path) -> None:
         fsutil.write_json(path, dataclasses.asdict(self))

@@ -9,6 +9,7 @@ import math
 import shutil
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import keras
@@ -194,12 +195,15 @@ def train(
     initial_weights: Path | None = None,
     distribute: bool = False,
     save_every: int = 0,
+    changed: Iterable[str] = ("num_epochs",),
 ) -> list[dict]:
     """Train (or continue training) a model on a data folder into a checkpoint folder; return the history.
 
     `initial_weights` starts a fresh run from another checkpoint's weights (fine-tuning); `distribute`
     splits every batch across all local devices (data parallel, JAX); `save_every` also saves the
-    resumable state every that many batches. One run at a time per folder (a lock file beside it).
+    resumable state every that many batches. With `restore`, the saved run's config is used, except
+    the schedule settings named in `changed` (the flags given), taken from `config`. One run at a
+    time per folder (a lock file beside it).
     """
     console = console or Console(stderr=True)
     if save_every < 0:
@@ -216,6 +220,7 @@ def train(
             initial_weights=initial_weights,
             distribute=distribute,
             save_every=save_every,
+            changed=changed,
         )
 
 
@@ -230,11 +235,13 @@ def _train(
     initial_weights: Path | None,
     distribute: bool,
     save_every: int,
+    changed: Iterable[str],
 ) -> list[dict]:
     if restore:
         if not (out / "config.json").is_file():
             raise BotError(f"{out}: nothing to restore (no config.json); start a fresh run without --restore")
-        config = Config.load(out / "config.json").replace(num_epochs=config.num_epochs)
+        saved = Config.load(out / "config.json")
+        config = saved.resumed_with(config, changed)
         require_vocab(data, Vocab.load(out / "vocab.json"), out)
     else:
         fsutil.refuse_existing(out, force, "checkpoint folder")
@@ -261,9 +268,19 @@ def _train(
         model.build((config.batch_size, config.seq_len))
         model.optimizer.build(model.trainable_variables)
         restored = checkpoint.load_state(out, model, warn=lambda text: console.print(f"[yellow]{text}[/]"))
+        if "learning_rate" in changed:  # the flag wins over the rate the run had reached
+            restored["learning_rate"] = config.learning_rate
+        if config != saved:
+            config.save(out / "config.json")
         initial_epoch, first_step = int(restored["epoch"]), int(restored.get("step", 0))
         _truncate_history(out / HISTORY, initial_epoch)
-        if restored.get("stopped") or initial_epoch >= config.num_epochs:
+        if restored.get("stopped") and not {"patience", "min_delta"} & set(changed):
+            console.print(
+                f"{out}: early stopping ended this run at epoch {initial_epoch}; "
+                "pass a larger --patience or a smaller --min-delta to go on"
+            )
+            return read_history(out)
+        if initial_epoch >= config.num_epochs:
             console.print(
                 f"{out}: training already finished at epoch {initial_epoch}; pass a larger --num-epochs to go on"
             )
