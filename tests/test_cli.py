@@ -96,7 +96,7 @@ def test_restore_takes_new_schedule_flags_and_refuses_model_changes(data_folder,
     )
     assert "epoch 2/2" in resumed.stderr
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
-    assert (config["learning_rate"], config["min_delta"], config["rnn_size"]) == (0.003, 0.001, 32)
+    assert (config["learning_rate"], config["min_delta"], config["rnn_size"]) == (0.01, 0.001, 32)  # initial rate
     rates = [line.split(",")[1] for line in (tmp_path / "ck" / "history.csv").read_text().splitlines()[1:]]
     assert [round(float(rate), 6) for rate in rates] == [0.01, 0.003]
     refused = bot(

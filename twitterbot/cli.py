@@ -160,7 +160,7 @@ def train(
     batch_size: Annotated[int, typer.Option(help="parallel lanes per batch")] = 128,
     seq_len: Annotated[int, typer.Option(help="characters per window (backprop through time)")] = 32,
     drop_rate: Annotated[float, typer.Option(help="dropout after the embedding and each LSTM")] = 0.05,
-    learning_rate: Annotated[float, typer.Option(help="initial learning rate")] = 0.001,
+    learning_rate: Annotated[float, typer.Option(help="initial rate (with --restore: the rate from now on)")] = 0.001,
     clip_norm: Annotated[float, typer.Option(help="gradient norm clip")] = 5.0,
     optimizer: Annotated[str, typer.Option(help="sgd, rmsprop, adagrad, adadelta or adam")] = "rmsprop",
     num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 32,

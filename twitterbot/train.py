@@ -268,8 +268,9 @@ def _train(
         model.build((config.batch_size, config.seq_len))
         model.optimizer.build(model.trainable_variables)
         restored = checkpoint.load_state(out, model, warn=lambda text: console.print(f"[yellow]{text}[/]"))
-        if "learning_rate" in changed:  # the flag wins over the rate the run had reached
+        if "learning_rate" in changed:  # the rate from here on; config.json keeps the run's initial rate
             restored["learning_rate"] = config.learning_rate
+            config = config.replace(learning_rate=saved.learning_rate)
         if config != saved:
             config.save(out / "config.json")
         initial_epoch, first_step = int(restored["epoch"]), int(restored.get("step", 0))
