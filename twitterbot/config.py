@@ -64,11 +64,15 @@ class Config:
     def resumed_with(self, requested: Config, changed: Iterable[str]) -> Config:
         """This saved run's settings, with the schedule settings named in `changed` taken from `requested`.
 
-        Any other setting named must equal the saved one: the weights, optimizer and lanes depend on it.
+        The learning rate stays the run's initial one: a new rate applies from the resumed epoch on and
+        lives in the training state. Any other setting named must equal the saved one: the weights,
+        optimizer and lanes depend on it.
         """
         updates = {}
         for name in changed:
             new, old = getattr(requested, name), getattr(self, name)
+            if name == "learning_rate":
+                continue
             if name in SCHEDULE:
                 updates[name] = new
             elif new != old:

@@ -240,8 +240,8 @@ def _train(
     if restore:
         if not (out / "config.json").is_file():
             raise BotError(f"{out}: nothing to restore (no config.json); start a fresh run without --restore")
-        saved = Config.load(out / "config.json")
-        config = saved.resumed_with(config, changed)
+        requested, saved = config, Config.load(out / "config.json")
+        config = saved.resumed_with(requested, changed)
         require_vocab(data, Vocab.load(out / "vocab.json"), out)
     else:
         fsutil.refuse_existing(out, force, "checkpoint folder")
@@ -269,8 +269,7 @@ def _train(
         model.optimizer.build(model.trainable_variables)
         restored = checkpoint.load_state(out, model, warn=lambda text: console.print(f"[yellow]{text}[/]"))
         if "learning_rate" in changed:  # the rate from here on; config.json keeps the run's initial rate
-            restored["learning_rate"] = config.learning_rate
-            config = config.replace(learning_rate=saved.learning_rate)
+            restored["learning_rate"] = requested.learning_rate
         if config != saved:
             config.save(out / "config.json")
         initial_epoch, first_step = int(restored["epoch"]), int(restored.get("step", 0))
