@@ -79,39 +79,16 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
 
 
 def test_restore_takes_new_schedule_flags_and_refuses_model_changes(data_folder, tmp_path):
+    from twitterbot.train import read_history
+
     bot("train", data_folder, "--out", "ck", *TINY, "--num-epochs", "1", cwd=tmp_path)
-    resumed = bot(
-        "train",
-        data_folder,
-        "--out",
-        "ck",
-        "--restore",
-        "--num-epochs",
-        "2",
-        "--learning-rate",
-        "0.003",
-        "--min-delta",
-        "0.001",
-        cwd=tmp_path,
-    )
+    resume = ("train", data_folder, "--out", "ck", "--restore")
+    resumed = bot(*resume, "--num-epochs", "2", "--learning-rate", "0.003", "--min-delta", "0.001", cwd=tmp_path)
     assert "epoch 2/2" in resumed.stderr
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert (config["learning_rate"], config["min_delta"], config["rnn_size"]) == (0.01, 0.001, 32)  # initial rate
-    rates = [line.split(",")[1] for line in (tmp_path / "ck" / "history.csv").read_text().splitlines()[1:]]
-    assert [round(float(rate), 6) for rate in rates] == [0.01, 0.003]
-    refused = bot(
-        "train",
-        data_folder,
-        "--out",
-        "ck",
-        "--restore",
-        "--num-epochs",
-        "3",
-        "--rnn-size",
-        "64",
-        cwd=tmp_path,
-        check=False,
-    )
+    assert [round(row["learning_rate"], 6) for row in read_history(tmp_path / "ck")] == [0.01, 0.003]
+    refused = bot(*resume, "--num-epochs", "3", "--rnn-size", "64", cwd=tmp_path, check=False)
     assert refused.returncode == 1
     assert "--rnn-size cannot change when resuming (the run was saved with 32)" in refused.stderr
 
