@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -46,6 +47,8 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
     trained = bot("train", "data/tiny", "--out", "checkpoints/tiny", *TINY, "--num-epochs", "2", cwd=tmp_path)
     assert "best val_loss" in trained.stdout
     assert "chars/s" in trained.stderr
+    # stderr is a pipe here, as for a run in the background: progress comes as plain lines mid-epoch
+    assert re.search(r"^epoch 1/2  batch \d+/\d+  loss \d\.\d{4}  [\d,]+ chars/s$", trained.stderr, re.M)
     generated = bot(
         "generate",
         "checkpoints/tiny",

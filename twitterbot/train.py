@@ -78,11 +78,16 @@ class LossPlot(keras.callbacks.Callback):
 
 
 class RichProgress(keras.callbacks.Callback):
-    """A progress bar with loss, bits/char and chars/s, and one summary line per epoch."""
+    """A progress bar with loss, bits/char and chars/s, and one summary line per epoch.
+
+    Where the console is not a terminal (a run in the background, output to a log file) the bar
+    never draws, so a plain line is printed every tenth of an epoch instead.
+    """
 
     def __init__(self, console: Console, steps: int, chars_per_step: int, epochs: int):
         super().__init__()
         self.console, self.steps, self.chars_per_step, self.epochs = console, steps, chars_per_step, epochs
+        self.log_every = None if console.is_terminal else max(steps // 10, 1)
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -102,15 +107,20 @@ class RichProgress(keras.callbacks.Callback):
         self.progress.stop()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        self.started, self.epoch = time.perf_counter(), epoch + 1
         self.task = self.progress.add_task(
-            "train", total=self.steps, epoch=epoch + 1, epochs=self.epochs, loss=math.nan, bpc=math.nan, speed=0.0
+            "train", total=self.steps, epoch=self.epoch, epochs=self.epochs, loss=math.nan, bpc=math.nan, speed=0.0
         )
 
     def on_train_batch_end(self, batch, logs=None):
         loss = float((logs or {}).get("loss", math.nan))
         speed = (batch + 1) * self.chars_per_step / max(time.perf_counter() - self.started, 1e-9)
         self.progress.update(self.task, completed=batch + 1, loss=loss, bpc=loss / math.log(2), speed=speed)
+        if self.log_every and (batch + 1) % self.log_every == 0 and batch + 1 < self.steps:
+            self.console.print(
+                f"epoch {self.epoch}/{self.epochs}  batch {batch + 1}/{self.steps}  "
+                f"loss {loss:.4f}  {speed:,.0f} chars/s"
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
