@@ -74,11 +74,12 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
     table = bot("evaluate", "checkpoints/tiny", "data/tiny", cwd=tmp_path).stdout
     assert "bits/char" in table and "perplexity" in table
     bot("prepare", corpus_file, "--vocab", "checkpoints/tiny", "--out", "data/me", cwd=tmp_path)
-    tuned = bot(
-        "finetune", "checkpoints/tiny", "data/me", "--out", "checkpoints/me", "--num-epochs", "1", cwd=tmp_path
-    ).stdout
+    finetune = ("finetune", "checkpoints/tiny", "data/me", "--out", "checkpoints/me", "--num-epochs", "1")
+    tuned = bot(*finetune, "--patience", "5", "--min-delta", "0.003", cwd=tmp_path).stdout
     assert "base model" in tuned and "fine-tuned" in tuned
     assert (tmp_path / "checkpoints/me/model.weights.h5").is_file()
+    config = json.loads((tmp_path / "checkpoints/me/config.json").read_text())
+    assert (config["patience"], config["min_delta"]) == (5, 0.003)  # the base's were 3 and 0.01
 
 
 def test_restore_takes_new_schedule_flags_and_refuses_model_changes(data_folder, tmp_path):
@@ -186,6 +187,7 @@ def test_finetune_starts_from_the_bundled_model(corpus_file, tmp_path):
         (["finetune", "{data}", "--freeze-layers", "2"], "--freeze-layers must be between 0 and 1"),
         (["finetune", "a", "b", "c"], "finetune takes [BASE] DATA"),
         (["finetune", "{data}", "--learning-rate", "0"], "--learning-rate must be positive"),
+        (["finetune", "{data}", "--min-delta", "-1"], "--min-delta must be 0 or more"),
         (["finetune", "{data}", "--batch-size", "0"], "--batch-size must be at least 1"),
         (["generate", "--temp", "-1"], "--temp must be greater than 0"),
         (["generate", "--top-p", "0"], "--top-p must be in (0, 1]"),

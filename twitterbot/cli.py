@@ -236,6 +236,12 @@ def finetune(
     out: OutOption = Path("checkpoints/me"),
     learning_rate: Annotated[float | None, typer.Option(help="default: the base model's rate / 10")] = None,
     num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 10,
+    patience: Annotated[
+        int | None, typer.Option(help="epochs without improvement before stopping; default: the base's")
+    ] = None,
+    min_delta: Annotated[
+        float | None, typer.Option(help="smallest val_loss drop counted as progress; default: the base's")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="default: the base's, or fewer lanes for small data")] = None,
     seq_len: Annotated[int | None, typer.Option(help="default: the base model's")] = None,
     freeze_embedding: Annotated[bool, typer.Option(help="keep the base model's character embedding")] = False,
@@ -255,6 +261,8 @@ def finetune(
         out,
         learning_rate=learning_rate,
         num_epochs=num_epochs,
+        patience=patience,
+        min_delta=min_delta,
         batch_size=batch_size,
         seq_len=seq_len,
         freeze_embedding=freeze_embedding,

@@ -418,6 +418,8 @@ def finetune(
     out: Path,
     learning_rate: float | None = None,
     num_epochs: int = 10,
+    patience: int | None = None,
+    min_delta: float | None = None,
     batch_size: int | None = None,
     seq_len: int | None = None,
     freeze_embedding: bool = False,
@@ -436,6 +438,8 @@ def finetune(
     config = base.config.replace(  # flags are checked before any data is read
         learning_rate=base.config.learning_rate / 10 if learning_rate is None else learning_rate,
         num_epochs=num_epochs,
+        patience=base.config.patience if patience is None else patience,
+        min_delta=base.config.min_delta if min_delta is None else min_delta,
         batch_size=base.config.batch_size if batch_size is None else batch_size,
         seq_len=base.config.seq_len if seq_len is None else seq_len,
         freeze_embedding=freeze_embedding,
