@@ -4,6 +4,8 @@ import csv
 import errno
 import os
 import random
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -124,3 +126,18 @@ def test_second_run_into_the_same_folder_is_refused(data_folder, tmp_path):
     lock.write_text("999999999\n")  # a stale lock: its process is gone
     with fsutil.lock(lock, "test"):
         assert lock.read_text().strip() == str(os.getpid())
+
+
+def test_ctrl_c_says_where_restore_goes_on(data_folder, tmp_path):
+    out = tmp_path / "stopped"
+    run = bot_train(data_folder, out, "--num-epochs", "50")
+    deadline = time.monotonic() + 120
+    while not (out / checkpoint.STATE).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130
+    assert re.search(rf"stopped; `bot train {re.escape(str(data_folder))} --out .* --restore` goes on from epoch", err)
+    assert err.rstrip().endswith("interrupted")
+    resumed = bot_train(data_folder, out, "--num-epochs", "1", "--restore")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()

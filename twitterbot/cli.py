@@ -397,9 +397,10 @@ def main() -> None:
         where = f"{error.filename}: " if error.filename else ""
         err_console.print(Text.assemble(("error: ", "bold red"), f"{where}{error.strerror or error}"), soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+    except SystemExit as exit_:
+        if exit_.code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into a silent exit 130
+            err_console.print("interrupted")
+        raise
 
 
 if __name__ == "__main__":

@@ -326,18 +326,30 @@ def _train(
         f"{len(train_batches)} batches of {config.batch_size}×{config.seq_len} per epoch"
     )
     fit = functools.partial(model.fit, validation_data=val_batches, callbacks=callbacks, verbose=0, shuffle=False)
-    if first_step:  # finish the interrupted epoch from the batch after the last one saved
-        console.print(f"resuming epoch {initial_epoch + 1} at batch {first_step + 1}")
-        save_state.first, progress.steps = first_step, len(train_batches) - first_step
-        rest = _batches(data, "train", config, first=first_step)
-        fit(rest, epochs=initial_epoch + 1, initial_epoch=initial_epoch)
-        progress.steps = len(train_batches)
-        initial_epoch += 1
-    if initial_epoch < config.num_epochs and not model.stop_training:
-        fit(train_batches, epochs=config.num_epochs, initial_epoch=initial_epoch)
+    try:
+        if first_step:  # finish the interrupted epoch from the batch after the last one saved
+            console.print(f"resuming epoch {initial_epoch + 1} at batch {first_step + 1}")
+            save_state.first, progress.steps = first_step, len(train_batches) - first_step
+            rest = _batches(data, "train", config, first=first_step)
+            fit(rest, epochs=initial_epoch + 1, initial_epoch=initial_epoch)
+            progress.steps = len(train_batches)
+            initial_epoch += 1
+        if initial_epoch < config.num_epochs and not model.stop_training:
+            fit(train_batches, epochs=config.num_epochs, initial_epoch=initial_epoch)
+    except KeyboardInterrupt:  # Ctrl-C: say what is kept and how to go on
+        progress.on_train_end()
+        console.print(_resume_hint(data.path, out, save_state.restored))
+        raise
     if not (out / "model.weights.h5").exists():  # e.g. TerminateOnNaN in the first epoch
         raise BotError(f"{out}: training stopped before any epoch finished (loss became NaN?)")
     return read_history(out)
+
+
+def _resume_hint(data: Path, out: Path, state: dict | None) -> str:
+    if not state:
+        return f"{out}: stopped before the first save; nothing to resume (--save-every N saves within epochs)"
+    where = f"epoch {state['epoch'] + 1}" + (f", batch {state['step'] + 1}" if state.get("step") else "")
+    return f"{out}: stopped; `bot train {data} --out {out} --restore` goes on from {where}"
 
 
 def _batches(data: DataFolder, split: str, config: Config, first: int = 0) -> LaneBatches:
