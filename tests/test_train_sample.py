@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from twitterbot.checkpoint import open_checkpoint
+from twitterbot.checkpoint import BUNDLED, open_checkpoint
 from twitterbot.data import prepare
 from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
@@ -115,8 +115,19 @@ def test_learned_pattern_shows_in_samples(trained):
     assert sum(found) >= 0.8 * len(found), tweets
 
 
-def test_fused_step_matches_keras(trained):
-    ckpt = open_checkpoint(trained[0])
+@pytest.fixture(scope="module", params=["tiny", "tiny, 2 layers", "bundled"])
+def any_checkpoint(request, trained, data_folder, tiny_config, tmp_path_factory):
+    if request.param == "tiny":
+        return trained[0]
+    if request.param == "bundled":
+        return BUNDLED
+    out = tmp_path_factory.mktemp("ckpt") / "two_layers"
+    train(data_folder, out, tiny_config.replace(num_layers=2, num_epochs=1))
+    return out
+
+
+def test_fused_step_matches_keras(any_checkpoint):
+    ckpt = open_checkpoint(any_checkpoint)
     sampler = Sampler(ckpt)
     ids = [EOT, *ckpt.vocab.encode("the cat sat on the mat #12").tolist()]
     model = ckpt.load_model(1, None)
