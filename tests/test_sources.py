@@ -133,6 +133,15 @@ def test_text_lines_crlf_bom(tmp_path):
     assert texts(path) == ["one", "two 😀"]
 
 
+def test_text_lines_with_lone_cr_breaks(tmp_path):
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"one\rtwo\r\nthree\rfour\r")
+    assert texts(path) == ["one", "two", "three", "four"]
+    path.write_bytes(b"one\rtwo\r\xff\r")
+    with pytest.raises(BotError, match=r"mac\.txt:3: not UTF-8 text"):
+        texts(path)
+
+
 def test_invalid_utf8_names_file(tmp_path):
     path = tmp_path / "bin.txt"
     path.write_bytes(b"fine\n\xff\xfe\x00garbage\n")
@@ -149,6 +158,9 @@ def test_endless_line_is_refused_with_bounded_reads(tmp_path, monkeypatch):
         texts(path)
     path.write_bytes(b"ok\n" * 400 + b"x" * 900 + b"\nlast\n")
     assert texts(path)[-2:] == ["x" * 900, "last"]
+    path.write_bytes(b"old mac line\r" * 300)  # one "line" to a reader that cuts blocks at "\n"
+    with pytest.raises(BotError, match=r"huge\.txt:1: line longer .* lone \\r: save it with \\n line breaks"):
+        texts(path)
 
 
 def test_detect_format_by_content(tmp_path):

@@ -54,7 +54,10 @@ class LineBlock:
     size: int
 
     def text(self) -> str:
-        """The lines joined by "\\n" (no final one); a bad byte is named by its line number."""
+        """The lines joined by "\\n" (no final one); a bad byte is named by its line number.
+
+        Line breaks are "\\n", "\\r\\n" or a lone "\\r" (old Mac files), as Python's universal newlines
+        and the CSV reader take them."""
         with open(self.path, "rb") as stream:
             stream.seek(self.start)
             data = stream.read(self.size)
@@ -64,9 +67,12 @@ class LineBlock:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
-            line = _lines_before(self.path, self.start) + data.count(b"\n", 0, error.start) + 1
-            raise BotError(f"{self.path}:{line}: not UTF-8 text ({error.reason})") from error
-        return text.replace("\r\n", "\n") if "\r" in text else text
+            before = data[: error.start]
+            line = (
+                _lines_before(self.path, self.start) + before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n")
+            )
+            raise BotError(f"{self.path}:{line + 1}: not UTF-8 text ({error.reason})") from error
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
     def texts(self) -> list[str]:
         return self.text().split("\n")
@@ -208,7 +214,10 @@ def _next_line_start(stream: BinaryIO, offset: int, size: int, path: Path) -> in
     while window := stream.read(1 << 16):
         cut = window.find(b"\n")
         if scanned + (len(window) if cut < 0 else cut) > MAX_LINE_BYTES:
-            raise _long_line(path, _lines_before(path, offset) + 1)
+            error = _long_line(path, _lines_before(path, offset) + 1)
+            if b"\r" in window:  # lone "\r" breaks are read, but blocks are cut at "\n" only
+                error = BotError(f"{error} (its line breaks look like a lone \\r: save it with \\n line breaks)")
+            raise error
         if cut >= 0:
             return offset + scanned + cut + 1
         scanned += len(window)
