@@ -56,6 +56,8 @@ def test_restore_continues_exactly(data_folder, tiny_config, tmp_path):
     train(data_folder, split, tiny_config.replace(num_epochs=1))
     history = train(data_folder, split, tiny_config.replace(num_epochs=3, learning_rate=123.0), restore=True)
     assert [int(row["epoch"]) for row in history] == [0, 1, 2]
+    rows = (split / "history.csv").read_bytes()
+    assert rows.count(b"\r\n") == rows.count(b"\n") == 4  # header + 3 epochs, one line ending throughout
     reference = weights_of(whole / "state" / "last.weights.h5")
     resumed = weights_of(split / "state" / "last.weights.h5")
     assert reference.keys() == resumed.keys()

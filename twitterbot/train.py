@@ -396,7 +396,8 @@ def _truncate_history(path: Path, epochs: int) -> None:
         return
     with open(path, newline="") as stream:
         rows = list(csv.reader(stream))
-    fsutil.write_text(path, "".join(",".join(row) + "\n" for row in rows[: epochs + 1]))
+    with fsutil.atomic_path(path) as tmp, open(tmp, "w", newline="") as stream:
+        csv.writer(stream).writerows(rows[: epochs + 1])  # "\r\n" rows, as CSVLogger appends them
 
 
 def plot_history(folder: Path) -> None:
