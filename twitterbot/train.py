@@ -448,15 +448,13 @@ def finetune(
     from .evaluate import evaluate
 
     base = checkpoint.open_checkpoint(base_path)
+    defaults_to_base = {"patience": patience, "min_delta": min_delta, "batch_size": batch_size, "seq_len": seq_len}
     config = base.config.replace(  # flags are checked before any data is read
         learning_rate=base.config.learning_rate / 10 if learning_rate is None else learning_rate,
         num_epochs=num_epochs,
-        patience=base.config.patience if patience is None else patience,
-        min_delta=base.config.min_delta if min_delta is None else min_delta,
-        batch_size=base.config.batch_size if batch_size is None else batch_size,
-        seq_len=base.config.seq_len if seq_len is None else seq_len,
         freeze_embedding=freeze_embedding,
         freeze_layers=freeze_layers,
+        **{name: value for name, value in defaults_to_base.items() if value is not None},
     )
     data = open_data(data_path)
     require_vocab(data, base.vocab, base.path)
