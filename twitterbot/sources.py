@@ -214,10 +214,8 @@ def _next_line_start(stream: BinaryIO, offset: int, size: int, path: Path) -> in
     while window := stream.read(1 << 16):
         cut = window.find(b"\n")
         if scanned + (len(window) if cut < 0 else cut) > MAX_LINE_BYTES:
-            error = _long_line(path, _lines_before(path, offset) + 1)
-            if b"\r" in window:  # lone "\r" breaks are read, but blocks are cut at "\n" only
-                error = BotError(f"{error} (its line breaks look like a lone \\r: save it with \\n line breaks)")
-            raise error
+            lone_cr = b"\r" in window  # lone "\r" breaks are read, but blocks are cut at "\n" only
+            raise _long_line(path, _lines_before(path, offset) + 1, lone_cr)
         if cut >= 0:
             return offset + scanned + cut + 1
         scanned += len(window)
@@ -234,8 +232,9 @@ def _lines_before(path: Path, offset: int) -> int:
     return count
 
 
-def _long_line(name: Path, line: int) -> BotError:
-    return BotError(f"{name}:{line}: line longer than {MAX_LINE_BYTES:,} bytes, not a tweet")
+def _long_line(name: Path, line: int, lone_cr: bool) -> BotError:
+    hint = " (its line breaks look like a lone \\r: save it with \\n line breaks)" if lone_cr else ""
+    return BotError(f"{name}:{line}: line longer than {MAX_LINE_BYTES:,} bytes, not a tweet{hint}")
 
 
 def _read_csv(stream: TextIO, name: str) -> Iterator[str]:
