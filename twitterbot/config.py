@@ -70,9 +70,9 @@ class Config:
         """
         updates = {}
         for name in changed:
-            new, old = getattr(requested, name), getattr(self, name)
             if name == "learning_rate":
                 continue
+            new, old = getattr(requested, name), getattr(self, name)
             if name in SCHEDULE:
                 updates[name] = new
             elif new != old:
