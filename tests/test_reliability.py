@@ -22,11 +22,11 @@ TINY = ["--rnn-size", "32", "--embedding-size", "8", "--batch-size", "4", "--seq
 TINY += ["--learning-rate", "0.01", "--save-every", "7"]
 
 
-def bot_train(data_folder, out, *extra):
+def bot_train(data_folder, out, *extra, backend="tensorflow"):
     command = [sys.executable, "-m", "twitterbot.cli", "train", str(data_folder), "--out", str(out), *TINY, *extra]
     return subprocess.Popen(
         command,
-        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        env={**os.environ, "KERAS_BACKEND": backend},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -128,9 +128,10 @@ def test_second_run_into_the_same_folder_is_refused(data_folder, tmp_path):
         assert lock.read_text().strip() == str(os.getpid())
 
 
-def test_ctrl_c_says_where_restore_goes_on(data_folder, tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])  # JAX used to swallow the KeyboardInterrupt
+def test_ctrl_c_says_where_restore_goes_on(data_folder, tmp_path, backend):
     out = tmp_path / "stopped"
-    run = bot_train(data_folder, out, "--num-epochs", "50")
+    run = bot_train(data_folder, out, "--num-epochs", "50", backend=backend)
     deadline = time.monotonic() + 120
     while not (out / checkpoint.STATE).exists() and time.monotonic() < deadline:
         time.sleep(0.1)

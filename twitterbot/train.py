@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import importlib.util
 import math
 import shutil
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import keras
@@ -132,6 +135,40 @@ class RichProgress(keras.callbacks.Callback):
             f"({val / math.log(2):.3f} bits/char)  {self.steps * self.chars_per_step / elapsed:,.0f} chars/s  "
             f"{elapsed:.0f}s"
         )
+
+
+class StopOnCtrlC(keras.callbacks.Callback):
+    """Ctrl-C stops training at the next batch end.
+
+    On JAX a KeyboardInterrupt raised while Python waits on a computation can be swallowed
+    (jax-ml/jax#18246: here training went on to its last epoch), so during `fit` SIGINT only sets
+    a flag and this callback raises the KeyboardInterrupt from Python; a second Ctrl-C acts at once.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._request)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _request(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_test_batch_end = on_train_batch_end
 
 
 class SaveState(keras.callbacks.Callback):
@@ -305,6 +342,7 @@ def _train(
     best_model = AtomicModelCheckpoint(out / "model.weights.h5", monitor="val_loss")
     save_state = SaveState(out, early_stopping, reduce_lr, best_model, restored, save_every)
     progress = RichProgress(console, len(train_batches), config.batch_size * config.seq_len, config.num_epochs)
+    stop_on_ctrl_c = StopOnCtrlC()
     callbacks = [
         ResetStates(resuming=first_step > 0),
         keras.callbacks.TerminateOnNaN(),
@@ -315,6 +353,7 @@ def _train(
         LossPlot(out),
         save_state,
         progress,
+        stop_on_ctrl_c,
     ]
     if importlib.util.find_spec("tensorflow") is not None:  # TensorBoard writes through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False))
@@ -327,15 +366,16 @@ def _train(
     )
     fit = functools.partial(model.fit, validation_data=val_batches, callbacks=callbacks, verbose=0, shuffle=False)
     try:
-        if first_step:  # finish the interrupted epoch from the batch after the last one saved
-            console.print(f"resuming epoch {initial_epoch + 1} at batch {first_step + 1}")
-            save_state.first, progress.steps = first_step, len(train_batches) - first_step
-            rest = _batches(data, "train", config, first=first_step)
-            fit(rest, epochs=initial_epoch + 1, initial_epoch=initial_epoch)
-            progress.steps = len(train_batches)
-            initial_epoch += 1
-        if initial_epoch < config.num_epochs and not model.stop_training:
-            fit(train_batches, epochs=config.num_epochs, initial_epoch=initial_epoch)
+        with stop_on_ctrl_c.installed():
+            if first_step:  # finish the interrupted epoch from the batch after the last one saved
+                console.print(f"resuming epoch {initial_epoch + 1} at batch {first_step + 1}")
+                save_state.first, progress.steps = first_step, len(train_batches) - first_step
+                rest = _batches(data, "train", config, first=first_step)
+                fit(rest, epochs=initial_epoch + 1, initial_epoch=initial_epoch)
+                progress.steps = len(train_batches)
+                initial_epoch += 1
+            if initial_epoch < config.num_epochs and not model.stop_training:
+                fit(train_batches, epochs=config.num_epochs, initial_epoch=initial_epoch)
     except KeyboardInterrupt:  # Ctrl-C: say what is kept and how to go on
         progress.on_train_end()
         console.print(_resume_hint(data.path, out, save_state.restored))
