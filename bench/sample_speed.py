@@ -21,7 +21,7 @@ import numpy as np
 from reference import TWEET, reference_checkpoint
 
 from twitterbot.checkpoint import open_checkpoint
-from twitterbot.model import reset_states
+from twitterbot.model import lstm_weights, reset_states
 from twitterbot.sample import SampleOptions, Sampler
 from twitterbot.vocab import EOT, UNK
 
@@ -42,7 +42,7 @@ def torch_sampler(model: keras.Model, streams: int, temperature: float = 0.8):
 
     torch.set_num_threads(2)
     embedding_weights = model.get_layer("embedding").get_weights()[0]
-    kernel, recurrent, bias = model.get_layer("lstm_0").get_weights()
+    kernel, recurrent, bias = lstm_weights(model.get_layer("lstm_0"))
     dense_kernel, dense_bias = model.get_layer("next_char").get_weights()
     embedding = torch.nn.Embedding.from_pretrained(torch.from_numpy(embedding_weights))
     lstm = torch.nn.LSTM(kernel.shape[0], recurrent.shape[0], batch_first=True)

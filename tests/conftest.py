@@ -1,14 +1,81 @@
-"""Shared fixtures: a learnable tiny corpus and a tiny model configuration that trains in seconds."""
+"""Shared fixtures (a learnable tiny corpus, a tiny model configuration) and the two-backend rule.
+
+Tests run in-process on JAX, the backend users get. A test marked `both_backends` runs on JAX and
+on TensorFlow: its TensorFlow variants (Keras picks its backend once per process) all run together
+in one child pytest, and each variant's outcome there is its outcome here.
+"""
 
 import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import keras  # noqa: E402
 import pytest  # noqa: E402
 
 from twitterbot.config import Config  # noqa: E402
 
 PHRASES = ["the cat sat on the mat", "a dog ate my hat", "we love tiny tests", "hello world, hello bot"]
+BACKENDS = ("jax", "tensorflow")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_backends: run on JAX and on TensorFlow (parameter keras_backend)")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("keras_backend", BACKENDS)
+
+
+def _foreign(item) -> str | None:
+    """The backend this test variant needs when it is not this process's."""
+    wanted = getattr(item, "callspec", None) and item.callspec.params.get("keras_backend")
+    return wanted if wanted and wanted != keras.backend.backend() else None
+
+
+def _run_foreign_variants(session, backend: str) -> dict[str, str | None]:
+    """Run every variant that needs `backend` in one child pytest; nodeid → failure text (None: passed)."""
+    items = [item for item in session.items if _foreign(item) == backend]
+    report = Path(session.config.rootpath) / "tests" / "artifacts" / f"{backend}.xml"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+        + [item.nodeid for item in items],
+        cwd=session.config.rootpath,
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+    )
+    outcomes = {}
+    for case in ElementTree.parse(report).iter("testcase") if report.exists() else ():
+        module = case.get("classname").replace(".", "/") + ".py"
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        outcomes[f"{module}::{case.get('name')}"] = None if problem is None else problem.get("message", "failed")
+    output = child.stdout[-3000:] + child.stderr[-3000:]
+    missing = {item.nodeid: f"did not run on {backend}:\n{output}" for item in items}
+    return {**missing, **outcomes}
+
+
+_RESULTS = pytest.StashKey[dict]()  # backend → the child run's outcomes
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    backend = _foreign(pyfuncitem)
+    if backend is None:
+        return None
+    results = pyfuncitem.session.stash.setdefault(_RESULTS, {})
+    if backend not in results:
+        results[backend] = _run_foreign_variants(pyfuncitem.session, backend)
+    problem = results[backend].get(pyfuncitem.nodeid, f"no result from the {backend} run")
+    if problem is not None:
+        pytest.fail(f"on {backend}: {problem}", pytrace=False)
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -38,21 +38,25 @@ def history(folder):
         return list(csv.DictReader(stream))
 
 
-def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_path, backend):
     epochs = "5"
-    reference = bot_train(data_folder, tmp_path / "reference", "--num-epochs", epochs)
+    reference = bot_train(data_folder, tmp_path / "reference", "--num-epochs", epochs, backend=backend)
     assert reference.wait(timeout=600) == 0, reference.stderr.read()
     out = tmp_path / "killed"
     rng = random.Random(7)
     for _ in range(5):
         resumable = bool(checkpoint.state_dirs(out)) if out.exists() else False
-        run = bot_train(data_folder, out, "--num-epochs", epochs, "--restore" if resumable else "--force")
+        run = bot_train(
+            data_folder, out, "--num-epochs", epochs, "--restore" if resumable else "--force", backend=backend
+        )
         time.sleep(rng.uniform(2.0, 9.0))  # start-up, mid-batch, mid-save, validation: wherever it lands
         run.kill()
         run.wait()
         if (out / "model.weights.h5").exists():
             open_checkpoint(out).load_model(1)  # whatever was written is whole
-    run = bot_train(data_folder, out, "--num-epochs", epochs, "--restore" if checkpoint.state_dirs(out) else "--force")
+    again = "--restore" if checkpoint.state_dirs(out) else "--force"
+    run = bot_train(data_folder, out, "--num-epochs", epochs, again, backend=backend)
     assert run.wait(timeout=600) == 0, run.stderr.read()
     finished, expected = history(out), history(tmp_path / "reference")
     assert [row["epoch"] for row in finished] == [str(epoch) for epoch in range(int(epochs))]
@@ -62,7 +66,8 @@ def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_pa
     )
 
 
-def test_damaged_state_falls_back_to_the_one_before(data_folder, tiny_config, tmp_path):
+@pytest.mark.both_backends
+def test_damaged_state_falls_back_to_the_one_before(data_folder, tiny_config, tmp_path, keras_backend):
     out = tmp_path / "ckpt"
     train(data_folder, out, tiny_config.replace(num_epochs=2))
     (out / "state" / "last.weights.h5").write_bytes(b"\x89HDF\r\n garbage")
@@ -77,7 +82,8 @@ def test_damaged_state_falls_back_to_the_one_before(data_folder, tiny_config, tm
         train(data_folder, out, tiny_config.replace(num_epochs=4), restore=True)
 
 
-def test_state_from_an_older_version_still_resumes(data_folder, tiny_config, tmp_path):
+@pytest.mark.both_backends
+def test_state_from_an_older_version_still_resumes(data_folder, tiny_config, tmp_path, keras_backend):
     """States saved before LSTM and RNG states were kept (no lstm_rng_states.npz) must not strand a long run."""
     out = tmp_path / "ckpt"
     train(data_folder, out, tiny_config.replace(num_epochs=1))
@@ -90,7 +96,8 @@ def test_state_from_an_older_version_still_resumes(data_folder, tiny_config, tmp
     assert (out / "state" / checkpoint.RNG_STATES).is_file()  # saved in the current format from then on
 
 
-def test_full_disk_keeps_the_last_good_checkpoint(data_folder, tiny_config, tmp_path, monkeypatch):
+@pytest.mark.both_backends
+def test_full_disk_keeps_the_last_good_checkpoint(data_folder, tiny_config, tmp_path, monkeypatch, keras_backend):
     out = tmp_path / "ckpt"
     train(data_folder, out, tiny_config.replace(num_epochs=1))
     before = {name: (out / name).read_bytes() for name in ("model.weights.h5", "state/last.weights.h5")}
@@ -140,5 +147,5 @@ def test_ctrl_c_says_where_restore_goes_on(data_folder, tmp_path, backend):
     assert run.returncode == 130
     assert re.search(rf"stopped; `bot train {re.escape(str(data_folder))} --out .* --restore` goes on from epoch", err)
     assert err.rstrip().endswith("interrupted")
-    resumed = bot_train(data_folder, out, "--num-epochs", "1", "--restore")
+    resumed = bot_train(data_folder, out, "--num-epochs", "1", "--restore", backend=backend)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()

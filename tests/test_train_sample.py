@@ -31,7 +31,8 @@ def trained(data_folder, tiny_config, tmp_path_factory):
     return out, history
 
 
-def test_checkpoint_is_self_contained_and_loss_falls(trained):
+@pytest.mark.both_backends
+def test_checkpoint_is_self_contained_and_loss_falls(trained, keras_backend):
     out, history = trained
     for piece in (
         "config.json",
@@ -49,7 +50,8 @@ def test_checkpoint_is_self_contained_and_loss_falls(trained):
     assert history[-1]["val_loss"] < 0.6 * math.log(ckpt.config.vocab_size)
 
 
-def test_restore_continues_exactly(data_folder, tiny_config, tmp_path):
+@pytest.mark.both_backends
+def test_restore_continues_exactly(data_folder, tiny_config, tmp_path, keras_backend):
     whole = tmp_path / "whole"
     train(data_folder, whole, tiny_config.replace(num_epochs=3))
     split = tmp_path / "split"
@@ -193,7 +195,8 @@ def test_bad_sample_options():
             SampleOptions(**kwargs)
 
 
-def test_evaluate_reports_loss_bits_and_perplexity(trained, data_folder):
+@pytest.mark.both_backends
+def test_evaluate_reports_loss_bits_and_perplexity(trained, data_folder, keras_backend):
     out, history = trained
     result = evaluate(out, data_folder, "validate")
     assert result["loss"] == pytest.approx(min(row["val_loss"] for row in history), rel=1e-4)
@@ -208,7 +211,8 @@ def test_not_a_checkpoint(tmp_path):
         open_checkpoint(tmp_path)
 
 
-def test_finetune_lowers_the_accounts_loss(trained, tmp_path):
+@pytest.mark.both_backends
+def test_finetune_lowers_the_accounts_loss(trained, tmp_path, keras_backend):
     base = open_checkpoint(trained[0])
     account = tmp_path / "account.txt"
     account.write_text("\n".join(f"we love tiny tests, said bot number {i % 9}" for i in range(300)) + "\n")

@@ -17,7 +17,7 @@ import numpy as np
 from . import fsutil
 from .config import BUNDLED, Config
 from .errors import BotError
-from .model import build_model
+from .model import build_model, lstm_layers
 from .vocab import Vocab
 
 REQUIRED = ("config.json", "vocab.json", "model.weights.h5")
@@ -124,7 +124,7 @@ def _load_unsaved_variables(folder: Path, model: keras.Model, state: dict, warn:
 def _unsaved_variables(model: keras.Model) -> list:
     """What weight files leave out but an exact resume needs: the stateful LSTMs' (h, c) and the
     dropout layers' random-number generator states."""
-    lstm_states = [v for layer in model.layers if getattr(layer, "stateful", False) for v in layer.states]
+    lstm_states = [v for layer in lstm_layers(model) for v in layer.states]
     return lstm_states + [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from . import __version__, fsutil
 from .checkpoint import Checkpoint
 from .clean import URL_DISPLAY, URL_TOKEN
 from .errors import BotError
+from .model import lstm_layers, lstm_weights
 from .vocab import EOT, SPECIALS, UNK
 
 WEB_ASSETS = Path(__file__).parent / "web"
@@ -27,20 +27,21 @@ QUANTIZATIONS = ("float16", "uint8")
 def layer_weights(ckpt: Checkpoint) -> list[tuple[str, np.ndarray]]:
     """(tfjs weight name, float32 array) in topology order: embedding, each LSTM, dense."""
     model = ckpt.load_model(1, 1)
+    lstms = lstm_layers(model)
     named = []
     for layer in model.layers:
-        values = [np.asarray(v, dtype="<f4") for v in layer.get_weights()]
         if layer.name == "embedding":
-            named.append(("embedding/embeddings", values[0]))
-        elif isinstance(layer, keras.layers.LSTM):
-            kernel, recurrent, bias = values
+            named.append(("embedding/embeddings", np.asarray(layer.get_weights()[0], dtype="<f4")))
+        elif layer in lstms:
+            kernel, recurrent, bias = (np.asarray(w, dtype="<f4") for w in lstm_weights(layer))
             named += [
                 (f"{layer.name}/kernel", kernel),
                 (f"{layer.name}/recurrent_kernel", recurrent),
                 (f"{layer.name}/bias", bias),
             ]
         elif layer.name == "next_char":
-            named += [("next_char/kernel", values[0]), ("next_char/bias", values[1])]
+            kernel, bias = (np.asarray(w, dtype="<f4") for w in layer.get_weights())
+            named += [("next_char/kernel", kernel), ("next_char/bias", bias)]
     return named
 
 

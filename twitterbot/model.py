@@ -6,9 +6,43 @@ Backend-neutral (no TensorFlow calls), so the same code trains on TensorFlow and
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from .config import Config
+
+
+@keras.saving.register_keras_serializable(package="twitterbot")
+class CarriedLSTM(layers.LSTM):
+    """A stateful LSTM whose (h, c) carry from one batch to the next on every backend.
+
+    Keras's own stateful RNN keeps its states as untracked variables, so JAX's compiled
+    fit/evaluate/predict steps, which only return the variables a model tracks, drop every update:
+    the state was zero at each batch. Here h and c are tracked non-trainable variables, assigned in
+    `call` the way BatchNormalization keeps its moving statistics, so every backend carries them.
+    They are not weights: weight files leave them out (checkpoint.py saves them with the training state).
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(units, stateful=True, return_sequences=True, **kwargs)
+
+    def _create_state_variables(self, batch_size: int) -> None:
+        self.states = [
+            self.add_weight(shape=(batch_size, self.units), initializer="zeros", trainable=False, name=name)
+            for name in ("h", "c")
+        ]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        for fixed in ("stateful", "return_sequences"):
+            config.pop(fixed)
+        return config
+
+    def save_own_variables(self, store) -> None:
+        """h and c are not weights: nothing of this layer's own goes into a weight file (its cell's weights do)."""
+
+    def load_own_variables(self, store) -> None:
+        """Weight files hold no state of this layer (see save_own_variables)."""
 
 
 def build_model(config: Config, batch_size: int, seq_len: int | None = None) -> keras.Model:
@@ -19,16 +53,21 @@ def build_model(config: Config, batch_size: int, seq_len: int | None = None) -> 
     )(ids)
     x = layers.Dropout(config.drop_rate, name="embedding_dropout")(x)
     for index in range(config.num_layers):
-        x = layers.LSTM(
-            config.rnn_size,
-            return_sequences=True,
-            stateful=True,
-            name=f"lstm_{index}",
-            trainable=index >= config.freeze_layers,
-        )(x)
+        x = CarriedLSTM(config.rnn_size, name=f"lstm_{index}", trainable=index >= config.freeze_layers)(x)
         x = layers.Dropout(config.drop_rate, name=f"lstm_{index}_dropout")(x)
     probabilities = layers.Dense(config.vocab_size, activation="softmax", name="next_char")(x)
     return keras.Model(ids, probabilities, name="char_rnn")
+
+
+def lstm_layers(model: keras.Model) -> list[CarriedLSTM]:
+    """The model's LSTM layers, lowest first."""
+    return [layer for layer in model.layers if isinstance(layer, layers.LSTM)]
+
+
+def lstm_weights(layer: layers.LSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kernel, recurrent kernel, bias) of one LSTM layer, gates in Keras's order i, f, c, o."""
+    kernel, recurrent, bias = (np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.cell.weights)
+    return kernel, recurrent, bias
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
@@ -48,7 +87,6 @@ def compile_model(model: keras.Model, config: Config) -> keras.Model:
 
 
 def reset_states(model: keras.Model) -> None:
-    """Zero every stateful layer's state (Keras 3 has no Model.reset_states)."""
-    for layer in model.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
+    """Zero every LSTM's (h, c) (Keras 3 has no Model.reset_states)."""
+    for layer in lstm_layers(model):
+        layer.reset_state()

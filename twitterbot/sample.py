@@ -17,6 +17,7 @@ from keras import ops
 
 from .checkpoint import Checkpoint
 from .errors import BotError
+from .model import lstm_layers, lstm_weights
 from .vocab import EOT, UNK
 
 
@@ -60,11 +61,7 @@ class LstmWeights:
     def from_checkpoint(cls, ckpt: Checkpoint) -> LstmWeights:
         model = ckpt.load_model(1, 1)
         embedding = model.get_layer("embedding").get_weights()[0].astype(np.float64)
-        layers = [
-            tuple(w.astype(np.float32) for w in layer.get_weights())
-            for layer in model.layers
-            if isinstance(layer, keras.layers.LSTM)
-        ]
+        layers = [tuple(w.astype(np.float32) for w in lstm_weights(layer)) for layer in lstm_layers(model)]
         kernel, recurrent, bias = layers[0]
         table = (embedding @ kernel.astype(np.float64) + bias).astype(np.float32)
         layers[0] = (None, recurrent, None)
