@@ -25,6 +25,7 @@ from pathlib import Path
 from reference import ROOT, TWEET, reference_checkpoint
 
 from twitterbot.checkpoint import open_checkpoint
+from twitterbot.config import SampleOptions
 from twitterbot.export import export
 
 
@@ -37,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ckpt = open_checkpoint(reference_checkpoint(tmp / "ckpt"))
-        sizes = export(ckpt, tmp / "web", args.quantize, max_len=TWEET)
+        sizes = export(ckpt, tmp / "web", args.quantize, SampleOptions(max_len=TWEET))
         server = subprocess.Popen(
             [sys.executable, "-m", "twitterbot.cli", "serve", str(tmp / "web"), "--port", "0"],
             stdout=subprocess.PIPE,

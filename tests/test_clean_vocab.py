@@ -7,26 +7,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twitterbot.clean import URL_TOKEN, CleanOptions, clean_batch, clean_lines, clean_tweet, display
+from twitterbot.clean import CleanOptions, clean_batch, clean_lines, clean_tweet
 from twitterbot.errors import BotError
-from twitterbot.vocab import EOT, UNK, Vocab, code_points
+from twitterbot.vocab import EOT, MENTION_TOKEN, UNK, URL_TOKEN, Vocab, code_points, render
 
 
 def test_default_cleaning():
     text, reason = clean_tweet("  Fish &amp; chips\r\nhttps://t.co/abc123 @someone\x07\t!  ", CleanOptions())
     assert reason is None
-    assert text == f"Fish & chips\n{URL_TOKEN} @someone !"
-    assert display(text) == "Fish & chips\n<url> @someone !"
+    assert text == f"Fish & chips\n{URL_TOKEN} {MENTION_TOKEN} !"
+    assert render(text) == "Fish & chips\n!"
+    assert render(text, link="https://example.org", mention="@me") == "Fish & chips\nhttps://example.org @me !"
 
 
 def test_switches():
     raw = "RT @bob: e\u0301 &lt;3 https://t.co/x @alice\x01"
     assert clean_tweet(raw, CleanOptions())[1] == "retweet"
     kept = CleanOptions(
-        retweets="keep", links="drop", mentions="user", unescape_html=False, normalize=False, strip_control=False
+        retweets="keep", links="drop", mentions="drop", unescape_html=False, normalize=False, strip_control=False
     )
-    assert clean_tweet(raw, kept) == ("RT @user: e\u0301 &lt;3  @user\x01", None)
-    nfc = CleanOptions(retweets="keep", links="keep")
+    assert clean_tweet(raw, kept) == ("RT : e\u0301 &lt;3  \x01", None)
+    assert clean_tweet(raw, CleanOptions(retweets="keep", mentions="keep"))[0].startswith("RT @bob: ")
+    nfc = CleanOptions(retweets="keep", links="keep", mentions="keep")
     assert clean_tweet(raw, nfc)[0] == "RT @bob: \u00e9 <3 https://t.co/x @alice"
 
 
@@ -38,8 +40,14 @@ def test_empty_after_cleaning_and_bad_option():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(st.lists(st.sampled_from([*"aRT @_:/&;#x\r\n\t\u0301e\ue001\x01 ", "https://", "&#57345;"])).map("".join)),
-    st.sampled_from([CleanOptions(), CleanOptions(retweets="keep", links="drop", mentions="user", normalize=False)]),
+    st.lists(
+        st.lists(
+            st.sampled_from([*"aRT @_:/&;#x\r\n\t\u0301e\ue001\x01 \ufe0f\u200d\u200b\u2764", "https://", "&#57345;"])
+        ).map("".join)
+    ),
+    st.sampled_from(
+        [CleanOptions(), CleanOptions(retweets="keep", links="drop", mentions="keep", debris=False, normalize=False)]
+    ),
 )
 def test_batch_cleaning_matches_one_by_one(texts, options):
     expected = [clean_tweet(text, options) for text in texts]
@@ -49,6 +57,31 @@ def test_batch_cleaning_matches_one_by_one(texts, options):
     lines = [text.replace("\n", " ") for text in texts] or [""]  # a text file's lines
     kept, dropped = clean_lines("\n".join(lines), options)
     assert kept == [text for text, reason in (clean_tweet(line, options) for line in lines) if reason is None]
+
+
+def test_debris_goes_emoji_stay():
+    """Emoji parts whose emoji is gone (TweetEval stripped its emoji, leaving U+FE0F) and zero-width characters."""
+    cases = {
+        "Sunset \ufe0f @ Beach": "Sunset  @ Beach",
+        "word\ufe0f": "word",
+        "zero\u200bwidth\ufeff": "zerowidth",
+        "\u200d alone": "alone",
+        "I \u2764\ufe0f it": "I \u2764\ufe0f it",
+        "1\ufe0f\u20e3 first": "1\ufe0f\u20e3 first",
+        "family \U0001f468\u200d\U0001f469\u200d\U0001f467": "family \U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\u0915\u094d\u200d\u0937": "\u0915\u094d\u200d\u0937",  # a joiner inside a Devanagari word stays
+    }
+    for raw, expected in cases.items():
+        assert clean_tweet(raw, CleanOptions())[0] == expected, raw
+    assert clean_tweet("word\ufe0f", CleanOptions(debris=False))[0] == "word\ufe0f"
+
+
+def test_render_never_shows_a_placeholder():
+    m, u = MENTION_TOKEN, URL_TOKEN
+    assert render(f"{m} {m} so true {u}") == "so true"
+    assert render(f"thanks {m}! see {u} and {m}") == "thanks! see and"
+    assert render(f"line one\n{m} line two") == "line one\nline two"
+    assert render(f"{m} hi {u}", link="https://x.org", mention="@me") == "@me hi https://x.org"
 
 
 def test_lone_surrogates_removed():

@@ -13,9 +13,11 @@ import pytest
 
 from twitterbot import export as export_module
 from twitterbot.checkpoint import open_checkpoint
+from twitterbot.config import SampleOptions
 from twitterbot.errors import BotError
 from twitterbot.export import export
 from twitterbot.model import reset_states
+from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -79,9 +81,11 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
         "lstm_0/bias",
     ]
     generation = json.loads((out / "generation.json").read_text())
-    assert generation == {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "max_len": 280, "rnn_size": 32, "num_layers": 2}
+    defaults = {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "max_len": 280, "link": "", "mention": ""}
+    assert generation == {**defaults, "rnn_size": 32, "num_layers": 2}
     vocab = json.loads((out / "vocab.json").read_text())
     assert vocab["eot"] == 0 and vocab["unk"] == 1 and len(vocab["chars"]) == checkpoint.vocab.size - 2
+    assert vocab["placeholders"] == {"link": URL_TOKEN, "mention": MENTION_TOKEN}  # the page renders them
     for asset in (
         "index.html",
         "app.js",
@@ -162,7 +166,7 @@ def test_serve_refuses_a_folder_that_is_not_an_export(tmp_path):
 
 
 def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
-    export(checkpoint, tmp_path / "web", max_len=120)
+    export(checkpoint, tmp_path / "web", options=SampleOptions(max_len=120))
     process, url = start_server(tmp_path / "web")
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "page.png"

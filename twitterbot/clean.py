@@ -13,17 +13,21 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import BotError
+from .vocab import MENTION_TOKEN, URL_TOKEN
 
-URL_TOKEN = "\ue000"  # one private-use character stands for every link, so a link costs one step
-URL_DISPLAY = "<url>"
 DROP_REASONS = ("empty", "retweet", "duplicate")
 
 _LINK = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"(?<![\w@])@\w{1,15}\b")
-_RETWEET = re.compile(r"^RT @\w")
+_RETWEET = re.compile(rf"^RT (?:@\w|{MENTION_TOKEN}|:)")  # the handle as kept, made a token, or dropped
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Category Cc but tab and newline, and lone surrogates (JSON escapes make them; no encoding takes them).
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# Debris: invisible characters that never carry meaning in a tweet, and the parts of emoji sequences
+# (variation selectors, zero-width joiner, keycap) whose emoji is gone, e.g. stripped by a corpus.
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u180e]")
+_EMOJI_PART = re.compile("[\ufe0e\ufe0f\u200d\u20e3]")
+_TAKES_EMOJI_PART = frozenset("#*0123456789\u203c\u2049\u3030\u303d\ufe0f\u20e3")
 # Joins a batch: a private-use character (tweets that hold it are cleaned one by one) between line breaks,
 # which no rule crosses.
 _MARK = "\ue001"
@@ -37,7 +41,8 @@ class CleanOptions:
     unescape_html: bool = True
     retweets: str = "drop"  # drop | keep
     links: str = "token"  # token | drop | keep
-    mentions: str = "keep"  # keep | user
+    mentions: str = "token"  # token | drop | keep: a bot must not tag real people, so handles become one token
+    debris: bool = True  # drop invisible characters and emoji parts left without their emoji
     normalize: bool = True  # Unicode NFC
     strip_control: bool = True
     dedupe: bool = True
@@ -46,7 +51,7 @@ class CleanOptions:
         for name, allowed in (
             ("retweets", ("drop", "keep")),
             ("links", ("token", "drop", "keep")),
-            ("mentions", ("keep", "user")),
+            ("mentions", ("token", "drop", "keep")),
         ):
             if getattr(self, name) not in allowed:
                 raise BotError(f"--{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
@@ -92,7 +97,7 @@ def _clean_joined(
     dropped = Counter(empty=len(stripped) - len(kept))
     if options.retweets == "drop":
         originals = kept
-        kept = [text for text in originals if not (text.startswith("RT @") and _RETWEET.match(text))]
+        kept = [text for text in originals if not (text.startswith("RT ") and _RETWEET.match(text))]
         dropped["retweet"] = len(originals) - len(kept)
     return kept, +dropped  # + drops the zero counts
 
@@ -151,9 +156,26 @@ def _char_rules(text: str, options: CleanOptions) -> str:
         text = _LONE_SURROGATE.sub("", text)
     if options.links != "keep":
         text = _LINK.sub(URL_TOKEN if options.links == "token" else "", text)
-    if options.mentions == "user":
-        text = _MENTION.sub("@user", text)
+    if options.mentions != "keep":
+        text = _MENTION.sub(MENTION_TOKEN if options.mentions == "token" else "", text)
+    if options.debris and not text.isascii():
+        text = _EMOJI_PART.sub(_attached_or_nothing, _INVISIBLE.sub("", text))
     return text
+
+
+def _attached_or_nothing(match: re.Match) -> str:
+    """An emoji part stays where it belongs to an emoji (a joiner also inside words of scripts that use it)."""
+    text, start, part = match.string, match.start(), match.group()
+    before = text[start - 1] if start else ""
+    if part != "\u200d":
+        return part if _takes_emoji_part(before) else ""
+    after = text[start + 1] if start + 1 < len(text) else ""
+    in_word = any(unicodedata.category(ch)[0] in "LM" for ch in before + after)
+    return part if in_word or (_takes_emoji_part(before) and _takes_emoji_part(after)) else ""
+
+
+def _takes_emoji_part(ch: str) -> bool:
+    return bool(ch) and (ch in _TAKES_EMOJI_PART or unicodedata.category(ch) in ("So", "Sk", "Sm"))
 
 
 def _verdict(text: str, options: CleanOptions) -> tuple[str, str | None]:
@@ -162,8 +184,3 @@ def _verdict(text: str, options: CleanOptions) -> tuple[str, str | None]:
     if options.retweets == "drop" and _RETWEET.match(text):
         return text, "retweet"
     return text, None
-
-
-def display(text: str) -> str:
-    """Text as a person should see it: the link token shown as <url>."""
-    return text.replace(URL_TOKEN, URL_DISPLAY)

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
+from .config import SampleOptions  # noqa: E402
 from .errors import BotError  # noqa: E402
 
 app = typer.Typer(
@@ -59,6 +60,12 @@ os.environ.setdefault("KERAS_BACKEND", _fastest_backend())  # before anything im
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="folder to write")]
 ForceOption = Annotated[bool, typer.Option("--force", help="replace an existing output folder")]
+LinkOption = Annotated[
+    str, typer.Option(help="what the model's link placeholder becomes, e.g. your site (default: dropped)")
+]
+MentionOption = Annotated[
+    str, typer.Option(help="what the model's @mention placeholder becomes, e.g. @yourbot (default: dropped)")
+]
 
 
 @app.command()
@@ -69,7 +76,12 @@ def prepare(
     out: OutOption = Path("data/tweets"),
     retweets: Annotated[str, typer.Option(help="drop or keep retweets (RT @…)")] = "drop",
     links: Annotated[str, typer.Option(help="token: one <url> token per link; drop; keep")] = "token",
-    mentions: Annotated[str, typer.Option(help="keep, or user: every @mention becomes @user")] = "keep",
+    mentions: Annotated[
+        str, typer.Option(help="token: each @handle becomes a placeholder, never shown (no tagging); drop; keep")
+    ] = "token",
+    debris: Annotated[
+        bool, typer.Option("--debris/--keep-debris", help="drop zero-width characters and emoji parts without emoji")
+    ] = True,
     html: Annotated[bool, typer.Option("--html/--no-html", help="unescape HTML entities (&amp; → &)")] = True,
     nfc: Annotated[bool, typer.Option("--nfc/--no-nfc", help="normalise Unicode to NFC")] = True,
     control: Annotated[bool, typer.Option("--strip-control/--keep-control", help="strip control characters")] = True,
@@ -101,6 +113,7 @@ def prepare(
         retweets=retweets,
         links=links,
         mentions=mentions,
+        debris=debris,
         normalize=nfc,
         strip_control=control,
         dedupe=dedupe,
@@ -282,30 +295,53 @@ def finetune(
 @app.command()
 def generate(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
-    temp: Annotated[float, typer.Option("--temp", "-t", help="sampling temperature (>0; lower is safer)")] = 0.8,
-    top_k: Annotated[int, typer.Option(help="draw only from the k likeliest characters (0: all)")] = 0,
-    top_p: Annotated[float, typer.Option(help="draw only from the likeliest characters covering p")] = 1.0,
-    seed_text: Annotated[str, typer.Option(help="start every tweet with this text")] = "",
+    temp: Annotated[
+        float,
+        typer.Option(
+            "--temp",
+            "-t",
+            help="sampling temperature (>0): lower sticks to the model's likeliest, commonest phrasing; "
+            "higher is more varied and more often misspelt",
+        ),
+    ] = SampleOptions.temperature,
+    top_k: Annotated[
+        int, typer.Option(help="draw only from the k likeliest characters (0: all)")
+    ] = SampleOptions.top_k,
+    top_p: Annotated[
+        float, typer.Option(help="draw only from the likeliest characters covering p")
+    ] = SampleOptions.top_p,
+    seed_text: Annotated[str, typer.Option(help="start every tweet with this text")] = SampleOptions.seed_text,
     n: Annotated[int, typer.Option("-n", help="how many tweets")] = 1,
-    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = 280,
+    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = SampleOptions.max_len,
     seed: Annotated[int | None, typer.Option(help="random seed for reproducible samples")] = None,
+    link: LinkOption = SampleOptions.link,
+    mention: MentionOption = SampleOptions.mention,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="also write the tweets here (JSON lines)")] = None,
 ) -> None:
-    """Write tweets with a trained model, several in parallel."""
+    """Write tweets with a trained model, several in parallel. Links and @mentions the model learned
+    where to put are dropped unless --link / --mention say what they become; a stream caught in a
+    loop is drawn again."""
     _import_keras()
     from . import fsutil
     from .checkpoint import open_checkpoint
-    from .clean import display
-    from .sample import SampleOptions
     from .sample import generate as run_generate
 
-    options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, seed_text=seed_text, seed=seed)
+    options = SampleOptions(
+        temperature=temp,
+        top_k=top_k,
+        top_p=top_p,
+        max_len=max_len,
+        seed_text=seed_text,
+        seed=seed,
+        link=link,
+        mention=mention,
+    )
     tweets = run_generate(open_checkpoint(checkpoint), n, options)
     for tweet in tweets:
-        console.print(display(tweet), markup=False, highlight=False)
+        console.print(tweet, markup=False, highlight=False)
         console.rule(style="dim")
     if out:
-        fsutil.write_text(out, "".join(json.dumps({"text": display(t)}, ensure_ascii=False) + "\n" for t in tweets))
+        fsutil.write_text(out, "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in tweets))
 
 
 @app.command()
@@ -335,29 +371,21 @@ def export(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
     out: OutOption = Path("webexport/bot"),
     quantize: Annotated[str | None, typer.Option(help="float16 or uint8: smaller weights")] = None,
-    temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = 0.8,
-    top_k: Annotated[int, typer.Option(help="the page's top-k (0: all)")] = 0,
-    top_p: Annotated[float, typer.Option(help="the page's top-p (1: all)")] = 1.0,
-    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = 280,
+    temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = SampleOptions.temperature,
+    top_k: Annotated[int, typer.Option(help="the page's top-k (0: all)")] = SampleOptions.top_k,
+    top_p: Annotated[float, typer.Option(help="the page's top-p (1: all)")] = SampleOptions.top_p,
+    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = SampleOptions.max_len,
+    link: LinkOption = SampleOptions.link,
+    mention: MentionOption = SampleOptions.mention,
     force: ForceOption = False,
 ) -> None:
     """Export a checkpoint as a TF.js model and a web page that writes tweets in the browser."""
     _import_keras()
     from .checkpoint import open_checkpoint
     from .export import export as run_export
-    from .sample import SampleOptions
 
-    SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len)  # the same checks as generate
-    sizes = run_export(
-        open_checkpoint(checkpoint),
-        out,
-        quantize,
-        temperature=temp,
-        top_k=top_k,
-        top_p=top_p,
-        max_len=max_len,
-        force=force,
-    )
+    options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, link=link, mention=mention)
+    sizes = run_export(open_checkpoint(checkpoint), out, quantize, options, force=force)
     console.print(
         f"exported {checkpoint} to {out}: {sizes['weights_bytes'] / 1e6:.2f} MB of {sizes['quantize']} "
         f"weights in {sizes['shards']} shard(s); view it with `bot serve {out}`"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,3 +99,35 @@ class Config:
             return cls(**values)
         except TypeError as error:
             raise BotError(f"{path}: {error}") from error
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """How tweets are drawn and shown; the one owner of these defaults (CLI, export and page read them)."""
+
+    temperature: float = 0.8
+    top_k: int = 0  # 0: no limit
+    top_p: float = 1.0
+    max_len: int = 280
+    seed_text: str = ""
+    seed: int | None = None
+    link: str = ""  # what the link placeholder becomes ("": dropped)
+    mention: str = ""  # what the mention placeholder becomes ("": dropped; never a handle the model wrote)
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise BotError(f"--temp must be greater than 0 (got {self.temperature})")
+        if self.top_k < 0:
+            raise BotError(f"--top-k must be 0 (off) or positive (got {self.top_k})")
+        if not 0 < self.top_p <= 1:
+            raise BotError(f"--top-p must be in (0, 1] (got {self.top_p})")
+        if self.max_len < 1:
+            raise BotError(f"--max-len must be at least 1 (got {self.max_len})")
+        if self.link and not re.fullmatch(r"https?://\S+", self.link):
+            raise BotError(f"--link must be a web address starting with http:// or https:// (got {self.link!r})")
+        if self.mention and not re.fullmatch(r"@\w{1,15}", self.mention):
+            raise BotError(f"--mention must be one @handle of 1-15 letters, digits or _ (got {self.mention!r})")
+        if len(self.seed_text) >= self.max_len:
+            raise BotError(
+                f"--seed-text is {len(self.seed_text)} characters, it must be shorter than --max-len ({self.max_len})"
+            )

@@ -14,14 +14,15 @@ import numpy as np
 
 from . import __version__, fsutil
 from .checkpoint import Checkpoint
-from .clean import URL_DISPLAY, URL_TOKEN
+from .config import SampleOptions
 from .errors import BotError
 from .model import lstm_layers, lstm_weights
-from .vocab import EOT, SPECIALS, UNK
+from .vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 
 WEB_ASSETS = Path(__file__).parent / "web"
 SHARD_BYTES = 4 * 1024 * 1024
 QUANTIZATIONS = ("float16", "uint8")
+PAGE_OPTIONS = ("temperature", "top_k", "top_p", "max_len", "link", "mention")  # the page's part of SampleOptions
 
 
 def layer_weights(ckpt: Checkpoint) -> list[tuple[str, np.ndarray]]:
@@ -144,13 +145,14 @@ def export(
     ckpt: Checkpoint,
     out: Path,
     quantize: str | None = None,
-    temperature: float = 0.8,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    max_len: int = 280,
+    options: SampleOptions = SampleOptions(),
     force: bool = False,
 ) -> dict:
-    """Write model.json, weight shards, vocab.json, generation.json and the page into `out`; return sizes."""
+    """Write model.json, weight shards, vocab.json, generation.json and the page into `out`; return sizes.
+
+    The page's defaults (temperature, top-k, top-p, length, what placeholders become) are `options`,
+    written to generation.json, which is all the page reads them from.
+    """
     if quantize not in (None, *QUANTIZATIONS):
         raise BotError(f"--quantize must be one of {', '.join(QUANTIZATIONS)} (got {quantize!r})")
     out = Path(out)
@@ -169,21 +171,12 @@ def export(
             "weightsManifest": [{"paths": paths, "weights": specs}],
         }
         fsutil.write_json(staging / "model.json", model_json)
-        chars = [URL_DISPLAY if ch == URL_TOKEN else ch for ch in ckpt.vocab.chars]
-        fsutil.write_json(
-            staging / "vocab.json",
-            {"eot": EOT, "unk": UNK, "specials": list(SPECIALS), "chars": chars, "hash": ckpt.vocab.hash},
-        )
+        vocab = {"eot": EOT, "unk": UNK, "specials": list(SPECIALS), "chars": ckpt.vocab.chars}
+        fsutil.write_json(staging / "vocab.json", {**vocab, "placeholders": PLACEHOLDERS, "hash": ckpt.vocab.hash})
+        generation = {name: getattr(options, name) for name in PAGE_OPTIONS}
         fsutil.write_json(
             staging / "generation.json",
-            {
-                "temperature": temperature,
-                "top_k": top_k,
-                "top_p": top_p,
-                "max_len": max_len,
-                "rnn_size": ckpt.config.rnn_size,
-                "num_layers": ckpt.config.num_layers,
-            },
+            {**generation, "rnn_size": ckpt.config.rnn_size, "num_layers": ckpt.config.num_layers},
         )
         for asset in WEB_ASSETS.rglob("*"):
             if asset.is_file():

@@ -16,33 +16,13 @@ import numpy as np
 from keras import ops
 
 from .checkpoint import Checkpoint
+from .config import SampleOptions
 from .errors import BotError
+from .filters import must_redraw
 from .model import lstm_layers, lstm_weights
-from .vocab import EOT, UNK
+from .vocab import EOT, UNK, render
 
-
-@dataclass(frozen=True)
-class SampleOptions:
-    temperature: float = 0.8
-    top_k: int = 0  # 0: no limit
-    top_p: float = 1.0
-    max_len: int = 280
-    seed_text: str = ""
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise BotError(f"--temp must be greater than 0 (got {self.temperature})")
-        if self.top_k < 0:
-            raise BotError(f"--top-k must be 0 (off) or positive (got {self.top_k})")
-        if not 0 < self.top_p <= 1:
-            raise BotError(f"--top-p must be in (0, 1] (got {self.top_p})")
-        if self.max_len < 1:
-            raise BotError(f"--max-len must be at least 1 (got {self.max_len})")
-        if len(self.seed_text) >= self.max_len:
-            raise BotError(
-                f"--seed-text is {len(self.seed_text)} characters, it must be shorter than --max-len ({self.max_len})"
-            )
+REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
 
 
 @dataclass(frozen=True)
@@ -161,13 +141,30 @@ class Sampler:
 
         return _compile(run)
 
-    def sample(self, count: int, options: SampleOptions) -> list[str]:
-        """`count` tweets (seed text included), each at most max_len characters."""
+    def sample(self, count: int, options: SampleOptions, guard: bool = True) -> list[str]:
+        """`count` tweets (seed text included) as they may be posted: placeholders rendered, each at most
+        max_len characters before rendering. With `guard`, a stream caught in a loop, or left empty once
+        placeholders are dropped, is drawn again (at most REDRAWS times); without it (the quality
+        benchmark's raw figures) the tweets come back raw, placeholders in."""
         if count < 1:
             raise BotError(f"-n must be at least 1 (got {count})")
         unknown = self.vocab.unknown(options.seed_text)
         if unknown:
             raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
+        rng = np.random.default_rng(options.seed)
+        if not guard:
+            return self._draw(count, options, rng)
+        tweets: list[str] = []
+        for _ in range(1 + REDRAWS):
+            drawn = [(raw, render(raw, options.link, options.mention)) for raw in self._draw(count, options, rng)]
+            tweets += [rendered for raw, rendered in drawn if not must_redraw(raw, rendered)]
+            if len(tweets) >= count:
+                return tweets[:count]
+        failed = [rendered for raw, rendered in drawn if must_redraw(raw, rendered)]
+        return (tweets + failed)[:count]  # after REDRAWS tries, what the last draw gave, as it is
+
+    def _draw(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[str]:
+        """`count` raw tweets, placeholders still in, from one run of the compiled loop."""
         # What each position holds: <eot> (every tweet starts after one), the seed text, then -1 for
         # characters to draw.
         seed = self.vocab.encode(options.seed_text).astype(np.int32)
@@ -175,7 +172,7 @@ class Sampler:
         schedule = np.concatenate([[EOT], seed, np.full(generate, -1)]).astype(np.int32)
         first = 1 + len(seed)  # position of the first drawn character
         steps = len(schedule) - 1
-        uniforms = np.random.default_rng(options.seed).random((steps, count), dtype=np.float32)
+        uniforms = rng.random((steps, count), dtype=np.float32)
         key = (options.temperature, options.top_k, options.top_p)
         if key not in self._compiled:
             self._compiled = {key: self._loop(options)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -13,9 +14,29 @@ from . import fsutil
 from .errors import BotError
 
 EOT, UNK = 0, 1  # end-of-tweet (the model learns where tweets end) and every rare character
+# Placeholders: one private-use character stands for every link and every @handle, so the model
+# learns where they go and never writes a real one. Nobody sees them: `render` replaces them.
+URL_TOKEN = "\ue000"
+MENTION_TOKEN = "\ue002"
+PLACEHOLDERS = {"link": URL_TOKEN, "mention": MENTION_TOKEN}
 SPECIALS = ("<eot>", "<unk>")
 CODE_POINTS = 0x110000
 MAX_SIZE = np.iinfo(np.uint16).max + 1  # ids are stored as uint16
+
+
+def render(text: str, link: str = "", mention: str = "") -> str:
+    """Text as it may be posted: each link placeholder becomes `link` and each mention `mention`; an
+    empty replacement drops the placeholder with the space before it ("thanks @x!" → "thanks!"), and a
+    run of them that opens a line with the space after it ("@a @b hi" → "hi")."""
+    for token, replacement in ((URL_TOKEN, link), (MENTION_TOKEN, mention)):
+        if token not in text:
+            continue
+        if replacement:
+            text = text.replace(token, replacement)
+        else:
+            text = re.sub(rf"(?m)^(?:[ \t]*{token})+[ \t]*", "", text)
+            text = re.sub(rf"[ \t]*{token}", "", text)
+    return text.strip()
 
 
 def code_points(text: str) -> np.ndarray:

@@ -1,7 +1,8 @@
-// The page sampler's rules, checked without a model: <unk> never drawn, no empty tweet, top-k, top-p.
+// The page sampler's rules, checked without a model: <unk> never drawn, no empty tweet, top-k, top-p;
+// placeholders rendered and loops caught as twitterbot.vocab.render and twitterbot.filters do.
 import assert from "node:assert/strict";
 import test from "node:test";
-import { TweetWriter } from "../../twitterbot/web/generator.js";
+import { TweetWriter, mustRedraw, render } from "../../twitterbot/web/generator.js";
 
 const writer = Object.create(TweetWriter.prototype);
 writer.vocab = { eot: 0, unk: 1 };
@@ -34,4 +35,24 @@ test("top-p keeps the smallest set reaching p", () => {
 test("low temperature concentrates on the likeliest", () => {
   const seen = counts([0, 0, 2, 1.5], { temperature: 0.05 });
   assert.ok(seen[2] > 3990);
+});
+
+const placeholders = { link: "\ue000", mention: "\ue002" };
+
+test("placeholders are never shown: dropped, or what the user gave", () => {
+  const [m, u] = [placeholders.mention, placeholders.link];
+  assert.equal(render(`${m} ${m} so true ${u}`, placeholders), "so true");
+  assert.equal(render(`thanks ${m}! see ${u} and ${m}`, placeholders), "thanks! see and");
+  assert.equal(render(`line one\n${m} line two`, placeholders), "line one\nline two");
+  assert.equal(render(`${m} hi ${u}`, placeholders, { link: "https://x.org", mention: "@me" }), "@me hi https://x.org");
+});
+
+test("loops, mention chains and empty tweets are redrawn; ordinary tweets are not", () => {
+  const m = placeholders.mention;
+  assert.ok(mustRedraw("ha".repeat(15), "ha".repeat(15), placeholders));
+  assert.ok(mustRedraw(`${m} ${m} ${m} hi`, "hi", placeholders));
+  assert.ok(mustRedraw("@bob @bob @bob hi", "@bob @bob @bob hi", placeholders));
+  assert.ok(mustRedraw(m, "", placeholders));
+  assert.ok(!mustRedraw("soooooo good, haha", "soooooo good, haha", placeholders));
+  assert.ok(!mustRedraw(`${m} ${m} thanks!`, "thanks!", placeholders));
 });

@@ -78,6 +78,8 @@ async function main() {
         topP: settings.top_p,
         seedText: $("seed-text").value,
         maxLen: settings.max_len,
+        link: settings.link,
+        mention: settings.mention,
         onStep: (step) => (step % 4 === 0 ? yieldToBrowser() : null),
       });
       const seconds = (performance.now() - started) / 1000;

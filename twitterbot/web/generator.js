@@ -2,6 +2,29 @@
 // streams, then temperature / top-k sampling in plain JS. Shared by the page and the Node parity test,
 // so `tf` is passed in (the page's vendored tf.min.js, or @tensorflow/tfjs in Node).
 
+const REDRAWS = 10; // a stream caught in a loop is drawn again at most this many times (as `bot generate`)
+const LOOP_SPAN = 30;
+
+// Text as it may be posted: each placeholder becomes its replacement, or is dropped with the space
+// before it (and, opening a line, the space after it). The same rules as twitterbot.vocab.render.
+export function render(text, placeholders, { link = "", mention = "" } = {}) {
+  for (const [token, replacement] of [[placeholders.link, link], [placeholders.mention, mention]]) {
+    if (!token || !text.includes(token)) continue;
+    if (replacement) text = text.split(token).join(replacement);
+    else text = text.replace(new RegExp(`^(?:[ \\t]*${token})+[ \\t]*`, "gmu"), "").replace(new RegExp(`[ \\t]*${token}`, "gu"), "");
+  }
+  return text.trim();
+}
+
+// What is never handed out (twitterbot.filters.must_redraw): nothing left once placeholders are
+// dropped, a pattern of 1-4 characters repeated over 30+ characters, the same mention 3+ times in a row.
+export function mustRedraw(raw, rendered, placeholders) {
+  if (!rendered) return true;
+  for (const match of raw.matchAll(/(.{1,4}?)\1+/gsu)) if (Array.from(match[0]).length >= LOOP_SPAN) return true;
+  const mention = `(@\\w+|${placeholders.mention || "@\\w+"})`;
+  return new RegExp(`${mention}(?:\\s*\\1){2,}`, "u").test(raw);
+}
+
 export class TweetWriter {
   // model: a tf.LayersModel loaded from model.json; vocab: the export's vocab.json.
   constructor(tf, model, vocab) {
@@ -97,9 +120,24 @@ export class TweetWriter {
     return order[0];
   }
 
-  // n tweets in parallel. Each starts from the end-of-tweet state, is primed with seedText, stops at
-  // <eot> or maxLen characters. onStep(step) may return a promise: the page yields to the UI there.
-  async write({ n = 1, temperature = 0.8, topK = 0, topP = 1, seedText = "", maxLen = 280, random = Math.random, onStep }) {
+  // n tweets as they may be posted: placeholders rendered (`link`, `mention`, or dropped), a stream
+  // caught in a loop drawn again. Options as for draft().
+  async write({ n = 1, link = "", mention = "", ...options }) {
+    const placeholders = this.vocab.placeholders || {};
+    const tweets = [];
+    let last = [];
+    for (let attempt = 0; attempt <= REDRAWS && tweets.length < n; attempt++) {
+      last = (await this.draft({ n, ...options })).map((raw) => [raw, render(raw, placeholders, { link, mention })]);
+      for (const [raw, rendered] of last) if (!mustRedraw(raw, rendered, placeholders)) tweets.push(rendered);
+    }
+    const failed = last.filter(([raw, rendered]) => mustRedraw(raw, rendered, placeholders));
+    return tweets.concat(failed.map(([, rendered]) => rendered)).slice(0, n); // after REDRAWS tries, as they came
+  }
+
+  // n raw tweets in parallel, placeholders still in. Each starts from the end-of-tweet state, is primed
+  // with seedText, stops at <eot> or maxLen characters. onStep(step) may return a promise: the page
+  // yields to the UI there.
+  async draft({ n = 1, temperature, topK = 0, topP = 1, seedText = "", maxLen, random = Math.random, onStep }) {
     const seed = this.encode(seedText);
     if (seed.length >= maxLen) throw new Error("the seed text is as long as the tweet may be");
     let state = this.initialState(n);
