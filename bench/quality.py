@@ -1,0 +1,151 @@
+"""What a checkpoint writes, measured against real held-out tweets of its corpus, and its loss against
+an order-7 Kneser-Ney character model (counts only) on the same train/test streams.
+
+For each temperature, N samples drawn raw (no redraw guard; placeholders rendered as `bot generate`
+shows them) and, as the reference, N tweets of the data folder's test split:
+- copies: verbatim copies of a training tweet; share whose longest common substring with one training
+  tweet is ≥ 40 % of its length
+- non-words: share of alphabetic words of ≥ 3 letters never seen in the training text
+- distinct-2: distinct word bigrams / bigrams, at an equal word budget
+- degenerate: a character 6+ times in a row, a period-≤4 loop over 30+ characters, or 3+ identical
+  mentions (twitterbot.filters.degeneracy); also after the sampler's redraw guard (what users get)
+- placeholders shown (<url>, @user, the private-use tokens, U+FFFD); length mean / median; share at the cap
+
+    python bench/quality.py CKPT DATA [--n 300] [--temps 0.5 0.8 1.0] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from kneser_ney import KneserNey, gram_hashes  # noqa: E402
+
+from twitterbot.batches import open_split  # noqa: E402
+from twitterbot.checkpoint import open_checkpoint  # noqa: E402
+from twitterbot.data import open_data  # noqa: E402
+from twitterbot.evaluate import evaluate  # noqa: E402
+from twitterbot.filters import degeneracy  # noqa: E402
+from twitterbot.sample import SampleOptions, Sampler  # noqa: E402
+from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render  # noqa: E402
+
+SHOWN = (URL_TOKEN, MENTION_TOKEN, "<url>", "@user", "\ufffd")
+WORD = re.compile(r"[^\W\d_]{3,}")
+PROBE = 8  # n-gram length of the novelty index's prefilter
+SEPARATOR = "\x00"  # between tweets in the decoded training text (cleaning removes every control character)
+
+
+def decode_stream(ids: np.ndarray, vocab: Vocab) -> str:
+    """A whole id stream as text at NumPy speed, <eot> as SEPARATOR."""
+    table = np.array([ord(SEPARATOR), 0xFFFD, *map(ord, vocab.chars)], dtype="<u4")
+    return table[ids].tobytes().decode("utf-32-le")
+
+
+class TrainingText:
+    """The training split as text, its tweets, its words, and an index for longest-common-substring checks."""
+
+    def __init__(self, ids: np.ndarray, vocab: Vocab):
+        self.vocab, self.text = vocab, decode_stream(ids, vocab)
+        self.tweets = set(self.text.split(SEPARATOR))
+        self.words = set(WORD.findall(self.text.lower()))
+        self.probes = np.unique(gram_hashes(ids, PROBE)[PROBE][PROBE - 1 :])
+
+    def shares_40(self, raw: str) -> bool:
+        """Whether some substring of ≥ 40 % of the tweet's length is in one training tweet."""
+        need = max(1, math.ceil(0.4 * len(raw)))
+        if need < PROBE:
+            return any(raw[j : j + need] in self.text for j in range(len(raw) - need + 1))
+        hashes = gram_hashes(self.vocab.encode(raw), PROBE)[PROBE][PROBE - 1 :]
+        where = np.minimum(np.searchsorted(self.probes, hashes), len(self.probes) - 1)
+        present = self.probes[where] == hashes
+        span = need - PROBE + 1  # probes inside one window of `need` characters
+        covered = np.convolve(present.astype(int), np.ones(span, int), "valid") == span
+        return any(raw[j : j + need] in self.text for j in np.flatnonzero(covered).tolist())
+
+
+def figures(raws: list[str], training: TrainingText, max_len: int, words: int) -> dict:
+    shown = [render(raw) for raw in raws]
+    tokens = [WORD.findall(text.lower()) for text in shown]
+    all_words = [word for ws in tokens for word in ws]
+    bigrams, budget = [], words
+    for text in shown:
+        ws = text.split()[:budget]
+        budget -= len(ws)
+        bigrams += list(zip(ws, ws[1:], strict=False))
+    lengths = [len(text) for text in shown]
+    return {
+        "copies": np.mean([raw in training.tweets for raw in raws]),
+        "lcs_40": np.mean([training.shares_40(raw) for raw in raws]),
+        "non_words": np.mean([w not in training.words for w in all_words]) if all_words else 0.0,
+        "distinct_2": len(set(bigrams)) / max(len(bigrams), 1),
+        "degenerate": np.mean([degeneracy(raw) is not None for raw in raws]),
+        "placeholders": int(sum(any(p in text for p in SHOWN) for text in shown)),
+        "length_mean": statistics.mean(lengths),
+        "length_median": statistics.median(lengths),
+        "at_cap": np.mean([len(raw) >= max_len for raw in raws]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--temps", type=float, nargs="+", default=[0.5, 0.8, 1.0])
+    parser.add_argument("--kn-order", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    ckpt, data = open_checkpoint(args.checkpoint), open_data(args.data)
+    train_ids, test_ids = open_split(data.h5_path, "train")[()], open_split(data.h5_path, "test")[()]
+    training = TrainingText(train_ids, data.vocab)
+    real = [t for t in decode_stream(test_ids, data.vocab).split(SEPARATOR) if t]
+    real = [real[i] for i in np.random.default_rng(args.seed).permutation(len(real))[: args.n]]
+    options = SampleOptions()
+    sampler = Sampler(ckpt)
+    drawn = {t: sampler.sample(args.n, SampleOptions(temperature=t, seed=args.seed), guard=False) for t in args.temps}
+    budget = min(sum(len(render(r).split()) for r in raws) for raws in [real, *drawn.values()])
+    rows = {"real test tweets": figures(real, training, options.max_len, budget)}
+    for temperature, raws in drawn.items():
+        rows[f"temp {temperature}"] = figures(raws, training, options.max_len, budget)
+        guarded = sampler.sample(args.n, SampleOptions(temperature=temperature, seed=args.seed))
+        rows[f"temp {temperature}"]["degenerate_guarded"] = np.mean([degeneracy(t) is not None for t in guarded])
+        rows[f"temp {temperature}"]["placeholders_guarded"] = int(sum(any(p in t for p in SHOWN) for t in guarded))
+    kn = float(KneserNey(train_ids, data.vocab.size, args.kn_order).log_losses(test_ids).mean())
+    model_loss = evaluate(ckpt.path, data.path)["loss"]
+    result = {
+        "checkpoint": str(ckpt.path),
+        "data": str(data.path),
+        "n": args.n,
+        "word_budget": budget,
+        "test_loss": model_loss,
+        f"kn{args.kn_order}_test_loss": kn,
+        "rows": {name: {k: float(v) for k, v in row.items()} for name, row in rows.items()},
+    }
+    print(
+        f"test loss: model {model_loss:.4f} nats/char, order-{args.kn_order} Kneser-Ney {kn:.4f} "
+        f"(model − KN = {model_loss - kn:+.4f})"
+    )
+    columns = list(rows["temp " + str(args.temps[0])].keys())
+    print("| | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(f"{row[c]:.3f}" if c in row else "" for c in columns) + " |")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
