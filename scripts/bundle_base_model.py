@@ -3,13 +3,15 @@
 Keeps what generation, evaluation, export and fine-tuning need — config.json, vocab.json,
 history.csv, loss.png and the best weights re-saved without optimizer slots and stored as
 float16 (Keras casts them back to float32 on load; the test loss moves by < 1e-3) — and nothing
-of the training state.
+of the training state. `--state` takes the weights of the last saved training state instead of the
+best epoch's: a run of less than one epoch over a large corpus (`--save-every`) has no best epoch.
 
-    python scripts/bundle_base_model.py CKPT_DIR
+    python scripts/bundle_base_model.py CKPT_DIR [--state]
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -20,10 +22,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from twitterbot import fsutil  # noqa: E402
+from twitterbot import checkpoint, fsutil  # noqa: E402
 from twitterbot.checkpoint import BUNDLED, open_checkpoint  # noqa: E402
+from twitterbot.config import Config  # noqa: E402
+from twitterbot.vocab import Vocab  # noqa: E402
 
-LIMIT_BYTES = 5 * 1024 * 1024
+LIMIT_BYTES = 10 * 1024 * 1024
 
 
 def _float16_copy(source: Path, target: Path) -> None:
@@ -43,11 +47,21 @@ def _float16_copy(source: Path, target: Path) -> None:
 
 
 def main() -> None:
-    ckpt = open_checkpoint(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--state", action="store_true", help="the last saved training state's weights")
+    args = parser.parse_args()
+    if args.state:  # a run stopped within its first epoch has config, vocab and state, but no best weights yet
+        path = args.checkpoint
+        ckpt = checkpoint.Checkpoint(path, Config.load(path / "config.json"), Vocab.load(path / "vocab.json"))
+        weights = checkpoint.state_dirs(path)[0] / "last.weights.h5"
+    else:
+        ckpt, weights = open_checkpoint(args.checkpoint), None
     with fsutil.staged_dir(BUNDLED) as staging:
         for piece in ("config.json", "vocab.json", "history.csv", "loss.png"):
-            shutil.copyfile(ckpt.path / piece, staging / piece)
-        ckpt.load_model(1, 1).save_weights(staging / "float32.weights.h5")  # no optimizer: not compiled
+            if (ckpt.path / piece).exists():
+                shutil.copyfile(ckpt.path / piece, staging / piece)
+        ckpt.load_model(1, 1, weights).save_weights(staging / "float32.weights.h5")  # no optimizer: not compiled
         _float16_copy(staging / "float32.weights.h5", staging / "model.weights.h5")
         (staging / "float32.weights.h5").unlink()
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())

@@ -7,6 +7,7 @@ state.prev/  the state before it, kept in case the last one is damaged
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +37,16 @@ class Checkpoint:
     def weights(self) -> Path:
         return self.path / "model.weights.h5"
 
-    def load_model(self, batch_size: int, seq_len: int | None = None) -> keras.Model:
-        """The model rebuilt for `batch_size` parallel streams, with the best weights."""
+    def load_model(self, batch_size: int, seq_len: int | None = None, weights: Path | None = None) -> keras.Model:
+        """The model rebuilt for `batch_size` parallel streams, with the best weights (or `weights`)."""
         model = build_model(self.config, batch_size, seq_len)
+        weights = weights or self.weights
         try:
-            model.load_weights(self.weights)
+            with warnings.catch_warnings():  # a training state's optimizer slots are not wanted here
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model.load_weights(weights)
         except (OSError, ValueError, KeyError) as error:
-            raise BotError(f"{self.weights}: cannot load weights ({error})") from error
+            raise BotError(f"{weights}: cannot load weights ({error})") from error
         return model
 
 
