@@ -9,7 +9,7 @@ shows them) and, as the reference, N tweets of the data folder's test split:
 - distinct-2: distinct word bigrams / bigrams, at an equal word budget
 - degenerate: a character 6+ times in a row, a period-≤4 loop over 30+ characters, or 3+ identical
   mentions (twitterbot.filters.degeneracy); also after the sampler's redraw guard (what users get)
-- placeholders shown (<url>, @user, the private-use tokens, U+FFFD); length mean / median; share at the cap
+- placeholders shown (<url>, @user, the private-use tokens); length mean / median; share at the cap
 
     python bench/quality.py CKPT DATA [--n 300] [--temps 0.5 0.8 1.0] [--json OUT]
 """
@@ -40,7 +40,7 @@ from twitterbot.filters import degeneracy  # noqa: E402
 from twitterbot.sample import SampleOptions, Sampler  # noqa: E402
 from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render  # noqa: E402
 
-SHOWN = (URL_TOKEN, MENTION_TOKEN, "<url>", "@user", "\ufffd")
+SHOWN = (URL_TOKEN, MENTION_TOKEN, "<url>", "@user")
 WORD = re.compile(r"[^\W\d_]{3,}")
 PROBE = 8  # n-gram length of the novelty index's prefilter
 SEPARATOR = "\x00"  # between tweets in the decoded training text (cleaning removes every control character)

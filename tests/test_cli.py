@@ -128,18 +128,25 @@ def test_trains_on_jax_backend(data_folder, tmp_path):
 
 
 def test_distribute_splits_lanes_across_devices(data_folder, tmp_path):
-    """Data parallel on two (forced) CPU devices trains the same model as one device."""
+    """Data parallel on two (forced) CPU devices trains the same model as one device, state carried on both.
+
+    One epoch: over more, the two reduction orders of the gradients drift apart by ~1e-3 in the
+    loss, which says nothing about the lanes. A run that dropped the state would be off by far more
+    (0.47 against 0.32 on JAX before the state was carried).
+    """
     pytest.importorskip("jax")
     two = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    args = ("train", data_folder, *TINY, "--num-epochs", "2")
+    args = ("train", data_folder, *TINY, "--num-epochs", "1")
     result = bot(*args, "--out", "split", "--distribute", cwd=tmp_path, backend="jax", env=two)
     assert "cpu:0, cpu:1" in result.stderr.replace("TFRT_CPU_0", "cpu:0").replace("TFRT_CPU_1", "cpu:1")
     bot(*args, "--out", "single", cwd=tmp_path, backend="jax", env=two)
     split, single = ((tmp_path / name / "history.csv").read_text().splitlines() for name in ("split", "single"))
     for row_split, row_single in zip(split[1:], single[1:], strict=True):
         assert [float(v) for v in row_split.split(",")] == pytest.approx(
-            [float(v) for v in row_single.split(",")], rel=1e-3
+            [float(v) for v in row_single.split(",")], rel=1e-4
         )
+    evaluated = bot("evaluate", "split", data_folder, "--split", "validate", "--json", cwd=tmp_path, backend="jax")
+    assert json.loads(evaluated.stdout)["loss"] == pytest.approx(float(split[1].split(",")[-1]), rel=1e-5)
     odd = bot(
         *args, "--out", "odd", "--distribute", "--batch-size", "3", cwd=tmp_path, backend="jax", env=two, check=False
     )
