@@ -15,7 +15,7 @@ from twitterbot.clean import CleanOptions
 from twitterbot.config import Config
 from twitterbot.data import open_data, prepare
 from twitterbot.evaluate import evaluate
-from twitterbot.model import build_model, lstm_layers, reset_states
+from twitterbot.model import build_model, lstm_layers, lstm_weights, reset_states
 from twitterbot.train import train
 
 
@@ -143,3 +143,21 @@ def test_evaluate_gives_the_same_loss_on_both_backends(data_folder, tiny_config,
         )
         losses.append(json.loads(result.stdout)["loss"])
     assert losses[0] == pytest.approx(losses[1], abs=1e-4)
+
+
+def test_checkpoints_written_before_the_carried_lstm_still_load(tmp_path):
+    """Weight files name groups by layer class: a file of Keras's own LSTM must load into the model."""
+    config = Config(vocab_size=12, embedding_size=6, rnn_size=10, num_layers=2, batch_size=1, seq_len=1)
+    ids = keras.Input(batch_shape=(1, 1), dtype="int32")
+    x = keras.layers.Embedding(12, 6, name="embedding")(ids)
+    for index in range(2):
+        x = keras.layers.LSTM(10, stateful=True, return_sequences=True, name=f"lstm_{index}")(x)
+    old = keras.Model(ids, keras.layers.Dense(12, activation="softmax", name="next_char")(x))
+    old.save_weights(tmp_path / "old.weights.h5")
+    model = build_model(config, 1, 1)
+    model.load_weights(tmp_path / "old.weights.h5")
+    theirs = [w for layer in old.layers if isinstance(layer, keras.layers.LSTM) for w in layer.get_weights()]
+    mine = [w for layer in lstm_layers(model) for w in lstm_weights(layer)]
+    for a, b in zip(mine, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.get_layer("next_char").get_weights()[0], old.layers[-1].get_weights()[0])

@@ -12,7 +12,6 @@ from keras import layers
 from .config import Config
 
 
-@keras.saving.register_keras_serializable(package="twitterbot")
 class CarriedLSTM(layers.LSTM):
     """A stateful LSTM whose (h, c) carry from one batch to the next on every backend.
 
@@ -32,17 +31,16 @@ class CarriedLSTM(layers.LSTM):
             for name in ("h", "c")
         ]
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        for fixed in ("stateful", "return_sequences"):
-            config.pop(fixed)
-        return config
-
     def save_own_variables(self, store) -> None:
         """h and c are not weights: nothing of this layer's own goes into a weight file (its cell's weights do)."""
 
     def load_own_variables(self, store) -> None:
         """Weight files hold no state of this layer (see save_own_variables)."""
+
+
+# Weight files name a layer's group after its class (`layers/lstm/cell/vars/0`): keep LSTM's name, so
+# every checkpoint written before this class existed loads, and what is written now reads the same.
+CarriedLSTM.__name__ = CarriedLSTM.__qualname__ = "LSTM"
 
 
 def build_model(config: Config, batch_size: int, seq_len: int | None = None) -> keras.Model:
