@@ -79,6 +79,7 @@ def test_debris_goes_emoji_stay():
 def test_render_never_shows_a_placeholder():
     m, u = MENTION_TOKEN, URL_TOKEN
     assert render(f"{m} {m} so true {u}") == "so true"
+    assert render(f"{m}: quoted {m}, ok") == "quoted, ok"
     assert render(f"thanks {m}! see {u} and {m}") == "thanks! see and"
     assert render(f"line one\n{m} line two") == "line one\nline two"
     assert render(f"{m} hi {u}", link="https://x.org", mention="@me") == "@me hi https://x.org"

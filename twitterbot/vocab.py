@@ -27,14 +27,14 @@ MAX_SIZE = np.iinfo(np.uint16).max + 1  # ids are stored as uint16
 def render(text: str, link: str = "", mention: str = "") -> str:
     """Text as it may be posted: each link placeholder becomes `link` and each mention `mention`; an
     empty replacement drops the placeholder with the space before it ("thanks @x!" → "thanks!"), and a
-    run of them that opens a line with the space after it ("@a @b hi" → "hi")."""
+    run of them that opens a line with the colon or comma and space after it ("@a @b: hi" → "hi")."""
     for token, replacement in ((URL_TOKEN, link), (MENTION_TOKEN, mention)):
         if token not in text:
             continue
         if replacement:
             text = text.replace(token, replacement)
         else:
-            text = re.sub(rf"(?m)^(?:[ \t]*{token})+[ \t]*", "", text)
+            text = re.sub(rf"(?m)^(?:[ \t]*{token}[:,]?)+[ \t]*", "", text)
             text = re.sub(rf"[ \t]*{token}", "", text)
     return text.strip()
 

@@ -42,6 +42,7 @@ const placeholders = { link: "\ue000", mention: "\ue002" };
 test("placeholders are never shown: dropped, or what the user gave", () => {
   const [m, u] = [placeholders.mention, placeholders.link];
   assert.equal(render(`${m} ${m} so true ${u}`, placeholders), "so true");
+  assert.equal(render(`${m}: quoted ${m}, ok`, placeholders), "quoted, ok");
   assert.equal(render(`thanks ${m}! see ${u} and ${m}`, placeholders), "thanks! see and");
   assert.equal(render(`line one\n${m} line two`, placeholders), "line one\nline two");
   assert.equal(render(`${m} hi ${u}`, placeholders, { link: "https://x.org", mention: "@me" }), "@me hi https://x.org");

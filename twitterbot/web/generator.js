@@ -6,12 +6,13 @@ const REDRAWS = 10; // a stream caught in a loop is drawn again at most this man
 const LOOP_SPAN = 30;
 
 // Text as it may be posted: each placeholder becomes its replacement, or is dropped with the space
-// before it (and, opening a line, the space after it). The same rules as twitterbot.vocab.render.
+// before it (and, opening a line, the colon or comma and space after it). The same rules as
+// twitterbot.vocab.render.
 export function render(text, placeholders, { link = "", mention = "" } = {}) {
   for (const [token, replacement] of [[placeholders.link, link], [placeholders.mention, mention]]) {
     if (!token || !text.includes(token)) continue;
     if (replacement) text = text.split(token).join(replacement);
-    else text = text.replace(new RegExp(`^(?:[ \\t]*${token})+[ \\t]*`, "gmu"), "").replace(new RegExp(`[ \\t]*${token}`, "gu"), "");
+    else text = text.replace(new RegExp(`^(?:[ \\t]*${token}[:,]?)+[ \\t]*`, "gmu"), "").replace(new RegExp(`[ \\t]*${token}`, "gu"), "");
   }
   return text.trim();
 }
