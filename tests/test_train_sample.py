@@ -147,7 +147,7 @@ def test_fused_step_matches_keras(any_checkpoint):
 def test_compiled_loop_follows_the_model_greedily(trained):
     """top-k 1 makes sampling deterministic: the compiled loop must pick Keras's argmax at every step."""
     ckpt = open_checkpoint(trained[0])
-    (tweet,) = Sampler(ckpt).sample(1, SampleOptions(top_k=1, max_len=50, seed_text="a dog"))
+    (tweet,) = Sampler(ckpt).sample(1, SampleOptions(temperature=1.0, top_k=1, max_len=50, seed_text="a dog"))
     model = ckpt.load_model(1, 1)
     reset_states(model)
     expected = "a dog"
@@ -182,6 +182,20 @@ def test_sampling_masks():
     assert kept() == [[False, False, True, True, True], [True, False, True, True, True]]  # <unk>, early <eot>
     assert kept(top_k=2) == [[False, False, True, True, False], [False, False, True, True, False]]
     assert kept(top_p=0.6, temperature=1.0) == [[False, False, True, True, False], [False, False, True, True, False]]
+
+
+def test_temperature_changes_the_words_not_when_the_tweet_ends():
+    """<eot> keeps the model's probability (without <unk>) at every temperature; the rest is tempered."""
+    logits = np.log(np.array([[0.2, 0.1, 0.4, 0.2, 0.1]], "float32"))
+    for temperature in (0.2, 0.5, 1.0, 1.5):
+        shaped = keras.ops.convert_to_numpy(
+            _sampling_logits(logits, SampleOptions(temperature=temperature), np.array([True]))
+        )
+        p = np.exp(shaped[0])
+        assert p.sum() == pytest.approx(1.0, abs=1e-6) and p[UNK] == 0
+        assert p[EOT] == pytest.approx(0.2 / 0.9, rel=1e-5)
+        tempered = np.array([0.4, 0.2, 0.1]) ** (1 / temperature)
+        np.testing.assert_allclose(p[2:], (1 - 0.2 / 0.9) * tempered / tempered.sum(), rtol=1e-5)
 
 
 def test_bad_sample_options():

@@ -302,7 +302,7 @@ def generate(
             "--temp",
             "-t",
             help="sampling temperature (>0): lower sticks to the model's likeliest, commonest phrasing; "
-            "higher is more varied and more often misspelt",
+            "higher is more varied and more often misspelt; tweet length stays the model's",
         ),
     ] = SampleOptions.temperature,
     top_k: Annotated[

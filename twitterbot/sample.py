@@ -74,12 +74,21 @@ def lstm_step(weights, ids, state: list) -> tuple[object, list]:
 
 
 def _sampling_logits(logits, options: SampleOptions, allow_eot):
-    """Temperature, <unk> and early-<eot> masks, top-k and top-p, as logits with -inf where excluded."""
+    """Temperature, <unk> and early-<eot> masks, top-k and top-p, as logits with -inf where excluded.
+
+    Temperature reshapes which character comes next, not when the tweet ends: <eot> keeps the
+    model's own probability (without <unk>) and the other characters share the rest, tempered.
+    Plain temperature scaling made tweets at --temp 0.5 run to the length cap, since the end is
+    rarely the single likeliest character.
+    """
     vocab = logits.shape[-1]
-    logits = logits / options.temperature
-    never = ops.one_hot(UNK, vocab, dtype="bool")
-    end = ops.logical_and(ops.one_hot(EOT, vocab, dtype="bool"), ops.logical_not(allow_eot)[:, None])
-    logits = ops.where(ops.logical_or(never, end), -np.inf, logits)
+    never = ops.one_hot(UNK, vocab, dtype="bool")[None, :]
+    end = ops.one_hot(EOT, vocab, dtype="bool")[None, :]
+    log_end = ops.take(ops.log_softmax(ops.where(never, -np.inf, logits), axis=-1), EOT, axis=-1)[:, None]
+    tempered = ops.where(ops.logical_or(never, end), -np.inf, logits / options.temperature)
+    tempered = tempered - ops.logsumexp(tempered, axis=-1, keepdims=True)  # log-probabilities among characters
+    rest = ops.where(allow_eot[:, None], ops.log1p(-ops.exp(ops.minimum(log_end, -1e-7))), 0.0)
+    logits = ops.where(end, ops.where(allow_eot[:, None], log_end, -np.inf), tempered + rest)
     if 0 < options.top_k < vocab:
         kth = ops.top_k(logits, options.top_k)[0][:, -1:]
         logits = ops.where(logits < kth, -np.inf, logits)

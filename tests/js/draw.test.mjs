@@ -32,9 +32,17 @@ test("top-p keeps the smallest set reaching p", () => {
   assert.deepEqual(counts(row, { topP: 0.5 }).map((c) => c > 0), [false, false, true, false, false]);
 });
 
-test("low temperature concentrates on the likeliest", () => {
+test("temperature changes the words, not when the tweet ends", () => {
+  const row = [Math.log(0.2), Math.log(0.1), Math.log(0.4), Math.log(0.2), Math.log(0.1)];
+  for (const temperature of [0.2, 1.5]) {
+    const seen = counts(row, { temperature }, 20000);
+    assert.ok(Math.abs(seen[0] / 20000 - 0.2 / 0.9) < 0.015, `${temperature}: ${seen}`);
+  }
+});
+
+test("low temperature concentrates on the likeliest character", () => {
   const seen = counts([0, 0, 2, 1.5], { temperature: 0.05 });
-  assert.ok(seen[2] > 3990);
+  assert.ok(seen[3] < 10 && seen[2] > 3500, `${seen}`); // <eot> keeps its own ~8 %
 });
 
 const placeholders = { link: "\ue000", mention: "\ue002" };

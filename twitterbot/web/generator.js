@@ -94,10 +94,25 @@ export class TweetWriter {
 
   // Draw one id from one stream's logits (Float32Array) with the page's rules.
   draw(row, { temperature, topK = 0, topP = 1, allowEnd, random }) {
+    // Temperature reshapes which character comes next, not when the tweet ends (as the Python
+    // sampler): <eot> keeps the model's probability without <unk>, the characters share the rest.
+    const { eot, unk } = this.vocab;
     const logits = new Float64Array(row.length);
-    for (let i = 0; i < row.length; i++) logits[i] = row[i] / temperature;
-    logits[this.vocab.unk] = -Infinity;
-    if (!allowEnd) logits[this.vocab.eot] = -Infinity;
+    let top = -Infinity;
+    for (let i = 0; i < row.length; i++) if (i !== unk) top = Math.max(top, row[i]);
+    let modelMass = 0;
+    for (let i = 0; i < row.length; i++) if (i !== unk) modelMass += Math.exp(row[i] - top);
+    const pEnd = Math.min(Math.exp(row[eot] - top) / modelMass, 1 - 1e-7);
+    let topTempered = -Infinity;
+    for (let i = 0; i < row.length; i++) {
+      logits[i] = i === unk || i === eot ? -Infinity : row[i] / temperature;
+      topTempered = Math.max(topTempered, logits[i]);
+    }
+    let temperedMass = 0;
+    for (const value of logits) temperedMass += Math.exp(value - topTempered);
+    const shift = topTempered + Math.log(temperedMass) - (allowEnd ? Math.log1p(-pEnd) : 0);
+    for (let i = 0; i < row.length; i++) logits[i] -= shift;
+    logits[eot] = allowEnd ? Math.log(pEnd) : -Infinity;
     let max = -Infinity;
     for (const value of logits) max = Math.max(max, value);
     const weights = logits.map((value) => Math.exp(value - max));
