@@ -156,14 +156,17 @@ def test_distribute_splits_lanes_across_devices(data_folder, tmp_path):
 def test_bundled_model_writes_offline(tmp_path):
     """No checkpoint argument: the base model shipped inside the package."""
     from twitterbot.checkpoint import BUNDLED
+    from twitterbot.filters import must_redraw
+    from twitterbot.vocab import PLACEHOLDERS
 
-    assert sum(p.stat().st_size for p in BUNDLED.iterdir()) <= 5 * 1024 * 1024
-    bot("generate", "--temp", "0.8", "-n", "5", "--seed", "0", "--out", "tweets.jsonl", cwd=tmp_path)
-    vocab = set(json.loads((BUNDLED / "vocab.json").read_text())["chars"])
+    assert sum(p.stat().st_size for p in BUNDLED.iterdir()) <= 10 * 1024 * 1024
+    bot("generate", "--temp", "0.5", "-n", "20", "--seed", "0", "--out", "tweets.jsonl", cwd=tmp_path)
+    vocab = set(json.loads((BUNDLED / "vocab.json").read_text())["chars"]) - set(PLACEHOLDERS.values())
     tweets = [json.loads(line)["text"] for line in (tmp_path / "tweets.jsonl").read_text().splitlines()]
-    assert len(tweets) == 5
+    assert len(tweets) == 20
     for tweet in tweets:
-        assert 1 <= len(tweet) <= 280 and set(tweet.replace("<url>", "")) <= vocab
+        assert 1 <= len(tweet) <= 280 and set(tweet) <= vocab  # no placeholder shown
+        assert "<url>" not in tweet and "@user" not in tweet and not must_redraw(tweet, tweet)
 
 
 def test_finetune_starts_from_the_bundled_model(corpus_file, tmp_path):
