@@ -15,7 +15,7 @@ from twitterbot.clean import CleanOptions
 from twitterbot.config import Config
 from twitterbot.data import open_data, prepare
 from twitterbot.evaluate import evaluate
-from twitterbot.model import build_model, lstm_layers, lstm_weights, reset_states
+from twitterbot.model import LOSS, build_model, lstm_layers, lstm_weights, reset_states
 from twitterbot.train import train
 
 
@@ -55,7 +55,7 @@ def random_model():
     model = build_model(config, config.batch_size, config.seq_len)
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(0, 0.6, w.shape).astype("float32") for w in model.get_weights()])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=LOSS)
     stream = np.random.default_rng(1).integers(0, 12, 3 * 5 * 8 + 1)
     return model, LaneBatches(stream, 3, 5)
 
@@ -78,7 +78,7 @@ def test_loss_over_consecutive_batches_is_a_numpy_lstm_that_carries_state(random
 
     reset_states(model)
     predicted = model.predict(batches, verbose=0)  # batch i's rows, one after another
-    probabilities = predicted.reshape(len(windows), 3, 5, -1)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(predicted)).reshape(len(windows), 3, 5, -1)
     targets = np.stack([y for _, y in windows])
     picked = np.take_along_axis(probabilities, targets[..., None], axis=-1)[..., 0]
     np.testing.assert_allclose(-np.log(picked).mean(axis=(1, 2)), carried, atol=1e-5)
@@ -116,7 +116,7 @@ def test_a_dependency_longer_than_a_window_is_learned_only_when_state_carries(tm
 
     ckpt = open_checkpoint(tmp_path / "ckpt")
     model = ckpt.load_model(config.batch_size, config.seq_len)
-    model.compile(loss="sparse_categorical_crossentropy")
+    model.compile(loss=LOSS)
     batches = LaneBatches(open_split(open_data(tmp_path / "data").h5_path, "validate"), 8, 8)
 
     class ResetEveryBatch(keras.callbacks.Callback):

@@ -9,7 +9,7 @@ from .batches import LaneBatches, lane_length, open_split
 from .checkpoint import open_checkpoint
 from .data import SPLITS, open_data, require_vocab
 from .errors import BotError
-from .model import reset_states
+from .model import LOSS, reset_states
 
 
 def evaluate(checkpoint_path: Path | None, data_path: Path, split: str = "test") -> dict:
@@ -24,7 +24,7 @@ def evaluate(checkpoint_path: Path | None, data_path: Path, split: str = "test")
     batch_size = max(1, min(ckpt.config.batch_size, (length - 1) // seq_len))
     batches = LaneBatches(open_split(data.h5_path, split), batch_size, seq_len, what=f"{data.path} split {split!r}")
     model = ckpt.load_model(batch_size, seq_len)
-    model.compile(loss="sparse_categorical_crossentropy")
+    model.compile(loss=LOSS)
     reset_states(model)
     loss = float(model.evaluate(batches, verbose=0))
     return {
