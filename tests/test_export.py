@@ -141,7 +141,7 @@ def start_server(folder):
 
 def stop_server(process):
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=20)
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "stopped" in stdout
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,14 @@ class _PageHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """A browser that stops reading mid-file (a reload, a closed tab) is no error worth a traceback."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def serve(folder: Path, port: int = 8000, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve an export folder on 127.0.0.1 (browsers do not fetch model.json from file://) until Ctrl-C."""
     folder = Path(folder)
@@ -40,7 +49,7 @@ def serve(folder: Path, port: int = 8000, on_ready: Callable[[str], None] | None
             raise BotError(f"{folder}: not a web export, {piece} is missing (make one with `bot export`)")
     handler = functools.partial(_PageHandler, directory=str(folder))
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = _Server(("127.0.0.1", port), handler)
     except OSError as error:
         raise BotError(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); try another --port") from error
     with server:
