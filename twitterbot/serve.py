@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +54,10 @@ def serve(folder: Path, port: int = 8000, on_ready: Callable[[str], None] | None
         server = _Server(("127.0.0.1", port), handler)
     except OSError as error:
         raise BotError(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); try another --port") from error
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops the server even when started from a shell that ignores SIGINT (a background
+        # job `bot serve … &` of a script inherits SIG_IGN, and the server then never stopped).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     with server:
         if on_ready:
             on_ready(f"http://127.0.0.1:{server.server_address[1]}/")
