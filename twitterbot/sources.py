@@ -6,7 +6,9 @@ Formats: X's "Download your data" archive (`tweets.js`, or the `.zip`), CSV/TSV,
 
 from __future__ import annotations
 
+import codecs
 import csv
+import functools
 import glob
 import io
 import json
@@ -86,28 +88,38 @@ def texts_of(batch: Batch) -> list[str]:
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files named, matched by a glob, or found (by known extension) under a folder, in a stable order."""
+    """Files named, matched by a glob, or found under a folder, in a stable order.
+
+    A name that exists is that file or folder, even with glob characters in it ("tweets [2023].txt");
+    only a name that does not exist is a pattern. In a folder, files of known extensions are read,
+    except that of `.js` files only an X archive's tweets.js parts are: an unzipped archive folder
+    holds other .js (account.js, the viewer's scripts) that are not tweets.
+    """
     paths: list[Path] = []
     for item in inputs:
-        if any(ch in item for ch in "*?["):
+        if Path(item).is_dir():
+            found = sorted(p for p in Path(item).rglob("*") if p.is_file() and _tweet_file(p))
+            if not found:
+                raise BotError(f"{item}: folder has no {'/'.join(sorted(EXTENSIONS))} files")
+            paths.extend(found)
+        elif Path(item).exists():
+            paths.append(Path(item))
+        elif any(ch in item for ch in "*?["):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
             if not matches:
                 raise BotError(f"{item}: no file matches this pattern")
             paths.extend(matches)
-        elif Path(item).is_dir():
-            found = sorted(
-                p
-                for p in Path(item).rglob("*")
-                if p.is_file() and p.suffix.lower() in EXTENSIONS and not p.name.startswith(".")
-            )
-            if not found:
-                raise BotError(f"{item}: folder has no {'/'.join(sorted(EXTENSIONS))} files")
-            paths.extend(found)
-        elif Path(item).is_file():
-            paths.append(Path(item))
         else:
             raise BotError(f"{item}: no such file or folder")
     return list(dict.fromkeys(paths))
+
+
+def _tweet_file(path: Path) -> bool:
+    """Whether a file found in a folder is read: a known extension, not hidden, a .js only if tweets.js."""
+    suffix = path.suffix.lower()
+    if path.name.startswith(".") or suffix not in EXTENSIONS:
+        return False
+    return suffix != ".js" or bool(_ARCHIVE_MEMBER.search(path.name))
 
 
 def detect_format(path: Path) -> str:
@@ -132,7 +144,6 @@ def read_batches(path: Path, on_bytes: ByteCounter | None = None) -> Iterator[Ba
     Batches, not single records, keep Python's per-tweet work out of the reading loop; `texts_of` opens one.
     """
     fmt = detect_format(path)
-    count = 0
     try:
         if fmt == "zip":
             batches = _read_zip(path, on_bytes)
@@ -141,13 +152,26 @@ def read_batches(path: Path, on_bytes: ByteCounter | None = None) -> Iterator[Ba
         else:
             stream = _open_text(open(path, "rb"), on_bytes, newline="" if fmt == "csv" else None)
             batches = _batched(_READERS[fmt](stream, str(path)))
-        for batch in batches:
-            count += 0 if isinstance(batch, LineBlock) else len(batch)  # a LineBlock names its own lines
-            yield batch
+        yield from batches
     except UnicodeDecodeError as error:
-        raise BotError(f"{path}: not UTF-8 text after record {count} ({error.reason})") from error
+        raise _decode_error(str(path), lambda: open(path, "rb")) from error
     except OSError as error:
         raise BotError(f"{path}: cannot read ({error.strerror or error})") from error
+
+
+def _decode_error(name: str, open_binary: Callable[[], BinaryIO]) -> BotError:
+    """Where a file first stops being UTF-8, by line: the text reader's error knows only its own buffer."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open_binary() as stream:
+        while block := stream.read(_CHUNK_BYTES):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                line += block[: max(error.start, 0)].count(b"\n")
+                return BotError(f"{name}:{line}: not UTF-8 text ({error.reason})")
+            line += block.count(b"\n")
+    return BotError(f"{name}:{line}: not UTF-8 text (the file ends inside a character)")
 
 
 def read_texts(path: Path) -> list[str]:
@@ -237,10 +261,19 @@ def _long_line(name: Path, line: int, lone_cr: bool) -> BotError:
     return BotError(f"{name}:{line}: line longer than {MAX_LINE_BYTES:,} bytes, not a tweet{hint}")
 
 
+def _bounded_lines(stream: TextIO, name: str) -> Iterator[str]:
+    """A CSV file's lines, none longer than MAX_RECORD_CHARS: the CSV reader bounds a field's size but
+    not a row's field count (a line of 150 MB of commas took 1.5 GB as a list of empty fields)."""
+    for number, line in enumerate(iter(functools.partial(stream.readline, MAX_RECORD_CHARS + 1), ""), 1):
+        if len(line) > MAX_RECORD_CHARS:
+            raise BotError(f"{name}:{number}: line longer than {MAX_RECORD_CHARS:,} characters, not a row of tweets")
+        yield line
+
+
 def _read_csv(stream: TextIO, name: str) -> Iterator[str]:
     delimiter = "\t" if name.lower().endswith(".tsv") else ","
     with stream:
-        reader = csv.reader(stream, delimiter=delimiter, strict=True)
+        reader = csv.reader(_bounded_lines(stream, name), delimiter=delimiter, strict=True)
         line = 1
         try:
             header = next((row for row in reader if row), None)  # blank lines before it are skipped
@@ -417,6 +450,8 @@ def _read_zip(path: Path, on_bytes: ByteCounter | None) -> Iterator[list[str]]:
                 )
             try:
                 yield from _batched(_read_archive(_open_text(archive.open(info), on_bytes, newline=None), name))
+            except UnicodeDecodeError as error:
+                raise _decode_error(name, functools.partial(archive.open, info)) from error
             except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as error:
                 raise BotError(f"{name}: damaged or unreadable zip member ({error})") from error
 
