@@ -98,14 +98,14 @@ def test_too_small_split_is_a_clear_error(data_folder, tiny_config, tmp_path):
 def test_samples_obey_the_rules(trained):
     ckpt = open_checkpoint(trained[0])
     options = SampleOptions(temperature=1.0, max_len=40, seed=7)
-    tweets = generate(ckpt, 6, options)
+    tweets = list(generate(ckpt, 6, options))
     assert len(tweets) == 6
     allowed = set(ckpt.vocab.chars)
     for tweet in tweets:
         assert 1 <= len(tweet) <= 40
         assert set(tweet) <= allowed  # no <unk> (U+FFFD) and nothing outside the vocabulary
-    assert generate(ckpt, 6, options) == tweets  # --seed makes it reproducible
-    seeded = generate(ckpt, 2, SampleOptions(seed_text="the cat", max_len=30, seed=1))
+    assert list(generate(ckpt, 6, options)) == tweets  # --seed makes it reproducible
+    seeded = list(generate(ckpt, 2, SampleOptions(seed_text="the cat", max_len=30, seed=1)))
     assert all(t.startswith("the cat") and len(t) <= 30 for t in seeded)
     with pytest.raises(BotError, match="does not know"):
         generate(ckpt, 1, SampleOptions(seed_text="☃"))
@@ -113,7 +113,7 @@ def test_samples_obey_the_rules(trained):
 
 def test_learned_pattern_shows_in_samples(trained):
     ckpt = open_checkpoint(trained[0])
-    tweets = generate(ckpt, 8, SampleOptions(temperature=0.3, seed=0, seed_text="the"))
+    tweets = list(generate(ckpt, 8, SampleOptions(temperature=0.3, seed=0, seed_text="the")))
     words = set("the cat sat on the mat a dog ate my hat we love tiny tests hello world, bot".split())
     found = [word in words for tweet in tweets for word in tweet.split()]
     assert sum(found) >= 0.8 * len(found), tweets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -338,11 +339,15 @@ def generate(
         mention=mention,
     )
     tweets = run_generate(open_checkpoint(checkpoint), n, options)
-    for tweet in tweets:
-        console.print(tweet, markup=False, highlight=False)
-        console.rule(style="dim")
-    if out:
-        fsutil.write_text(out, "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in tweets))
+    with contextlib.ExitStack() as stack:
+        lines = None
+        if out:
+            lines = stack.enter_context(open(stack.enter_context(fsutil.atomic_path(out)), "w", encoding="utf-8"))
+        for tweet in tweets:  # each as soon as its group is drawn
+            console.print(tweet, markup=False, highlight=False)
+            console.rule(style="dim")
+            if lines:
+                lines.write(json.dumps({"text": tweet}, ensure_ascii=False) + "\n")
 
 
 @app.command()

@@ -9,6 +9,7 @@ the source of truth: tests check the fused step's probabilities against the Kera
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import keras
@@ -23,6 +24,7 @@ from .model import lstm_layers, lstm_weights
 from .vocab import EOT, UNK, render
 
 REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
+STREAMS = 256  # tweets drawn in parallel at most; a larger -n is drawn in groups of this many
 
 
 @dataclass(frozen=True)
@@ -150,17 +152,18 @@ class Sampler:
 
         return _compile(run)
 
-    def sample(self, count: int, options: SampleOptions, guard: bool = True) -> list[str]:
+    def sample(
+        self, count: int, options: SampleOptions, guard: bool = True, rng: np.random.Generator | None = None
+    ) -> list[str]:
         """`count` tweets (seed text included) as they may be posted: placeholders rendered, each at most
         max_len characters before rendering. With `guard`, a stream caught in a loop, or left empty once
         placeholders are dropped, is drawn again (at most REDRAWS times); without it (the quality
-        benchmark's raw figures) the tweets come back raw, placeholders in."""
+        benchmark's raw figures) the tweets come back raw, placeholders in. `rng`: where the random
+        draws come from (default: seeded with --seed), so consecutive calls can go on from each other."""
         if count < 1:
             raise BotError(f"-n must be at least 1 (got {count})")
-        unknown = self.vocab.unknown(options.seed_text)
-        if unknown:
-            raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
-        rng = np.random.default_rng(options.seed)
+        self.check_seed_text(options)
+        rng = rng or np.random.default_rng(options.seed)
         if not guard:
             return self._draw(count, options, rng)
         tweets: list[str] = []
@@ -171,6 +174,11 @@ class Sampler:
                 return tweets[:count]
         failed = [rendered for raw, rendered in drawn if must_redraw(raw, rendered)]
         return (tweets + failed)[:count]  # after REDRAWS tries, what the last draw gave, as it is
+
+    def check_seed_text(self, options: SampleOptions) -> None:
+        unknown = self.vocab.unknown(options.seed_text)
+        if unknown:
+            raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
 
     def _draw(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[str]:
         """`count` raw tweets, placeholders still in, from one run of the compiled loop."""
@@ -211,6 +219,17 @@ def _compile(function):
     return function
 
 
-def generate(ckpt: Checkpoint, count: int = 1, options: SampleOptions = SampleOptions()) -> list[str]:
-    """`count` tweets from a checkpoint, written in parallel."""
-    return Sampler(ckpt).sample(count, options)
+def generate(ckpt: Checkpoint, count: int = 1, options: SampleOptions = SampleOptions()) -> Iterator[str]:
+    """`count` tweets from a checkpoint, written STREAMS at a time in parallel and handed out as each
+    group is ready: memory stays bounded however large `count` is. Bad options fail before the first."""
+    if count < 1:
+        raise BotError(f"-n must be at least 1 (got {count})")
+    sampler = Sampler(ckpt)
+    sampler.check_seed_text(options)
+    return _groups(sampler, count, options)
+
+
+def _groups(sampler: Sampler, count: int, options: SampleOptions) -> Iterator[str]:
+    rng = np.random.default_rng(options.seed)
+    for first in range(0, count, STREAMS):
+        yield from sampler.sample(min(STREAMS, count - first), options, rng=rng)
