@@ -7,6 +7,8 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +22,11 @@ from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from .config import SampleOptions  # noqa: E402
+
+try:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402  # typer ≥ 0.25 vendors click
+except ImportError:  # pragma: no cover - typer with click as a dependency
+    from click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402
 from .errors import BotError  # noqa: E402
 
 app = typer.Typer(
@@ -421,20 +428,61 @@ def _typed(ctx: typer.Context, name: str) -> bool:
 
 
 def main() -> None:
-    """Entry point: user mistakes become one red line and exit status 1, never a traceback."""
+    """Entry point: user mistakes become one red line and exit status 1 (2 for a bad command line), never a
+    traceback or a box."""
+    signal.signal(signal.SIGTERM, _terminate)
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        app()
+        status = app(standalone_mode=False)
+    except NoArgsIsHelpError as help_:
+        help_.show()
+        status = 0
+    except ClickException as error:  # an unknown option, a value of the wrong kind, a missing argument
+        where = f" (see `{error.ctx.command_path} --help`)" if getattr(error, "ctx", None) else ""
+        _error_line(f"{error.format_message()}{where}".replace("\n", " "))
+        _exit(error.exit_code)
     except BotError as error:
-        err_console.print(Text.assemble(("error: ", "bold red"), str(error)), highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _error_line(str(error))
+        _exit(1)
+    except BrokenPipeError:  # `bot generate -n 100 | head -3`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        _exit(1)
     except OSError as error:  # disk full, permissions: name the file, keep the traceback out
-        where = f"{error.filename}: " if error.filename else ""
-        err_console.print(Text.assemble(("error: ", "bold red"), f"{where}{error.strerror or error}"), soft_wrap=True)
-        sys.exit(1)
-    except SystemExit as exit_:
-        if exit_.code == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into a silent exit 130
-            err_console.print("interrupted")
-        raise
+        _error_line(_os_error_line(error))
+        _exit(1)
+    if status == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into a silent 130
+        err_console.print("interrupted")
+    sys.exit(status or 0)
+
+
+def _error_line(text: str) -> None:
+    err_console.print(Text.assemble(("error: ", "bold red"), text), highlight=False, soft_wrap=True)
+
+
+def _os_error_line(error: OSError) -> str:
+    """One line for an OSError; HDF5's own (a full disk in the middle of a write) spans several."""
+    filename = error.filename or next(iter(re.findall(r"filename = '([^']*)'", str(error))), None)
+    reason = os.strerror(error.errno) if error.errno else error.strerror or str(error)
+    return " ".join(f"{filename + ': ' if filename else ''}{reason}".split())
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM (`kill`, a service manager) stops the command as Ctrl-C does: temp files are removed, worker
+    processes stopped, training says where --restore goes on. Its default ends Python with no cleanup."""
+    raise KeyboardInterrupt
+
+
+def _exit(status: int) -> None:
+    """Exit after an error. If a failed HDF5 write left a file open (a full disk), HDF5's own exit handler
+    crashes the process (rc 139) trying to flush it again: everything is cleaned up by now, so leave at once."""
+    h5py = sys.modules.get("h5py")
+    if h5py is not None and h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
