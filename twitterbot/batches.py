@@ -22,7 +22,9 @@ def lane_length(stream_length: int, batch_size: int, seq_len: int) -> int:
 
 
 def check_fits(stream_length: int, batch_size: int, seq_len: int, what: str) -> None:
-    if lane_length(stream_length, batch_size, seq_len) == 0:
+    if stream_length <= 1:
+        raise BotError(f"{what} is empty (prepared with --validate 0 or --test 0?): prepare it with a share above 0")
+    if lane_length(stream_length, batch_size, seq_len) <= 0:
         needed = batch_size * seq_len + 1
         raise BotError(
             f"{what} has {stream_length} characters, fewer than one batch needs "

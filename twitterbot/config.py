@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +16,35 @@ FORMAT_VERSION = 1
 BUNDLED = Path(__file__).parent / "models" / "base"  # the base model shipped inside the package
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adadelta", "adam")
 SCHEDULE = ("num_epochs", "learning_rate", "patience", "min_delta", "clip_norm")  # may change on --restore
+
+
+MAX_LEN = 25_000  # characters: X's longest post (Premium); a tweet is 280
+MAX_SEED = 2**32 - 1  # NumPy's and Keras's random seeds are 32-bit
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise BotError(f"--seed must be between 0 and {MAX_SEED:,} (got {seed})")
+
+
+def check_types(settings: object) -> None:
+    """Each field of a settings dataclass holds its declared kind, a float a finite one: a NaN learning rate
+    trained a model of NaNs and exited 0, and config.json's rnn_size 32.5 crashed deep in Keras."""
+    for field in dataclasses.fields(settings):
+        value, kind = getattr(settings, field.name), field.type
+        flag = "--temp" if field.name == "temperature" else f"--{field.name.replace('_', '-')}"
+        if value is None and "None" in kind:
+            continue
+        if kind.startswith("int") and (not isinstance(value, int) or isinstance(value, bool)):
+            raise BotError(f"{flag} must be a whole number (got {value!r})")
+        if kind.startswith("float") and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+        ):
+            raise BotError(f"{flag} must be a finite number (got {value!r})")
+        if kind.startswith("bool") and not isinstance(value, bool):
+            raise BotError(f"{flag} must be true or false (got {value!r})")
+        if kind.startswith("str") and not isinstance(value, str):
+            raise BotError(f"{flag} must be text (got {value!r})")
 
 
 @dataclass(frozen=True)
@@ -40,6 +70,8 @@ class Config:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        check_types(self)
+        check_seed(self.seed)
         positive = ("embedding_size", "rnn_size", "num_layers", "batch_size", "seq_len", "num_epochs")
         for name in positive:
             if getattr(self, name) < 1:
@@ -97,7 +129,7 @@ class Config:
             raise BotError(f"{path}: unknown settings {', '.join(unknown)}")
         try:
             return cls(**values)
-        except TypeError as error:
+        except (TypeError, BotError) as error:
             raise BotError(f"{path}: {error}") from error
 
 
@@ -115,8 +147,13 @@ class SampleOptions:
     mention: str = ""  # what the mention placeholder becomes ("": dropped; never a handle the model wrote)
 
     def __post_init__(self) -> None:
+        check_types(self)
+        if self.seed is not None:
+            check_seed(self.seed)
         if not self.temperature > 0:
             raise BotError(f"--temp must be greater than 0 (got {self.temperature})")
+        if self.max_len > MAX_LEN:
+            raise BotError(f"--max-len must be at most {MAX_LEN:,}, X's longest post (got {self.max_len:,})")
         if self.top_k < 0:
             raise BotError(f"--top-k must be 0 (off) or positive (got {self.top_k})")
         if not 0 < self.top_p <= 1:

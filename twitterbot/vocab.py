@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 
@@ -123,8 +124,13 @@ class Vocab:
         values = fsutil.read_json(path)
         try:
             vocab = cls(values["chars"], values["counts"], float(values["coverage"]))
-            if values["specials"] != {"eot": EOT, "unk": UNK} or any(len(c) != 1 for c in vocab.chars):
-                raise ValueError("unexpected special ids or multi-character entries")
+            if values["specials"] != {"eot": EOT, "unk": UNK}:
+                raise ValueError("unexpected special ids")
+            if not all(isinstance(c, str) and len(c) == 1 and not 0xD800 <= ord(c) <= 0xDFFF for c in vocab.chars):
+                raise ValueError("every entry must be one character, and not half of a surrogate pair")
+            repeated = sorted(c for c, n in Counter(vocab.chars).items() if n > 1)
+            if repeated:
+                raise ValueError(f"characters listed twice: {''.join(repeated).encode('unicode_escape').decode()}")
         except (KeyError, TypeError, ValueError) as error:
             raise BotError(f"{path}: not a twitterbot vocabulary ({error})") from error
         return vocab
