@@ -7,18 +7,20 @@ state.prev/  the state before it, kept in case the last one is damaged
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 
 from . import fsutil
 from .config import BUNDLED, Config
 from .errors import BotError
-from .model import build_model, lstm_layers
+from .model import build_model, lstm_layers, weight_shapes
 from .vocab import Vocab
 
 REQUIRED = ("config.json", "vocab.json", "model.weights.h5")
@@ -47,7 +49,24 @@ class Checkpoint:
                 model.load_weights(weights)
         except (OSError, ValueError, KeyError) as error:
             raise BotError(f"{weights}: cannot load weights ({error})") from error
+        if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights):
+            raise BotError(
+                f"{weights}: weights are not finite numbers (NaN or infinity: the run diverged); "
+                "train again with a lower --learning-rate"
+            )
         return model
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Whether a folder is a checkpoint twitterbot wrote (maybe one whose first epoch never finished)."""
+    return (Path(path) / "config.json").is_file() and (Path(path) / "vocab.json").is_file()
+
+
+def weights_bytes(model: keras.Model, optimizer: bool = False) -> int:
+    """About what a weights file of `model` (and its optimizer's slots) takes on disk, with room for HDF5's own."""
+    variables = list(model.weights) + (list(model.optimizer.variables) if optimizer and model.optimizer else [])
+    data = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+    return 2 * data + (1 << 20)
 
 
 def open_checkpoint(path: Path | None) -> Checkpoint:
@@ -68,7 +87,28 @@ def open_checkpoint(path: Path | None) -> Checkpoint:
     config, vocab = Config.load(path / "config.json"), Vocab.load(path / "vocab.json")
     if config.vocab_size != vocab.size:
         raise BotError(f"{path}: config.json says {config.vocab_size} ids, vocab.json has {vocab.size}")
+    _check_weight_shapes(path / "model.weights.h5", config)
     return Checkpoint(path, config, vocab)
+
+
+def _check_weight_shapes(weights: Path, config: Config) -> None:
+    """The weights file must hold exactly the weights config.json describes."""
+    found: list[tuple[int, ...]] = []
+
+    def collect(_: str, item: object) -> None:
+        if isinstance(item, h5py.Dataset):
+            found.append(item.shape)
+
+    try:
+        with h5py.File(weights, "r") as h5:
+            h5["layers"].visititems(collect)
+    except (OSError, KeyError, TypeError) as error:
+        raise BotError(f"{weights}: cannot load weights ({error})") from error
+    if sorted(found) != sorted(weight_shapes(config)):
+        raise BotError(
+            f"{weights}: the weights do not match config.json ({config.num_layers} layer(s) of {config.rnn_size} "
+            f"units, embedding {config.embedding_size}, {config.vocab_size} ids): a damaged or mixed-up checkpoint"
+        )
 
 
 def state_dirs(path: Path) -> list[Path]:
@@ -80,6 +120,7 @@ def state_dirs(path: Path) -> list[Path]:
 
 def save_state(path: Path, model: keras.Model, state: dict) -> None:
     """Write weights + optimizer + LSTM and RNG states + counters as one unit; the previous one stays as a fallback."""
+    fsutil.require_free(path, weights_bytes(model, optimizer=True), "the training state")
     with fsutil.staged_dir(path / STATE, keep=path / PREVIOUS_STATE) as staging:
         model.save_weights(staging / "last.weights.h5")
         fsutil.fsync_path(staging / "last.weights.h5")
@@ -100,7 +141,7 @@ def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = pri
     problems = []
     for folder in found:
         try:
-            state = fsutil.read_json(folder / "state.json")
+            state = _checked_state(folder / "state.json")
             model.load_weights(folder / "last.weights.h5")
             _load_unsaved_variables(folder, model, state, warn)
         except (BotError, OSError, ValueError, KeyError, TypeError, EOFError) as error:
@@ -110,6 +151,33 @@ def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = pri
             warn(f"damaged training state skipped ({'; '.join(problems)}); restoring {folder} instead")
         return state
     raise BotError(f"no loadable training state in {path}: {'; '.join(problems)}")
+
+
+_STATE_TYPES = {
+    "epoch": int,
+    "learning_rate": (int, float),
+    "early_stopping": dict,
+    "reduce_lr": dict,
+    "best_val_loss": (int, float, type(None)),
+}
+_COUNTERS = {"early_stopping": ("wait", "best", "best_epoch"), "reduce_lr": ("wait", "best", "cooldown_counter")}
+
+
+def _checked_state(path: Path) -> dict:
+    """state.json with every counter of the type training reads (a damaged one falls back to state.prev)."""
+    state = fsutil.read_json(path)
+    wrong = [key for key, kind in _STATE_TYPES.items() if not isinstance(state.get(key), kind) or state[key] is True]
+    wrong += [] if isinstance(state.get("step", 0), int) else ["step"]
+    for key, names in _COUNTERS.items():
+        counters = state.get(key) if isinstance(state.get(key), dict) else {}
+        wrong += [
+            f"{key}.{name}"
+            for name in names
+            if not isinstance(counters.get(name), (int, float, type(None))) or isinstance(counters.get(name), bool)
+        ]
+    if wrong or state["epoch"] < 0 or state.get("step", 0) < 0:
+        raise BotError(f"{path}: damaged ({', '.join(wrong) or 'negative epoch or step'} not as saved)")
+    return state
 
 
 def _load_unsaved_variables(folder: Path, model: keras.Model, state: dict, warn: Callable[[str], None]) -> None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import json
+import math
 import multiprocessing
 import os
 import random
 import tempfile
+import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ import numpy as np
 
 from . import fsutil, sources
 from .clean import CleanOptions, clean_batch, clean_lines
+from .config import check_seed
 from .errors import BotError
 from .vocab import CODE_POINTS, EOT, UNK, Vocab, code_points
 
@@ -32,6 +36,7 @@ FORMAT_VERSION = 1
 SPLITS = ("train", "validate", "test")
 _CHUNK_BYTES = 2 << 20
 _H5_CHUNK = 1 << 16
+_CHECK_IDS = 1 << 24  # ids read at once when checking a data file
 _PARALLEL_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -82,7 +87,7 @@ class DataFolder:
 
 
 def split_fractions(validate: float, test: float) -> tuple[float, float, float]:
-    if validate < 0 or test < 0 or validate + test >= 1:
+    if not (math.isfinite(validate) and math.isfinite(test)) or validate < 0 or test < 0 or validate + test >= 1:
         raise BotError(f"--validate and --test must be ≥0 and leave some training data (got {validate}, {test})")
     return 1 - validate - test, validate, test
 
@@ -102,16 +107,21 @@ def prepare(
 ) -> PrepareSummary:
     """Turn tweet files into a data folder at `out`; nothing is written there unless all succeeds."""
     fractions = split_fractions(validate, test)
+    check_seed(seed)
     if not 0 < coverage <= 1:
         raise BotError(f"--coverage must be in (0, 1] (got {coverage})")
     if max_vocab is not None and max_vocab < 3:
         raise BotError(f"--max-vocab must leave room for <eot>, <unk> and one character: at least 3 (got {max_vocab})")
     vocab_given = vocab is not None
     out = Path(out)
-    fsutil.refuse_existing(out, force, "data folder")
     paths = sources.expand_inputs(inputs)
+    given = [Path(item) for item in inputs if Path(item).exists()]
+    fsutil.refuse_existing(out, force, "data folder", is_data_folder, inputs=[*given, *paths])
+    spool_dir = out.parent if out.parent.exists() else Path(tempfile.gettempdir())
+    for folder in {out.parent, spool_dir}:
+        fsutil.sweep_stale(folder, out.name)  # what a killed prepare into `out` left
     summary = PrepareSummary(input_bytes=sum(p.stat().st_size for p in paths))
-    with tempfile.TemporaryDirectory(prefix=".prepare-", dir=out.parent if out.parent.exists() else None) as tmp:
+    with tempfile.TemporaryDirectory(prefix=fsutil.temp_prefix(out.name), suffix=".tmp", dir=spool_dir) as tmp:
         spool = Path(tmp) / "tweets.bin"
         blocks, lengths = _spool(paths, spool, options, summary, progress)
         summary.kept = len(lengths)
@@ -123,6 +133,8 @@ def prepare(
                 counts += np.bincount(points, minlength=CODE_POINTS)
             vocab = Vocab.from_counts(counts, coverage, max_vocab)
         labels = _split_labels(summary.kept, fractions, seed)
+        ids = int(lengths.sum()) + summary.kept  # characters plus one <eot> per tweet, 2 bytes each
+        fsutil.require_free(out.parent, 2 * ids + (1 << 20), f"{out}/data.h5")
         with fsutil.staged_dir(out) as staging:
             _encode(_chunks(spool, blocks, lengths), labels, vocab, staging / "data.h5", summary)
             summary.vocab_size = vocab.size
@@ -130,7 +142,7 @@ def prepare(
             vocab.save(staging / "vocab.json")
             settings = {
                 "format_version": FORMAT_VERSION,
-                "inputs": [str(p) for p in paths],
+                "inputs": [fsutil.shown(p) for p in paths],
                 "clean": options.to_dict(),
                 "split": dict(zip(SPLITS, fractions, strict=True)),
                 "seed": seed,
@@ -186,7 +198,7 @@ def _spool(
                     out.write(data)
                     blocks.append((len(data), len(char_lengths)))
                     lengths.append(char_lengths)
-            summary.files[str(path)] = read
+            summary.files[fsutil.shown(path)] = read
             before += size
     return blocks, np.concatenate(lengths or [np.zeros(0, np.uint32)]).astype(np.int64)
 
@@ -249,7 +261,9 @@ class _Cleaners:
             self.saved_seed = os.environ.get("PYTHONHASHSEED")
             os.environ["PYTHONHASHSEED"] = str(random.randrange(1, 2**32))  # workers start with it, lazily
             context = multiprocessing.get_context("spawn")  # no fork of a process with threads (progress bar)
-            self.pool = concurrent.futures.ProcessPoolExecutor(self.processes, mp_context=context)
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                self.processes, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+            )
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -271,6 +285,18 @@ class _Cleaners:
                 yield _result(pending.popleft())
         while pending:
             yield _result(pending.popleft())
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker start-up: end this worker when the prepare that started it is gone, even after a SIGKILL
+    (no cleanup runs then, and the workers and multiprocessing's resource tracker ran on forever)."""
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _result(future: concurrent.futures.Future) -> _Cleaned:
@@ -358,6 +384,14 @@ def _dropped_text(summary: PrepareSummary) -> str:
     return ", ".join(f"{count} {reason}" for reason, count in summary.dropped.items()) or "nothing read"
 
 
+def _check_ids(stream: h5py.Dataset, vocab_size: int, what: str) -> None:
+    """Every id must be in the vocabulary: an id past it silently gave NaN losses on JAX (no bounds check)."""
+    for start in range(0, stream.shape[0], _CHECK_IDS):
+        largest = int(stream[start : start + _CHECK_IDS].max())
+        if largest >= vocab_size:
+            raise BotError(f"{what}: id {largest} is outside the vocabulary of {vocab_size}: a damaged data file")
+
+
 def require_vocab(data: DataFolder, vocab: Vocab, owner: Path) -> None:
     """Refuse data encoded with another vocabulary: its ids would silently stand for other characters."""
     if data.vocab.hash != vocab.hash:
@@ -365,6 +399,11 @@ def require_vocab(data: DataFolder, vocab: Vocab, owner: Path) -> None:
             f"{data.path}: not encoded with the vocabulary of {owner} (the vocabulary differs); prepare it with "
             f"`bot prepare INPUT... --vocab {owner} --out {data.path} --force`"
         )
+
+
+def is_data_folder(path: Path) -> bool:
+    """Whether a folder is one `bot prepare` wrote (the only kind its --force replaces)."""
+    return all((Path(path) / piece).is_file() for piece in ("data.h5", "vocab.json", "prepare.json"))
 
 
 def open_data(path: Path) -> DataFolder:
@@ -385,6 +424,8 @@ def open_data(path: Path) -> DataFolder:
             if h5.attrs.get("vocab_hash") != vocab.hash:
                 raise BotError(f"{path}: vocab.json does not match data.h5 (different vocabulary hash)")
             lengths = {name: int(h5[name].shape[0]) for name in SPLITS}
+            for name in SPLITS:
+                _check_ids(h5[name], vocab.size, f"{path / 'data.h5'} split {name!r}")
     except (OSError, KeyError) as error:
         raise BotError(f"{path / 'data.h5'}: damaged or not a twitterbot data file ({error})") from error
     return DataFolder(path, vocab, lengths)

@@ -141,6 +141,11 @@ def encode_weights(named: list[tuple[str, np.ndarray]], quantize: str | None) ->
     return specs, b"".join(chunks)
 
 
+def is_export(path: Path) -> bool:
+    """Whether a folder is one `bot export` wrote (the only kind its --force replaces)."""
+    return all((Path(path) / piece).is_file() for piece in ("model.json", "generation.json", "index.html"))
+
+
 def export(
     ckpt: Checkpoint,
     out: Path,
@@ -156,7 +161,8 @@ def export(
     if quantize not in (None, *QUANTIZATIONS):
         raise BotError(f"--quantize must be one of {', '.join(QUANTIZATIONS)} (got {quantize!r})")
     out = Path(out)
-    fsutil.refuse_existing(out, force, "export folder")
+    fsutil.refuse_existing(out, force, "export folder", is_export, inputs=[ckpt.path])
+    fsutil.sweep_stale(out.parent, out.name)  # what a killed export into `out` left
     specs, data = encode_weights(layer_weights(ckpt), quantize)
     shard_count = max(1, -(-len(data) // SHARD_BYTES))
     paths = [f"group1-shard{i + 1}of{shard_count}.bin" for i in range(shard_count)]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it is fsynced and renamed over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.fchmod(fd, 0o644)  # mkstemp makes files private; ours are ordinary user files
     os.close(fd)
     tmp = Path(tmp_name)
@@ -49,7 +50,12 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, value: object) -> None:
-    write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    """Strict JSON: NaN and infinity are refused, as browsers' JSON.parse refuses them."""
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError as error:
+        raise BotError(f"{path}: cannot write a value that is not a finite number ({error})") from error
+    write_text(path, text + "\n")
 
 
 def read_json(path: Path) -> dict:
@@ -65,10 +71,34 @@ def read_json(path: Path) -> dict:
     return value
 
 
-def refuse_existing(path: Path, force: bool, what: str) -> None:
-    """Refuse to overwrite a non-empty folder unless the user said --force."""
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
-        raise BotError(f"{path}: {what} already exists (pass --force to replace it)")
+def refuse_existing(
+    path: Path,
+    force: bool,
+    what: str,
+    ours: Callable[[Path], bool],
+    inputs: Iterable[Path] = (),
+    hint: str = "",
+) -> None:
+    """Check that `path` may become the output folder: new, empty, or (with --force) one of ours to replace.
+
+    `ours`: whether a folder is a `what` that twitterbot wrote, the only kind --force may replace.
+    Never the current folder, a folder above it, the home folder, or one that is or holds an input.
+    `hint`: said after the refusal of an existing folder, e.g. how to go on from it instead.
+    """
+    path = Path(path)
+    target, cwd = path.resolve(), Path.cwd().resolve()
+    if cwd.is_relative_to(target) or target == Path.home().resolve():
+        raise BotError(f"{path}: refusing to put the {what} over the current folder, a folder above it or home")
+    for source in inputs:
+        source = Path(source).resolve()
+        if source == target or source.is_relative_to(target):
+            raise BotError(f"{path}: this {what} would replace the input {source}; choose another --out")
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return
+    if not force:
+        raise BotError(f"{path}: {what} already exists{hint} (pass --force to replace it)")
+    if not path.is_dir() or path.is_symlink() or not ours(path):
+        raise BotError(f"{path}: not one of twitterbot's {what}s; --force replaces only those: choose another --out")
 
 
 @contextmanager
@@ -79,7 +109,7 @@ def staged_dir(path: Path, keep: Path | None = None) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
     tmp.chmod(0o755)
     try:
         yield tmp
@@ -101,10 +131,17 @@ def replace_dir(new: Path, path: Path, keep: Path | None = None) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def lock_path(folder: Path) -> Path:
+    """The lock file of a folder, beside it, named after its real path: two spellings of one folder
+    (a symlink, `a/../b`) share one lock."""
+    real = Path(folder).resolve()
+    return real.parent / f".{real.name}.lock"
+
+
 @contextmanager
-def lock(path: Path, what: str) -> Iterator[None]:
+def lock(folder: Path, what: str) -> Iterator[None]:
     """Hold a lock file naming this process; refuse while another live process holds it, take over a stale one."""
-    path = Path(path)
+    path = lock_path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         try:
@@ -118,7 +155,7 @@ def lock(path: Path, what: str) -> Iterator[None]:
     else:
         raise BotError(f"{path}: could not take the lock")
     try:
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()} {process_start(os.getpid()) or ''}\n".encode())
         os.close(fd)
         yield
     finally:
@@ -128,10 +165,79 @@ def lock(path: Path, what: str) -> Iterator[None]:
 def _lock_owner(path: Path) -> int | None:
     """The PID in a lock file if that process still runs, else None."""
     try:
-        pid = int(path.read_text().split()[0])
+        pid, *start = path.read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return None
+    return pid if running(pid, start[0] if start else None) else None
+
+
+def process_start(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, Linux), so a reused PID is not taken for the
+    process that wrote a lock or temp file; None where the system does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()[19]  # field 22; the name in (…) may hold spaces
+
+
+def running(pid: int, start: str | None) -> bool:
+    """Whether process `pid` runs and is the one that started at `start` (if known)."""
+    try:
         os.kill(pid, 0)
     except PermissionError:
-        return pid  # alive, another user's
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid
+        pass  # alive, another user's
+    except (OSError, OverflowError):
+        return False
+    now = process_start(pid)
+    return start is None or now is None or now == start
+
+
+def temp_prefix(name: str) -> str:
+    """The start of a temp file's name beside `name`: hidden, and naming the process that writes it, so a
+    later run can tell a stale one (its writer killed) from one in use (see `sweep_stale`)."""
+    return f".{name}.{os.getpid()}-{process_start(os.getpid()) or 'x'}."
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+?)\.(?P<pid>\d+)-(?P<start>\d+|x)\.(.*\.)?tmp")
+
+
+def sweep_stale(folder: Path, name: str | None = None) -> list[Path]:
+    """Remove the temp files and folders in `folder` (of `name` only, if given) whose writer is gone: what a
+    killed run left. Returns what was removed."""
+    removed = []
+    for entry in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        match = _TEMP.match(entry.name)
+        if not match or (name is not None and match["name"] != name):
+            continue
+        if running(int(match["pid"]), None if match["start"] == "x" else match["start"]):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def require_free(folder: Path, needed: int, what: str) -> None:
+    """Refuse a write that cannot fit, before it starts: HDF5 crashes the process when the disk fills mid-write."""
+    folder = Path(folder)
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise BotError(
+            f"{folder}: not enough free space to write {what} (needs about {_megabytes(needed)}, "
+            f"{_megabytes(free)} free)"
+        )
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB"
+
+
+def shown(path: object) -> str:
+    """A path as text that can always be printed and written as UTF-8, even if its bytes are not UTF-8."""
+    return os.fsencode(str(path)).decode("utf-8", errors="backslashreplace")

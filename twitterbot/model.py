@@ -65,6 +65,18 @@ def build_model(config: Config, batch_size: int, seq_len: int | None = None) -> 
     return keras.Model(ids, logits, name="char_rnn")
 
 
+def weight_shapes(config: Config) -> list[tuple[int, ...]]:
+    """The shapes of the model's weights, from the config alone: a damaged config.json is caught
+    against the weights file before a model of its size is built."""
+    shapes: list[tuple[int, ...]] = [(config.vocab_size, config.embedding_size)]
+    inputs = config.embedding_size
+    for _ in range(config.num_layers):
+        units = config.rnn_size
+        shapes += [(inputs, 4 * units), (units, 4 * units), (4 * units,)]
+        inputs = units
+    return shapes + [(config.rnn_size, config.vocab_size), (config.vocab_size,)]
+
+
 def lstm_layers(model: keras.Model) -> list[CarriedLSTM]:
     """The model's LSTM layers, lowest first."""
     return [layer for layer in model.layers if isinstance(layer, layers.LSTM)]

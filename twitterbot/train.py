@@ -7,6 +7,7 @@ import csv
 import functools
 import importlib.util
 import math
+import os
 import shutil
 import signal
 import threading
@@ -22,10 +23,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import checkpoint, fsutil
 from .batches import LaneBatches, open_split
+from .checkpoint import state_dirs
 from .config import Config
 from .data import DataFolder, open_data, require_vocab
 from .errors import BotError
-from .model import build_model, compile_model, reset_states
+from .model import build_model, compile_model, reset_states, weight_shapes
 from .vocab import Vocab
 
 HISTORY = "history.csv"
@@ -55,18 +57,30 @@ class ResetStates(keras.callbacks.Callback):
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint (best by val loss) that writes a temp file and renames it into place."""
+    """ModelCheckpoint (best by val loss) that writes a temp file and renames it into place, and never
+    saves a model whose loss is not finite (Keras saves the first epoch whatever its loss)."""
 
     def __init__(self, path: Path, **kwargs):
         self.final_path = Path(path)
-        self.temp_path = self.final_path.with_name(f".{self.final_path.stem}.tmp.weights.h5")
+        self.temp_path = self.final_path.with_name(f"{fsutil.temp_prefix(self.final_path.stem)}tmp.weights.h5")
         super().__init__(str(self.temp_path), save_weights_only=True, save_best_only=True, **kwargs)
 
+    def _should_save_model(self, epoch, batch, logs, filepath):
+        logs = logs or {}
+        finite = all(math.isfinite(float(logs.get(key, math.nan))) for key in ("loss", self.monitor))
+        if finite and super()._should_save_model(epoch, batch, logs, filepath):
+            fsutil.require_free(self.final_path.parent, checkpoint.weights_bytes(self.model), "the best model")
+            return True
+        return False
+
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if self.temp_path.exists():
-            fsutil.fsync_path(self.temp_path)
-            self.temp_path.replace(self.final_path)
+        try:
+            super().on_epoch_end(epoch, logs)
+            if self.temp_path.exists():
+                fsutil.fsync_path(self.temp_path)
+                self.temp_path.replace(self.final_path)
+        finally:
+            self.temp_path.unlink(missing_ok=True)
 
 
 class LossPlot(keras.callbacks.Callback):
@@ -256,7 +270,7 @@ def train(
     if save_every < 0:
         raise BotError(f"--save-every must be 0 (epochs only) or a number of batches (got {save_every})")
     out = Path(out)
-    with fsutil.lock(out.parent / f".{out.name}.lock", f"checkpoint folder {out}"):
+    with fsutil.lock(out, f"checkpoint folder {out}"):
         return _train(
             open_data(data_path),
             out,
@@ -291,8 +305,12 @@ def _train(
         config = saved.resumed_with(requested, changed)
         require_vocab(data, Vocab.load(out / "vocab.json"), out)
     else:
-        fsutil.refuse_existing(out, force, "checkpoint folder")
+        hint = f"; `bot train {data.path} --out {out} --restore` goes on from its saved run" if state_dirs(out) else ""
+        inputs = [data.path] + ([initial_weights] if initial_weights else [])
+        fsutil.refuse_existing(out, force, "checkpoint folder", checkpoint.is_checkpoint, inputs, hint)
         config = config.replace(vocab_size=data.vocab.size)
+    check_memory(config)
+    fsutil.sweep_stale(out)  # temp files of a killed run into this folder (we hold its lock)
 
     train_batches = _batches(data, "train", config)  # checked before an old checkpoint is replaced
     val_batches = _batches(data, "validate", config)
@@ -345,7 +363,7 @@ def _train(
     stop_on_ctrl_c = StopOnCtrlC()
     callbacks = [
         ResetStates(resuming=first_step > 0),
-        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TerminateOnNaN(raise_error=True),  # no more callbacks: nothing non-finite is saved
         best_model,
         early_stopping,
         reduce_lr,
@@ -380,9 +398,31 @@ def _train(
         progress.on_train_end()
         console.print(_resume_hint(data.path, out, save_state.restored))
         raise
-    if not (out / "model.weights.h5").exists():  # e.g. TerminateOnNaN in the first epoch
-        raise BotError(f"{out}: training stopped before any epoch finished (loss became NaN?)")
+    except RuntimeError as error:
+        if "NaN or Inf loss" not in str(error):
+            raise
+        progress.on_train_end()
+        kept = "the best model and the last good state are kept" if best_model.best is not None else "nothing was saved"
+        raise BotError(
+            f"{out}: the loss became NaN or infinite in epoch {progress.epoch} ({kept}); "
+            "train again with a lower --learning-rate or --clip-norm"
+        ) from error
     return read_history(out)
+
+
+def check_memory(config: Config) -> None:
+    """Refuse a model that cannot fit in this machine's memory before building it: weights, gradients and
+    two optimizer slots in float32 (a 10-million-unit LSTM took 14 GB before failing)."""
+    needed = 16 * sum(math.prod(shape) for shape in weight_shapes(config))
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return  # the system does not say
+    if needed > memory:
+        raise BotError(
+            f"a model of {config.num_layers}×{config.rnn_size} units needs about {needed / 1e9:,.0f} GB to train, "
+            f"this machine has {memory / 1e9:,.0f} GB: lower --rnn-size or --num-layers"
+        )
 
 
 def _resume_hint(data: Path, out: Path, state: dict | None) -> str:
@@ -423,21 +463,34 @@ def _devices() -> str:
 
 
 def read_history(folder: Path) -> list[dict]:
-    path = Path(folder) / HISTORY
+    header, rows = _history_rows(Path(folder) / HISTORY)
+    return [{key: float(value) for key, value in zip(header, row, strict=True)} for row in rows]
+
+
+def _history_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """history.csv's header and its whole rows: a crash can leave the last one cut short."""
     if not path.exists():
-        return []
+        return [], []
     with open(path, newline="") as stream:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(stream)]
+        header, *rows = list(csv.reader(stream)) or [[]]
+    return header, [row for row in rows if len(row) == len(header) and all(map(_is_number, row))]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _truncate_history(path: Path, epochs: int) -> None:
-    """Keep only rows of epochs the restored state covers, so no epoch appears twice."""
+    """Keep only whole rows of epochs the restored state covers, so no epoch appears twice or half."""
     if not path.exists():
         return
-    with open(path, newline="") as stream:
-        rows = list(csv.reader(stream))
+    header, rows = _history_rows(path)
     with fsutil.atomic_path(path) as tmp, open(tmp, "w", newline="") as stream:
-        csv.writer(stream).writerows(rows[: epochs + 1])  # "\r\n" rows, as CSVLogger appends them
+        csv.writer(stream).writerows([header] + rows[:epochs])  # "\r\n" rows, as CSVLogger appends them
 
 
 def plot_history(folder: Path) -> None:
