@@ -22,11 +22,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reference import ROOT, TWEET, reference_checkpoint
+from reference import TWEET, reference_checkpoint
 
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import SampleOptions
 from twitterbot.export import export
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

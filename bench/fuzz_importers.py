@@ -26,11 +26,10 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from twitterbot import sources
+from twitterbot.errors import BotError
 
-from twitterbot import sources  # noqa: E402
-from twitterbot.errors import BotError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SYNTAX = [b'"', b"'", b",", b"\n", b"\r", b"\r\n", b"{", b"}", b"[", b"]", b":", b"\\", b"\x00", b"\xff", b"\xc3"]
 SYNTAX += [b"\xef\xbb\xbf", b"\\u", b"\\ud83d", b"&amp;", b"window.YTD.tweets.part0 = ", b"PK\x03\x04", b"\t"]

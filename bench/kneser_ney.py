@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from twitterbot.batches import open_split  # noqa: E402
-from twitterbot.data import open_data  # noqa: E402
+from twitterbot.datafolder import open_data
 
 BASE = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling hash
 
@@ -105,8 +100,8 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     args = parser.parse_args()
     data = open_data(args.data)
-    model = KneserNey(open_split(data.h5_path, "train")[()], data.vocab.size, args.order)
-    loss = float(model.log_losses(open_split(data.h5_path, args.split)[()]).mean())
+    model = KneserNey(data.split("train")[()], data.vocab.size, args.order)
+    loss = float(model.log_losses(data.split(args.split)[()]).mean())
     bits = loss / math.log(2)
     print(f"order-{args.order} Kneser-Ney on {args.data} ({args.split}): {loss:.4f} nats/char ({bits:.4f} bits)")
 

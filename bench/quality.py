@@ -21,24 +21,17 @@ import json
 import math
 import re
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
+from kneser_ney import KneserNey, gram_hashes
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from kneser_ney import KneserNey, gram_hashes  # noqa: E402
-
-from twitterbot.batches import open_split  # noqa: E402
-from twitterbot.checkpoint import open_checkpoint  # noqa: E402
-from twitterbot.data import open_data  # noqa: E402
-from twitterbot.evaluate import evaluate  # noqa: E402
-from twitterbot.filters import degeneracy  # noqa: E402
-from twitterbot.sample import SampleOptions, Sampler  # noqa: E402
-from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render  # noqa: E402
+from twitterbot.checkpoint import open_checkpoint
+from twitterbot.datafolder import open_data
+from twitterbot.evaluate import evaluate
+from twitterbot.filters import degeneracy
+from twitterbot.sample import SampleOptions, Sampler
+from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render
 
 SHOWN = (URL_TOKEN, MENTION_TOKEN, "<url>", "@user")
 WORD = re.compile(r"[^\W\d_]{3,}")
@@ -109,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     ckpt, data = open_checkpoint(args.checkpoint), open_data(args.data)
-    train_ids, test_ids = open_split(data.h5_path, "train")[()], open_split(data.h5_path, "test")[()]
+    train_ids, test_ids = data.split("train")[()], data.split("test")[()]
     training = TrainingText(train_ids, data.vocab)
     real = [t for t in decode_stream(test_ids, data.vocab).split(SEPARATOR) if t]
     real = [real[i] for i in np.random.default_rng(args.seed).permutation(len(real))[: args.n]]
@@ -124,7 +117,7 @@ def main() -> None:
         rows[f"temp {temperature}"]["degenerate_guarded"] = np.mean([degeneracy(t) is not None for t in guarded])
         rows[f"temp {temperature}"]["placeholders_guarded"] = int(sum(any(p in t for p in SHOWN) for t in guarded))
     kn = float(KneserNey(train_ids, data.vocab.size, args.kn_order).log_losses(test_ids).mean())
-    model_loss = evaluate(ckpt.path, data.path)["loss"]
+    model_loss = evaluate(ckpt.path, data.path).loss
     result = {
         "checkpoint": str(ckpt.path),
         "data": str(data.path),

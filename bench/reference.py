@@ -6,15 +6,12 @@ characters: the benchmarks time full-length tweets.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from twitterbot.config import Config  # noqa: E402
-from twitterbot.model import build_model  # noqa: E402
-from twitterbot.vocab import EOT, Vocab  # noqa: E402
+from twitterbot import checkpoint
+from twitterbot.config import Config
+from twitterbot.model import build_model
+from twitterbot.vocab import EOT, Vocab
 
 TWEET = 280
 
@@ -29,8 +26,6 @@ def reference_checkpoint(folder: Path, rnn_size: int = 512) -> Path:
     kernel, bias = dense.get_weights()
     bias[EOT] = -30.0  # never end early
     dense.set_weights([kernel, bias])
-    folder.mkdir(parents=True)
-    config.save(folder / "config.json")
-    vocab.save(folder / "vocab.json")
-    model.save_weights(folder / "model.weights.h5")
+    checkpoint.create(folder, config, vocab)
+    model.save_weights(folder / checkpoint.WEIGHTS)
     return folder

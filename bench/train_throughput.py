@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from twitterbot.data import prepare
+from twitterbot.datafolder import open_data
 
-from twitterbot.batches import LaneBatches, open_split  # noqa: E402
-from twitterbot.data import open_data, prepare  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def sample_corpus(source: Path, target: Path, size: int) -> Path:
@@ -64,7 +63,7 @@ def torch_train(data: Path, vocab_size: int, args: argparse.Namespace, steps: in
     linear = torch.nn.Linear(args.rnn_size, vocab_size)
     parameters = [*embedding.parameters(), *lstm.parameters(), *linear.parameters()]
     optimizer = torch.optim.RMSprop(parameters, lr=0.001, alpha=0.9, eps=1e-7)
-    batches = LaneBatches(open_split(data / "data.h5", "train"), args.batch_size, args.seq_len)
+    batches = open_data(data).batches("train", args.batch_size, args.seq_len)
     state = None
     warm_up = 5
     for index in range(min(steps + warm_up, len(batches))):
@@ -96,7 +95,7 @@ def main() -> None:
         corpus = sample_corpus(args.data, work / "corpus.txt", int(args.mb * 1e6))
         prepare([str(corpus)], work / "data", validate=0.01, test=0.01)
         folder = open_data(work / "data")
-        steps = len(LaneBatches(open_split(folder.h5_path, "train"), args.batch_size, args.seq_len))
+        steps = len(folder.batches("train", args.batch_size, args.seq_len))
         print(
             f"LSTM {args.rnn_size}, batch {args.batch_size} x seq {args.seq_len}, vocab {folder.vocab.size}, "
             f"{steps} steps per epoch, {os.cpu_count()} CPU cores"

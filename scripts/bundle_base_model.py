@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from twitterbot import checkpoint, fsutil  # noqa: E402
-from twitterbot.checkpoint import BUNDLED, open_checkpoint  # noqa: E402
-from twitterbot.config import Config  # noqa: E402
-from twitterbot.vocab import Vocab  # noqa: E402
+from twitterbot import checkpoint, fsutil
+from twitterbot.checkpoint import BUNDLED, open_checkpoint
 
 LIMIT_BYTES = 10 * 1024 * 1024
 
@@ -52,17 +46,16 @@ def main() -> None:
     parser.add_argument("--state", action="store_true", help="the last saved training state's weights")
     args = parser.parse_args()
     if args.state:  # a run stopped within its first epoch has config, vocab and state, but no best weights yet
-        path = args.checkpoint
-        ckpt = checkpoint.Checkpoint(path, Config.load(path / "config.json"), Vocab.load(path / "vocab.json"))
-        weights = checkpoint.state_dirs(path)[0] / "last.weights.h5"
+        ckpt = checkpoint.Checkpoint(args.checkpoint, *checkpoint.open_run(args.checkpoint))
+        weights = checkpoint.last_state_weights(args.checkpoint)
     else:
         ckpt, weights = open_checkpoint(args.checkpoint), None
     with fsutil.staged_dir(BUNDLED) as staging:
-        for piece in ("config.json", "vocab.json", "history.csv", "loss.png"):
+        for piece in checkpoint.RECORDS:
             if (ckpt.path / piece).exists():
                 shutil.copyfile(ckpt.path / piece, staging / piece)
         ckpt.load_model(1, 1, weights).save_weights(staging / "float32.weights.h5")  # no optimizer: not compiled
-        _float16_copy(staging / "float32.weights.h5", staging / "model.weights.h5")
+        _float16_copy(staging / "float32.weights.h5", staging / checkpoint.WEIGHTS)
         (staging / "float32.weights.h5").unlink()
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())
     print(f"bundled {ckpt.path} into {BUNDLED}: {size / 1e6:.2f} MB")

@@ -20,14 +20,15 @@ import pytest
 from typer.testing import CliRunner
 
 from twitterbot import fsutil, sample, serve
-from twitterbot.checkpoint import open_checkpoint
+from twitterbot.checkpoint import open_checkpoint, read_history
 from twitterbot.cli import app
 from twitterbot.config import SampleOptions
-from twitterbot.data import open_data, prepare
+from twitterbot.data import prepare
+from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.export import export
 from twitterbot.sources import expand_inputs, read_texts
-from twitterbot.train import read_history, train
+from twitterbot.train import train
 
 TINY = ["--rnn-size", "32", "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16", "--drop-rate", "0"]
 
@@ -136,8 +137,8 @@ def test_a_crashed_finetune_says_how_to_go_on(data_folder, tiny_checkpoint, tmp_
         (["train", "{data}", "--seed", "-1"], "--seed must be between 0 and"),
         (["train", "{data}", "--seed", str(2**63)], "--seed must be between 0 and"),
         (["finetune", "{data}", "--learning-rate", "inf"], "--learning-rate must be a finite number"),
-        (["prepare", "{corpus}", "--validate", "nan"], "--validate and --test must be"),
-        (["prepare", "{corpus}", "--test", "inf"], "--validate and --test must be"),
+        (["prepare", "{corpus}", "--validate", "nan"], "--validate must be a finite number"),
+        (["prepare", "{corpus}", "--test", "inf"], "--test must be a finite number"),
         (["prepare", "{corpus}", "--seed", "-1"], "--seed must be between 0 and"),
         (["generate", "--temp", "inf"], "--temp must be a finite number"),
         (["generate", "--temp", "nan"], "--temp must be a finite number"),
@@ -158,6 +159,7 @@ def test_non_finite_and_out_of_range_numbers_are_one_clear_error(
 def test_training_that_ends_in_nan_fails_and_never_saves_a_nan_model(data_folder, tiny_config, tmp_path, monkeypatch):
     """Every flag that could make a NaN is refused now, so the loss is made NaN on purpose."""
     from twitterbot import train as train_module
+    from twitterbot.callbacks import AtomicModelCheckpoint
     from twitterbot.model import LOSS
 
     def nan_loss(y_true, y_pred):
@@ -174,7 +176,7 @@ def test_training_that_ends_in_nan_fails_and_never_saves_a_nan_model(data_folder
     with pytest.raises(BotError, match=r"the loss became NaN or infinite in epoch 1 \(nothing was saved\)"):
         train(data_folder, tmp_path / "ck", tiny_config)
     assert not (tmp_path / "ck" / "model.weights.h5").exists() and not (tmp_path / "ck" / "state").exists()
-    best = train_module.AtomicModelCheckpoint(tmp_path / "best.weights.h5", monitor="val_loss")
+    best = AtomicModelCheckpoint(tmp_path / "best.weights.h5", monitor="val_loss")
     assert not best._should_save_model(0, None, {"loss": 0.5, "val_loss": float("nan")}, "x")
     assert not best._should_save_model(0, None, {"loss": float("inf"), "val_loss": 0.5}, "x")
 

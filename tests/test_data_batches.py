@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from twitterbot import data, sources
 from twitterbot.batches import LaneBatches, lane_length
-from twitterbot.data import SPLITS, open_data, prepare
+from twitterbot.data import prepare
+from twitterbot.datafolder import SPLITS, open_data
 from twitterbot.errors import BotError
 from twitterbot.vocab import EOT
 
@@ -31,7 +32,7 @@ def test_prepare_writes_folder_and_counts(tweets_file, tmp_path):
     assert summary.tweets["validate"] == summary.tweets["test"] == 10
     folder = open_data(tmp_path / "data")
     assert set(folder.lengths) == set(SPLITS)
-    assert sum(folder.lengths.values()) == sum(summary.chars.values())
+    assert sum(folder.lengths.values()) == sum(summary.ids.values())
     assert (tmp_path / "data" / "prepare.json").is_file()
 
 

@@ -9,11 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from twitterbot.batches import LaneBatches, open_split
+from twitterbot.batches import LaneBatches
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.clean import CleanOptions
 from twitterbot.config import Config
-from twitterbot.data import open_data, prepare
+from twitterbot.data import prepare
+from twitterbot.datafolder import open_data
 from twitterbot.evaluate import evaluate
 from twitterbot.model import LOSS, build_model, lstm_layers, lstm_weights, reset_states
 from twitterbot.train import train
@@ -112,12 +113,12 @@ def test_a_dependency_longer_than_a_window_is_learned_only_when_state_carries(tm
         seed=1,
     )
     train(tmp_path / "data", tmp_path / "ckpt", config)
-    carried = evaluate(tmp_path / "ckpt", tmp_path / "data", "validate")["loss"]
+    carried = evaluate(tmp_path / "ckpt", tmp_path / "data", "validate").loss
 
     ckpt = open_checkpoint(tmp_path / "ckpt")
     model = ckpt.load_model(config.batch_size, config.seq_len)
     model.compile(loss=LOSS)
-    batches = LaneBatches(open_split(open_data(tmp_path / "data").h5_path, "validate"), 8, 8)
+    batches = open_data(tmp_path / "data").batches("validate", 8, 8)
 
     class ResetEveryBatch(keras.callbacks.Callback):
         def on_test_batch_begin(self, batch, logs=None):

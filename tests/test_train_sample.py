@@ -11,9 +11,10 @@ from twitterbot.checkpoint import BUNDLED, open_checkpoint
 from twitterbot.data import prepare
 from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
+from twitterbot.finetune import finetune
 from twitterbot.model import reset_states
 from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate, lstm_step
-from twitterbot.train import finetune, train
+from twitterbot.train import train
 from twitterbot.vocab import EOT, UNK
 
 
@@ -213,10 +214,10 @@ def test_bad_sample_options():
 def test_evaluate_reports_loss_bits_and_perplexity(trained, data_folder, keras_backend):
     out, history = trained
     result = evaluate(out, data_folder, "validate")
-    assert result["loss"] == pytest.approx(min(row["val_loss"] for row in history), rel=1e-4)
-    assert result["bits_per_char"] == pytest.approx(result["loss"] / math.log(2))
-    assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
-    assert evaluate(out, data_folder)["split"] == "test"
+    assert result.loss == pytest.approx(min(row["val_loss"] for row in history), rel=1e-4)
+    assert result.bits_per_char == pytest.approx(result.loss / math.log(2))
+    assert result.perplexity == pytest.approx(math.exp(result.loss))
+    assert evaluate(out, data_folder).split == "test"
 
 
 def test_not_a_checkpoint(tmp_path):
@@ -244,7 +245,7 @@ def test_finetune_lowers_the_accounts_loss(trained, tmp_path, keras_backend):
         freeze_embedding=True,
         freeze_layers=1,
     )
-    assert result["after"]["loss"] < result["before"]["loss"]
+    assert result.after.loss < result.before.loss
     config = open_checkpoint(tmp_path / "me-ckpt").config
     assert config.freeze_embedding and config.freeze_layers == 1 and config.learning_rate == 0.01
 

@@ -7,7 +7,6 @@ the final remainder (shorter than one batch) is left out.
 
 from __future__ import annotations
 
-import h5py
 import keras
 import numpy as np
 
@@ -66,11 +65,3 @@ class LaneBatches(keras.utils.PyDataset):
             self._rows, self._block = self._read_block(block).astype(np.int32), block
         offset = window * self.seq_len
         return self._rows[:, offset : offset + self.seq_len], self._rows[:, offset + 1 : offset + self.seq_len + 1]
-
-
-def open_split(h5_path, split: str) -> h5py.Dataset:
-    """One split's id stream, read lazily from the data folder's HDF5 file."""
-    try:
-        return h5py.File(h5_path, "r")[split]
-    except (OSError, KeyError) as error:
-        raise BotError(f"{h5_path}: cannot read split {split!r} ({error})") from error

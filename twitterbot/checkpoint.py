@@ -7,8 +7,9 @@ state.prev/  the state before it, kept in case the last one is damaged
 
 from __future__ import annotations
 
+import csv
 import math
-import warnings
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,23 @@ import numpy as np
 from . import fsutil
 from .config import BUNDLED, Config
 from .errors import BotError
-from .model import build_model, lstm_layers, weight_shapes
+from .model import build_model, load_weights_only, lstm_layers, weight_shapes
+from .vocab import FILE as VOCAB_FILE
 from .vocab import Vocab
 
-REQUIRED = ("config.json", "vocab.json", "model.weights.h5")
+CONFIG = "config.json"
+VOCAB = VOCAB_FILE
+WEIGHTS = "model.weights.h5"  # the best epoch's, by validation loss
+HISTORY = "history.csv"
+LOSS_PLOT = "loss.png"
+LOGS = "logs"  # TensorBoard
 STATE = "state"
 PREVIOUS_STATE = "state.prev"
+STATE_WEIGHTS = "last.weights.h5"
+COUNTERS = "state.json"
 RNG_STATES = "lstm_rng_states.npz"
+REQUIRED = (CONFIG, VOCAB, WEIGHTS)
+RECORDS = (CONFIG, VOCAB, HISTORY, LOSS_PLOT)  # what a copy of a checkpoint (the bundled model) keeps besides weights
 
 
 @dataclass(frozen=True)
@@ -37,16 +48,14 @@ class Checkpoint:
 
     @property
     def weights(self) -> Path:
-        return self.path / "model.weights.h5"
+        return self.path / WEIGHTS
 
     def load_model(self, batch_size: int, seq_len: int | None = None, weights: Path | None = None) -> keras.Model:
         """The model rebuilt for `batch_size` parallel streams, with the best weights (or `weights`)."""
         model = build_model(self.config, batch_size, seq_len)
         weights = weights or self.weights
         try:
-            with warnings.catch_warnings():  # a training state's optimizer slots are not wanted here
-                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-                model.load_weights(weights)
+            load_weights_only(model, weights)
         except (OSError, ValueError, KeyError) as error:
             raise BotError(f"{weights}: cannot load weights ({error})") from error
         if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights):
@@ -59,7 +68,68 @@ class Checkpoint:
 
 def is_checkpoint(path: Path) -> bool:
     """Whether a folder is a checkpoint twitterbot wrote (maybe one whose first epoch never finished)."""
-    return (Path(path) / "config.json").is_file() and (Path(path) / "vocab.json").is_file()
+    return (Path(path) / CONFIG).is_file() and (Path(path) / VOCAB).is_file()
+
+
+def create(path: Path, config: Config, vocab: Vocab) -> None:
+    """A fresh checkpoint folder with the run's config and vocabulary; an existing one is replaced."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    save_config(path, config)
+    vocab.save(path / VOCAB)
+
+
+def save_config(path: Path, config: Config) -> None:
+    config.save(path / CONFIG)
+
+
+def open_run(path: Path) -> tuple[Config, Vocab]:
+    """The settings and vocabulary of a run to go on with (`--restore`), which may have no best weights yet."""
+    if not (path / CONFIG).is_file():
+        raise BotError(f"{path}: nothing to restore (no {CONFIG}); start a fresh run without --restore")
+    return Config.load(path / CONFIG), Vocab.load(path / VOCAB)
+
+
+def last_state_weights(path: Path) -> Path:
+    """The weights of the newest complete training state (a run stopped within its first epoch has no best)."""
+    found = state_dirs(path)
+    if not found:
+        raise BotError(f"{path}: no complete training state in {STATE}/")
+    return found[0] / STATE_WEIGHTS
+
+
+def read_history(path: Path) -> list[dict]:
+    """history.csv as one dict per epoch (epoch, loss, val_loss, learning_rate)."""
+    header, rows = _history_rows(Path(path) / HISTORY)
+    return [{key: float(value) for key, value in zip(header, row, strict=True)} for row in rows]
+
+
+def trim_history(path: Path, epochs: int) -> None:
+    """Keep only whole rows of the epochs a restored state covers, so no epoch appears twice or half."""
+    history = Path(path) / HISTORY
+    if not history.exists():
+        return
+    header, rows = _history_rows(history)
+    with fsutil.atomic_path(history) as tmp, open(tmp, "w", newline="") as stream:
+        csv.writer(stream).writerows([header] + rows[:epochs])  # "\r\n" rows, as CSVLogger appends them
+
+
+def _history_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """history.csv's header and its whole rows: a crash can leave the last one cut short."""
+    if not path.exists():
+        return [], []
+    with open(path, newline="") as stream:
+        header, *rows = list(csv.reader(stream)) or [[]]
+    return header, [row for row in rows if len(row) == len(header) and all(map(_is_number, row))]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def weights_bytes(model: keras.Model, optimizer: bool = False) -> int:
@@ -72,7 +142,7 @@ def weights_bytes(model: keras.Model, optimizer: bool = False) -> int:
 def open_checkpoint(path: Path | None) -> Checkpoint:
     """Check a checkpoint folder's pieces; None means the bundled base model."""
     if path is None:
-        if not (BUNDLED / "model.weights.h5").is_file():
+        if not (BUNDLED / WEIGHTS).is_file():
             raise BotError(
                 f"the bundled base model is missing from this install ({BUNDLED}): reinstall twitterbot, "
                 "or pass a checkpoint folder made by `bot train`"
@@ -84,10 +154,10 @@ def open_checkpoint(path: Path | None) -> Checkpoint:
     for piece in REQUIRED:
         if not (path / piece).is_file():
             raise BotError(f"{path}: not a checkpoint, {piece} is missing (make one with `bot train`)")
-    config, vocab = Config.load(path / "config.json"), Vocab.load(path / "vocab.json")
+    config, vocab = Config.load(path / CONFIG), Vocab.load(path / VOCAB)
     if config.vocab_size != vocab.size:
         raise BotError(f"{path}: config.json says {config.vocab_size} ids, vocab.json has {vocab.size}")
-    _check_weight_shapes(path / "model.weights.h5", config)
+    _check_weight_shapes(path / WEIGHTS, config)
     return Checkpoint(path, config, vocab)
 
 
@@ -115,19 +185,19 @@ def state_dirs(path: Path) -> list[Path]:
     """Complete training states, newest first: the last one, the one before it (kept as a fallback),
     and one left aside by a crash in the middle of a swap."""
     candidates = (path / STATE, path / f".{STATE}.old", path / PREVIOUS_STATE)
-    return [c for c in candidates if (c / "state.json").is_file() and (c / "last.weights.h5").is_file()]
+    return [c for c in candidates if (c / COUNTERS).is_file() and (c / STATE_WEIGHTS).is_file()]
 
 
 def save_state(path: Path, model: keras.Model, state: dict) -> None:
     """Write weights + optimizer + LSTM and RNG states + counters as one unit; the previous one stays as a fallback."""
     fsutil.require_free(path, weights_bytes(model, optimizer=True), "the training state")
     with fsutil.staged_dir(path / STATE, keep=path / PREVIOUS_STATE) as staging:
-        model.save_weights(staging / "last.weights.h5")
-        fsutil.fsync_path(staging / "last.weights.h5")
+        model.save_weights(staging / STATE_WEIGHTS)
+        fsutil.fsync_path(staging / STATE_WEIGHTS)
         with open(staging / RNG_STATES, "wb") as stream:
             np.savez(stream, *(keras.ops.convert_to_numpy(v.value) for v in _unsaved_variables(model)))
         fsutil.fsync_path(staging / RNG_STATES)
-        fsutil.write_json(staging / "state.json", state)
+        fsutil.write_json(staging / COUNTERS, state)
 
 
 def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = print) -> dict:
@@ -141,8 +211,8 @@ def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = pri
     problems = []
     for folder in found:
         try:
-            state = _checked_state(folder / "state.json")
-            model.load_weights(folder / "last.weights.h5")
+            state = _checked_state(folder / COUNTERS)
+            model.load_weights(folder / STATE_WEIGHTS)
             _load_unsaved_variables(folder, model, state, warn)
         except (BotError, OSError, ValueError, KeyError, TypeError, EOFError) as error:
             problems.append(f"{folder}: {error}")

@@ -9,13 +9,16 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from .errors import BotError
 from .vocab import MENTION_TOKEN, URL_TOKEN
 
-DROP_REASONS = ("empty", "retweet", "duplicate")
+Retweets = Literal["drop", "keep"]
+Links = Literal["token", "drop", "keep"]
+Mentions = Literal["token", "drop", "keep"]
 
 _LINK = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"(?<![\w@])@\w{1,15}\b")
@@ -39,20 +42,17 @@ class CleanOptions:
     """Which cleaning steps `bot prepare` applies; saved in prepare.json."""
 
     unescape_html: bool = True
-    retweets: str = "drop"  # drop | keep
-    links: str = "token"  # token | drop | keep
-    mentions: str = "token"  # token | drop | keep: a bot must not tag real people, so handles become one token
+    retweets: Retweets = "drop"
+    links: Links = "token"  # token: one placeholder per link
+    mentions: Mentions = "token"  # a bot must not tag real people, so each handle becomes one placeholder
     debris: bool = True  # drop invisible characters and emoji parts left without their emoji
     normalize: bool = True  # Unicode NFC
     strip_control: bool = True
     dedupe: bool = True
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("retweets", ("drop", "keep")),
-            ("links", ("token", "drop", "keep")),
-            ("mentions", ("token", "drop", "keep")),
-        ):
+        for name, choices in (("retweets", Retweets), ("links", Links), ("mentions", Mentions)):
+            allowed = get_args(choices)
             if getattr(self, name) not in allowed:
                 raise BotError(f"--{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
 

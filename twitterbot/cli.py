@@ -7,7 +7,6 @@ import dataclasses
 import importlib.util
 import json
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -21,12 +20,16 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-from .config import SampleOptions  # noqa: E402
+from .clean import CleanOptions, Links, Mentions, Retweets  # noqa: E402
+from .config import FINETUNE_EPOCHS, Config, Optimizer, PrepareOptions, SampleOptions  # noqa: E402
+from .datafolder import Split  # noqa: E402
+from .export import Quantize  # noqa: E402
 
 try:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402  # typer ≥ 0.25 vendors click
 except ImportError:  # pragma: no cover - typer with click as a dependency
     from click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402
+from . import errors  # noqa: E402
 from .errors import BotError  # noqa: E402
 
 app = typer.Typer(
@@ -58,17 +61,20 @@ def _import_keras(tensorflow: bool = False) -> None:
         os.close(saved)
 
 
-def _fastest_backend() -> str:
-    """JAX when installed: it trains 2.3× faster than TensorFlow on CPU here, state carried on both
-    (docs/benchmarks.md), and is the GPU path."""
-    return "jax" if importlib.util.find_spec("jax") else "tensorflow"
+# JAX: it trains 2.3× faster than TensorFlow on CPU here, state carried on both (docs/benchmarks.md), and is
+# the GPU path. Set before anything imports Keras.
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 
-os.environ.setdefault("KERAS_BACKEND", _fastest_backend())  # before anything imports Keras
+def flag(name: str, help: str) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
+    """An on/off option shown as a flag in --help (typer marks each one `<bool>`, as if it took a value)."""
+    return typer.Option(name, help=help, metavar="")
 
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="folder to write")]
-ForceOption = Annotated[bool, typer.Option("--force", help="replace an existing output folder")]
+ForceOption = Annotated[
+    bool, flag("--force", "replace an existing output folder of the same kind made by twitterbot (never an input)")
+]
 LinkOption = Annotated[
     str, typer.Option(help="what the model's link placeholder becomes, e.g. your site (default: dropped)")
 ]
@@ -83,25 +89,27 @@ def prepare(
         list[str], typer.Argument(help="tweets.js / archive .zip / CSV / JSON(L) / text files, folders or globs")
     ],
     out: OutOption = Path("data/tweets"),
-    retweets: Annotated[str, typer.Option(help="drop or keep retweets (RT @…)")] = "drop",
-    links: Annotated[str, typer.Option(help="token: one <url> token per link; drop; keep")] = "token",
+    retweets: Annotated[Retweets, typer.Option(help="drop or keep retweets (RT @…)")] = CleanOptions.retweets,
+    links: Annotated[Links, typer.Option(help="token: one placeholder per link; drop; keep")] = CleanOptions.links,
     mentions: Annotated[
-        str, typer.Option(help="token: each @handle becomes a placeholder, never shown (no tagging); drop; keep")
-    ] = "token",
+        Mentions, typer.Option(help="token: each @handle becomes a placeholder, never shown (no tagging); drop; keep")
+    ] = CleanOptions.mentions,
     debris: Annotated[
-        bool, typer.Option("--debris/--keep-debris", help="drop zero-width characters and emoji parts without emoji")
-    ] = True,
-    html: Annotated[bool, typer.Option("--html/--no-html", help="unescape HTML entities (&amp; → &)")] = True,
-    nfc: Annotated[bool, typer.Option("--nfc/--no-nfc", help="normalise Unicode to NFC")] = True,
-    control: Annotated[bool, typer.Option("--strip-control/--keep-control", help="strip control characters")] = True,
-    dedupe: Annotated[bool, typer.Option("--dedupe/--keep-duplicates", help="drop exact duplicate tweets")] = True,
-    validate: Annotated[float, typer.Option(help="fraction of tweets for validation")] = 0.05,
-    test: Annotated[float, typer.Option(help="fraction of tweets for the test split")] = 0.05,
+        bool, flag("--debris/--keep-debris", "drop zero-width characters and emoji parts without emoji")
+    ] = CleanOptions.debris,
+    html: Annotated[bool, flag("--html/--no-html", "unescape HTML entities (&amp; → &)")] = CleanOptions.unescape_html,
+    nfc: Annotated[bool, flag("--nfc/--no-nfc", "normalise Unicode to NFC")] = CleanOptions.normalize,
+    control: Annotated[
+        bool, flag("--strip-control/--keep-control", "strip control characters")
+    ] = CleanOptions.strip_control,
+    dedupe: Annotated[bool, flag("--dedupe/--keep-duplicates", "drop exact duplicate tweets")] = CleanOptions.dedupe,
+    validate: Annotated[float, typer.Option(help="fraction of tweets for validation")] = PrepareOptions.validate,
+    test: Annotated[float, typer.Option(help="fraction of tweets for the test split")] = PrepareOptions.test,
     coverage: Annotated[
         float, typer.Option(help="vocabulary covers this share of characters; the rest become <unk>")
-    ] = 0.999,
-    max_vocab: Annotated[int | None, typer.Option(help="at most this many ids")] = None,
-    seed: Annotated[int, typer.Option(help="seed of the tweet-level split")] = 0,
+    ] = PrepareOptions.coverage,
+    max_vocab: Annotated[int | None, typer.Option(help="at most this many ids")] = PrepareOptions.max_vocab,
+    seed: Annotated[int, typer.Option(help="seed of the tweet-level split")] = PrepareOptions.seed,
     vocab: Annotated[
         Path | None,
         typer.Option(
@@ -112,7 +120,6 @@ def prepare(
     force: ForceOption = False,
 ) -> None:
     """Read tweets, clean them, and write a data folder (data.h5, vocab.json, prepare.json)."""
-    from .clean import CleanOptions
     from .config import BUNDLED
     from .data import prepare as run_prepare
     from .vocab import Vocab
@@ -147,7 +154,7 @@ def prepare(
             seed=seed,
             coverage=coverage,
             max_vocab=max_vocab,
-            vocab=Vocab.load(vocab / "vocab.json" if vocab.is_dir() else vocab) if vocab else None,
+            vocab=Vocab.of(vocab) if vocab else None,
             force=force,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -161,9 +168,7 @@ def prepare(
     console.print(f"kept {summary.kept:,} tweets; dropped {dropped}")
     console.print(
         "split: "
-        + ", ".join(
-            f"{name} {summary.tweets[name]:,} tweets / {summary.chars[name]:,} chars" for name in summary.tweets
-        )
+        + ", ".join(f"{name} {summary.tweets[name]:,} tweets / {summary.ids[name]:,} ids" for name in summary.tweets)
     )
     console.print(
         f"vocabulary: {summary.vocab_size} ids, covering {summary.coverage:.4%} of characters "
@@ -176,30 +181,32 @@ def train(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
     out: OutOption = Path("checkpoints/base"),
-    num_layers: Annotated[int, typer.Option(help="stacked LSTM layers")] = 1,
-    rnn_size: Annotated[int, typer.Option(help="LSTM units per layer")] = 512,
-    embedding_size: Annotated[int, typer.Option(help="character embedding size")] = 64,
-    batch_size: Annotated[int, typer.Option(help="parallel lanes per batch")] = 128,
-    seq_len: Annotated[int, typer.Option(help="characters per window (backprop through time)")] = 32,
-    drop_rate: Annotated[float, typer.Option(help="dropout after the embedding and each LSTM")] = 0.05,
-    learning_rate: Annotated[float, typer.Option(help="initial rate (with --restore: the rate from now on)")] = 0.001,
-    clip_norm: Annotated[float, typer.Option(help="gradient norm clip")] = 5.0,
-    optimizer: Annotated[str, typer.Option(help="sgd, rmsprop, adagrad, adadelta or adam")] = "rmsprop",
-    num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 32,
-    patience: Annotated[int, typer.Option(help="epochs without improvement before stopping")] = 3,
-    min_delta: Annotated[float, typer.Option(help="smallest val_loss drop (nats/char) counted as progress")] = 0.01,
-    seed: Annotated[int, typer.Option(help="seed for weights and dropout")] = 0,
+    num_layers: Annotated[int, typer.Option(help="stacked LSTM layers")] = Config.num_layers,
+    rnn_size: Annotated[int, typer.Option(help="LSTM units per layer")] = Config.rnn_size,
+    embedding_size: Annotated[int, typer.Option(help="character embedding size")] = Config.embedding_size,
+    batch_size: Annotated[int, typer.Option(help="parallel lanes per batch")] = Config.batch_size,
+    seq_len: Annotated[int, typer.Option(help="characters per window (backprop through time)")] = Config.seq_len,
+    drop_rate: Annotated[float, typer.Option(help="dropout after the embedding and each LSTM")] = Config.drop_rate,
+    learning_rate: Annotated[
+        float, typer.Option(help="initial rate (with --restore: the rate from now on)")
+    ] = Config.learning_rate,
+    clip_norm: Annotated[float, typer.Option(help="gradient norm clip")] = Config.clip_norm,
+    optimizer: Annotated[Optimizer, typer.Option(help="the optimizer")] = Config.optimizer,
+    num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = Config.num_epochs,
+    patience: Annotated[int, typer.Option(help="epochs without improvement before stopping")] = Config.patience,
+    min_delta: Annotated[
+        float, typer.Option(help="smallest val_loss drop (nats/char) counted as progress")
+    ] = Config.min_delta,
+    seed: Annotated[int, typer.Option(help="seed for weights and dropout")] = Config.seed,
     restore: Annotated[
         bool,
-        typer.Option(
+        flag(
             "--restore",
-            help="continue the run saved in --out with its settings; --num-epochs, --learning-rate, --patience, "
+            "continue the run saved in --out with its settings; --num-epochs, --learning-rate, --patience, "
             "--min-delta and --clip-norm may be changed",
         ),
     ] = False,
-    distribute: Annotated[
-        bool, typer.Option("--distribute", help="split each batch across all local GPUs/devices (JAX backend)")
-    ] = False,
+    distribute: Annotated[bool, flag("--distribute", "split each batch across all local GPUs/devices (JAX)")] = False,
     save_every: Annotated[
         int, typer.Option(help="also save the resumable state every N batches (0: at the end of each epoch only)")
     ] = 0,
@@ -207,7 +214,6 @@ def train(
 ) -> None:
     """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
     _import_keras(tensorflow=True)
-    from .config import Config
     from .train import train as run_train
 
     config = Config(
@@ -257,7 +263,7 @@ def finetune(
     ],
     out: OutOption = Path("checkpoints/me"),
     learning_rate: Annotated[float | None, typer.Option(help="default: the base model's rate / 10")] = None,
-    num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = 10,
+    num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = FINETUNE_EPOCHS,
     patience: Annotated[
         int | None, typer.Option(help="epochs without improvement before stopping; default: the base's")
     ] = None,
@@ -266,8 +272,10 @@ def finetune(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="default: the base's, or fewer lanes for small data")] = None,
     seq_len: Annotated[int | None, typer.Option(help="default: the base model's")] = None,
-    freeze_embedding: Annotated[bool, typer.Option(help="keep the base model's character embedding")] = False,
-    freeze_layers: Annotated[int, typer.Option(help="keep this many of the lowest LSTM layers")] = 0,
+    freeze_embedding: Annotated[
+        bool, flag("--freeze-embedding/--no-freeze-embedding", "keep the base model's character embedding")
+    ] = Config.freeze_embedding,
+    freeze_layers: Annotated[int, typer.Option(help="keep this many of the lowest LSTM layers")] = Config.freeze_layers,
     force: ForceOption = False,
 ) -> None:
     """Fine-tune a base model on one account's tweets; prints the account's test loss before and after."""
@@ -275,7 +283,7 @@ def finetune(
         raise BotError(f"finetune takes [BASE] DATA, got {len(folders)} folders")
     base, data = (None, folders[0]) if len(folders) == 1 else folders
     _import_keras(tensorflow=True)
-    from .train import finetune as run_finetune
+    from .finetune import finetune as run_finetune
 
     result = run_finetune(
         base,
@@ -295,7 +303,7 @@ def finetune(
     table = Table(title=f"test loss on {data} (nats/char)")
     for name in ("base model", "fine-tuned", "change"):
         table.add_column(name, justify="right")
-    before, after = result["before"]["loss"], result["after"]["loss"]
+    before, after = result.before.loss, result.after.loss
     table.add_row(f"{before:.4f}", f"{after:.4f}", f"{after - before:+.4f}")
     console.print(table)
     console.print(f"fine-tuned checkpoint in {out}")
@@ -320,7 +328,7 @@ def generate(
         float, typer.Option(help="draw only from the likeliest characters covering p")
     ] = SampleOptions.top_p,
     seed_text: Annotated[str, typer.Option(help="start every tweet with this text")] = SampleOptions.seed_text,
-    n: Annotated[int, typer.Option("-n", help="how many tweets")] = 1,
+    count: Annotated[int, typer.Option("--count", "-n", help="how many tweets")] = 1,
     max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = SampleOptions.max_len,
     seed: Annotated[int | None, typer.Option(help="random seed for reproducible samples")] = None,
     link: LinkOption = SampleOptions.link,
@@ -345,7 +353,7 @@ def generate(
         link=link,
         mention=mention,
     )
-    tweets = run_generate(open_checkpoint(checkpoint), n, options)
+    tweets = run_generate(open_checkpoint(checkpoint), count, options)
     with contextlib.ExitStack() as stack:
         lines = None
         if out:
@@ -361,8 +369,8 @@ def generate(
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
     data: Annotated[Path, typer.Argument(help="data folder prepared with the same vocabulary")],
-    split: Annotated[str, typer.Option(help="train, validate or test")] = "test",
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    split: Annotated[Split, typer.Option(help="which split of the data")] = "test",
+    as_json: Annotated[bool, flag("--json", "print JSON instead of a table")] = False,
 ) -> None:
     """Loss (nats/char), bits per character and perplexity of a checkpoint on a data split."""
     _import_keras()
@@ -370,12 +378,12 @@ def evaluate(
 
     result = run_evaluate(checkpoint, data, split)
     if as_json:
-        print(json.dumps(result))
+        print(json.dumps(dataclasses.asdict(result)))
         return
-    table = Table(title=f"{result['checkpoint']} on {result['data']} ({split}, {result['chars']:,} chars)")
+    table = Table(title=f"{result.checkpoint} on {result.data} ({split}, {result.chars:,} chars)")
     for name in ("loss (nats/char)", "bits/char", "perplexity"):
         table.add_column(name, justify="right")
-    table.add_row(f"{result['loss']:.4f}", f"{result['bits_per_char']:.4f}", f"{result['perplexity']:.3f}")
+    table.add_row(f"{result.loss:.4f}", f"{result.bits_per_char:.4f}", f"{result.perplexity:.3f}")
     console.print(table)
 
 
@@ -383,7 +391,7 @@ def evaluate(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
     out: OutOption = Path("webexport/bot"),
-    quantize: Annotated[str | None, typer.Option(help="float16 or uint8: smaller weights")] = None,
+    quantize: Annotated[Quantize | None, typer.Option(help="smaller weights (default: float32)")] = None,
     temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = SampleOptions.temperature,
     top_k: Annotated[int, typer.Option(help="the page's top-k (0: all)")] = SampleOptions.top_k,
     top_p: Annotated[float, typer.Option(help="the page's top-p (1: all)")] = SampleOptions.top_p,
@@ -430,7 +438,7 @@ def _typed(ctx: typer.Context, name: str) -> bool:
 def main() -> None:
     """Entry point: user mistakes become one red line and exit status 1 (2 for a bad command line), never a
     traceback or a box."""
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, errors.terminate)
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, not a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -442,16 +450,16 @@ def main() -> None:
     except ClickException as error:  # an unknown option, a value of the wrong kind, a missing argument
         where = f" (see `{error.ctx.command_path} --help`)" if getattr(error, "ctx", None) else ""
         _error_line(f"{error.format_message()}{where}".replace("\n", " "))
-        _exit(error.exit_code)
+        errors.leave(error.exit_code)
     except BotError as error:
         _error_line(str(error))
-        _exit(1)
+        errors.leave(1)
     except BrokenPipeError:  # `bot generate -n 100 | head -3`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
-        _exit(1)
+        errors.leave(1)
     except OSError as error:  # disk full, permissions: name the file, keep the traceback out
-        _error_line(_os_error_line(error))
-        _exit(1)
+        _error_line(errors.os_error_line(error))
+        errors.leave(1)
     if status == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into a silent 130
         err_console.print("interrupted")
     sys.exit(status or 0)
@@ -459,30 +467,6 @@ def main() -> None:
 
 def _error_line(text: str) -> None:
     err_console.print(Text.assemble(("error: ", "bold red"), text), highlight=False, soft_wrap=True)
-
-
-def _os_error_line(error: OSError) -> str:
-    """One line for an OSError; HDF5's own (a full disk in the middle of a write) spans several."""
-    filename = error.filename or next(iter(re.findall(r"filename = '([^']*)'", str(error))), None)
-    reason = os.strerror(error.errno) if error.errno else error.strerror or str(error)
-    return " ".join(f"{filename + ': ' if filename else ''}{reason}".split())
-
-
-def _terminate(signum, frame) -> None:
-    """SIGTERM (`kill`, a service manager) stops the command as Ctrl-C does: temp files are removed, worker
-    processes stopped, training says where --restore goes on. Its default ends Python with no cleanup."""
-    raise KeyboardInterrupt
-
-
-def _exit(status: int) -> None:
-    """Exit after an error. If a failed HDF5 write left a file open (a full disk), HDF5's own exit handler
-    crashes the process (rc 139) trying to flush it again: everything is cleaned up by now, so leave at once."""
-    h5py = sys.modules.get("h5py")
-    if h5py is not None and h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
 
 
 if __name__ == "__main__":

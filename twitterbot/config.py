@@ -8,13 +8,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from . import fsutil
 from .errors import BotError
 
 FORMAT_VERSION = 1
 BUNDLED = Path(__file__).parent / "models" / "base"  # the base model shipped inside the package
-OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adadelta", "adam")
+# --optimizer names and their keras.optimizers classes (model.make_optimizer builds them)
+OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam"}
+Optimizer = Literal[tuple(OPTIMIZERS)]  # type: ignore[valid-type]  # the --optimizer choices, from the table
+FINETUNE_EPOCHS = 10  # epochs at most of `bot finetune` (early stopping may end sooner)
 SCHEDULE = ("num_epochs", "learning_rate", "patience", "min_delta", "clip_norm")  # may change on --restore
 
 
@@ -58,7 +62,7 @@ class Config:
     drop_rate: float = 0.05
     batch_size: int = 128
     seq_len: int = 32
-    optimizer: str = "rmsprop"
+    optimizer: Optimizer = "rmsprop"
     learning_rate: float = 0.001
     clip_norm: float = 5.0
     num_epochs: int = 32
@@ -131,6 +135,36 @@ class Config:
             return cls(**values)
         except (TypeError, BotError) as error:
             raise BotError(f"{path}: {error}") from error
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How `bot prepare` splits the tweets and builds the vocabulary; the one owner of these defaults."""
+
+    validate: float = 0.05  # share of tweets for the validation split
+    test: float = 0.05  # share of tweets for the test split
+    coverage: float = 0.999  # the vocabulary covers this share of characters; the rest become <unk>
+    max_vocab: int | None = None  # at most this many ids
+    seed: int = 0  # of the tweet-level split
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        check_seed(self.seed)
+        if self.validate < 0 or self.test < 0 or self.validate + self.test >= 1:
+            raise BotError(
+                f"--validate and --test must be ≥0 and leave some training data (got {self.validate}, {self.test})"
+            )
+        if not 0 < self.coverage <= 1:
+            raise BotError(f"--coverage must be in (0, 1] (got {self.coverage})")
+        if self.max_vocab is not None and self.max_vocab < 3:
+            raise BotError(
+                f"--max-vocab must leave room for <eot>, <unk> and one character: at least 3 (got {self.max_vocab})"
+            )
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        """Shares of train, validate and test."""
+        return 1 - self.validate - self.test, self.validate, self.test
 
 
 @dataclass(frozen=True)

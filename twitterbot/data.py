@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import json
-import math
 import multiprocessing
 import os
 import random
@@ -28,15 +27,13 @@ import numpy as np
 
 from . import fsutil, sources
 from .clean import CleanOptions, clean_batch, clean_lines
-from .config import check_seed
+from .config import PrepareOptions
+from .datafolder import DATA, FORMAT_VERSION, SETTINGS, SPLITS, VOCAB, is_data_folder
 from .errors import BotError
 from .vocab import CODE_POINTS, EOT, UNK, Vocab, code_points
 
-FORMAT_VERSION = 1
-SPLITS = ("train", "validate", "test")
 _CHUNK_BYTES = 2 << 20
 _H5_CHUNK = 1 << 16
-_CHECK_IDS = 1 << 24  # ids read at once when checking a data file
 _PARALLEL_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -50,7 +47,7 @@ class PrepareSummary:
     dropped: Counter = field(default_factory=Counter)  # by reason
     kept: int = 0
     tweets: dict[str, int] = field(default_factory=dict)  # per split
-    chars: dict[str, int] = field(default_factory=dict)  # ids per split, <eot> included
+    ids: dict[str, int] = field(default_factory=dict)  # per split: its characters plus one <eot> per tweet
     characters: int = 0  # characters kept, <eot> not counted
     unknown_chars: int = 0  # of those, mapped to <unk>
     input_bytes: int = 0
@@ -64,7 +61,7 @@ class PrepareSummary:
             "dropped": dict(self.dropped),
             "kept": self.kept,
             "tweets": self.tweets,
-            "chars": self.chars,
+            "ids": self.ids,
             "characters": self.characters,
             "unknown_chars": self.unknown_chars,
             "input_bytes": self.input_bytes,
@@ -73,45 +70,21 @@ class PrepareSummary:
         }
 
 
-@dataclass(frozen=True)
-class DataFolder:
-    """An opened, checked data folder."""
-
-    path: Path
-    vocab: Vocab
-    lengths: dict[str, int]
-
-    @property
-    def h5_path(self) -> Path:
-        return self.path / "data.h5"
-
-
-def split_fractions(validate: float, test: float) -> tuple[float, float, float]:
-    if not (math.isfinite(validate) and math.isfinite(test)) or validate < 0 or test < 0 or validate + test >= 1:
-        raise BotError(f"--validate and --test must be ≥0 and leave some training data (got {validate}, {test})")
-    return 1 - validate - test, validate, test
-
-
 def prepare(
     inputs: list[str],
     out: Path,
     options: CleanOptions = CleanOptions(),
-    validate: float = 0.05,
-    test: float = 0.05,
-    seed: int = 0,
-    coverage: float = 0.999,
-    max_vocab: int | None = None,
+    validate: float = PrepareOptions.validate,
+    test: float = PrepareOptions.test,
+    seed: int = PrepareOptions.seed,
+    coverage: float = PrepareOptions.coverage,
+    max_vocab: int | None = PrepareOptions.max_vocab,
     vocab: Vocab | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> PrepareSummary:
     """Turn tweet files into a data folder at `out`; nothing is written there unless all succeeds."""
-    fractions = split_fractions(validate, test)
-    check_seed(seed)
-    if not 0 < coverage <= 1:
-        raise BotError(f"--coverage must be in (0, 1] (got {coverage})")
-    if max_vocab is not None and max_vocab < 3:
-        raise BotError(f"--max-vocab must leave room for <eot>, <unk> and one character: at least 3 (got {max_vocab})")
+    fractions = PrepareOptions(validate, test, coverage, max_vocab, seed).fractions  # checks them all
     vocab_given = vocab is not None
     out = Path(out)
     paths = sources.expand_inputs(inputs)
@@ -134,12 +107,12 @@ def prepare(
             vocab = Vocab.from_counts(counts, coverage, max_vocab)
         labels = _split_labels(summary.kept, fractions, seed)
         ids = int(lengths.sum()) + summary.kept  # characters plus one <eot> per tweet, 2 bytes each
-        fsutil.require_free(out.parent, 2 * ids + (1 << 20), f"{out}/data.h5")
+        fsutil.require_free(out.parent, 2 * ids + (1 << 20), str(out / DATA))
         with fsutil.staged_dir(out) as staging:
-            _encode(_chunks(spool, blocks, lengths), labels, vocab, staging / "data.h5", summary)
+            _encode(_chunks(spool, blocks, lengths), labels, vocab, staging / DATA, summary)
             summary.vocab_size = vocab.size
             summary.coverage = 1 - summary.unknown_chars / max(summary.characters, 1)  # of this data
-            vocab.save(staging / "vocab.json")
+            vocab.save(staging / VOCAB)
             settings = {
                 "format_version": FORMAT_VERSION,
                 "inputs": [fsutil.shown(p) for p in paths],
@@ -151,8 +124,8 @@ def prepare(
                 "vocab_given": vocab_given,
                 "summary": summary.to_dict(),
             }
-            fsutil.write_json(staging / "prepare.json", settings)
-            with h5py.File(staging / "data.h5", "a") as h5:
+            fsutil.write_json(staging / SETTINGS, settings)
+            with h5py.File(staging / DATA, "a") as h5:
                 h5.attrs["format_version"] = FORMAT_VERSION
                 h5.attrs["vocab_hash"] = vocab.hash
                 h5.attrs["vocab"] = json.dumps(vocab.to_dict(), ensure_ascii=False)
@@ -377,55 +350,8 @@ def _encode(
                 summary.tweets[name] = summary.tweets.get(name, 0) + int((tweet_labels == index).sum())
             first += count
         for name in SPLITS:
-            summary.chars[name] = int(streams[name].shape[0])
+            summary.ids[name] = int(streams[name].shape[0])
 
 
 def _dropped_text(summary: PrepareSummary) -> str:
     return ", ".join(f"{count} {reason}" for reason, count in summary.dropped.items()) or "nothing read"
-
-
-def _check_ids(stream: h5py.Dataset, vocab_size: int, what: str) -> None:
-    """Every id must be in the vocabulary: an id past it silently gave NaN losses on JAX (no bounds check)."""
-    for start in range(0, stream.shape[0], _CHECK_IDS):
-        largest = int(stream[start : start + _CHECK_IDS].max())
-        if largest >= vocab_size:
-            raise BotError(f"{what}: id {largest} is outside the vocabulary of {vocab_size}: a damaged data file")
-
-
-def require_vocab(data: DataFolder, vocab: Vocab, owner: Path) -> None:
-    """Refuse data encoded with another vocabulary: its ids would silently stand for other characters."""
-    if data.vocab.hash != vocab.hash:
-        raise BotError(
-            f"{data.path}: not encoded with the vocabulary of {owner} (the vocabulary differs); prepare it with "
-            f"`bot prepare INPUT... --vocab {owner} --out {data.path} --force`"
-        )
-
-
-def is_data_folder(path: Path) -> bool:
-    """Whether a folder is one `bot prepare` wrote (the only kind its --force replaces)."""
-    return all((Path(path) / piece).is_file() for piece in ("data.h5", "vocab.json", "prepare.json"))
-
-
-def open_data(path: Path) -> DataFolder:
-    """Check a data folder's pieces and return it; a missing or damaged piece is named."""
-    path = Path(path)
-    if not path.is_dir():
-        raise BotError(f"{path}: no such data folder (make one with `bot prepare`)")
-    for piece in ("data.h5", "vocab.json", "prepare.json"):
-        if not (path / piece).is_file():
-            raise BotError(f"{path}: not a data folder, {piece} is missing (make one with `bot prepare`)")
-    vocab = Vocab.load(path / "vocab.json")
-    try:
-        with h5py.File(path / "data.h5", "r") as h5:
-            if h5.attrs.get("format_version") != FORMAT_VERSION:
-                raise BotError(
-                    f"{path / 'data.h5'}: format version {h5.attrs.get('format_version')} is not {FORMAT_VERSION}"
-                )
-            if h5.attrs.get("vocab_hash") != vocab.hash:
-                raise BotError(f"{path}: vocab.json does not match data.h5 (different vocabulary hash)")
-            lengths = {name: int(h5[name].shape[0]) for name in SPLITS}
-            for name in SPLITS:
-                _check_ids(h5[name], vocab.size, f"{path / 'data.h5'} split {name!r}")
-    except (OSError, KeyError) as error:
-        raise BotError(f"{path / 'data.h5'}: damaged or not a twitterbot data file ({error})") from error
-    return DataFolder(path, vocab, lengths)

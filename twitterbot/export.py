@@ -9,45 +9,46 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
 from . import __version__, fsutil
-from .checkpoint import Checkpoint
 from .config import SampleOptions
 from .errors import BotError
-from .model import lstm_layers, lstm_weights
 from .vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
+from .vocab import FILE as VOCAB_FILE
 
+if TYPE_CHECKING:  # checkpoint imports Keras; `bot serve` asks this module what an export is
+    from .checkpoint import Checkpoint
+
+MODEL = "model.json"  # topology and weight manifest, as tf.loadLayersModel reads them
+GENERATION = "generation.json"  # the page's sampling defaults
+PAGE = "index.html"  # from WEB_ASSETS, with the page's scripts
 WEB_ASSETS = Path(__file__).parent / "web"
 SHARD_BYTES = 4 * 1024 * 1024
-QUANTIZATIONS = ("float16", "uint8")
+Quantize = Literal["float16", "uint8"]
+QUANTIZATIONS = get_args(Quantize)
 PAGE_OPTIONS = ("temperature", "top_k", "top_p", "max_len", "link", "mention")  # the page's part of SampleOptions
 
 
 def layer_weights(ckpt: Checkpoint) -> list[tuple[str, np.ndarray]]:
-    """(tfjs weight name, float32 array) in topology order: embedding, each LSTM, dense."""
-    model = ckpt.load_model(1, 1)
-    lstms = lstm_layers(model)
-    named = []
-    for layer in model.layers:
-        if layer.name == "embedding":
-            named.append(("embedding/embeddings", np.asarray(layer.get_weights()[0], dtype="<f4")))
-        elif layer in lstms:
-            kernel, recurrent, bias = (np.asarray(w, dtype="<f4") for w in lstm_weights(layer))
-            named += [
-                (f"{layer.name}/kernel", kernel),
-                (f"{layer.name}/recurrent_kernel", recurrent),
-                (f"{layer.name}/bias", bias),
-            ]
-        elif layer.name == "next_char":
-            kernel, bias = (np.asarray(w, dtype="<f4") for w in layer.get_weights())
-            named += [("next_char/kernel", kernel), ("next_char/bias", bias)]
-    return named
+    """(tfjs weight name, little-endian float32 array) in topology order: embedding, each LSTM, dense."""
+    from .model import EMBEDDING, OUTPUT, ModelWeights, lstm_name  # Keras: only when exporting
+
+    weights = ModelWeights.of(ckpt.load_model(1, 1))
+    named = [(f"{EMBEDDING}/embeddings", weights.embedding)]
+    for index, (kernel, recurrent, bias) in enumerate(weights.lstms):
+        name = lstm_name(index)
+        named += [(f"{name}/kernel", kernel), (f"{name}/recurrent_kernel", recurrent), (f"{name}/bias", bias)]
+    named += [(f"{OUTPUT}/kernel", weights.dense[0]), (f"{OUTPUT}/bias", weights.dense[1])]
+    return [(name, array.astype("<f4")) for name, array in named]
 
 
 def topology(ckpt: Checkpoint) -> dict:
     """The model as a Keras 2 Sequential config, batch 1, one character per step, stateful."""
+    from .model import EMBEDDING, OUTPUT, lstm_name
+
     config = ckpt.config
     glorot = {"class_name": "GlorotUniform", "config": {"seed": None}}
     zeros = {"class_name": "Zeros", "config": {}}
@@ -55,7 +56,7 @@ def topology(ckpt: Checkpoint) -> dict:
         {
             "class_name": "Embedding",
             "config": {
-                "name": "embedding",
+                "name": EMBEDDING,
                 "trainable": False,
                 "dtype": "float32",
                 "batch_input_shape": [1, 1],
@@ -75,7 +76,7 @@ def topology(ckpt: Checkpoint) -> dict:
             {
                 "class_name": "LSTM",
                 "config": {
-                    "name": f"lstm_{index}",
+                    "name": lstm_name(index),
                     "trainable": False,
                     "dtype": "float32",
                     "units": config.rnn_size,
@@ -102,7 +103,7 @@ def topology(ckpt: Checkpoint) -> dict:
         {
             "class_name": "Dense",
             "config": {
-                "name": "next_char",
+                "name": OUTPUT,
                 "trainable": False,
                 "dtype": "float32",
                 "units": config.vocab_size,
@@ -143,7 +144,7 @@ def encode_weights(named: list[tuple[str, np.ndarray]], quantize: str | None) ->
 
 def is_export(path: Path) -> bool:
     """Whether a folder is one `bot export` wrote (the only kind its --force replaces)."""
-    return all((Path(path) / piece).is_file() for piece in ("model.json", "generation.json", "index.html"))
+    return all((Path(path) / piece).is_file() for piece in (MODEL, GENERATION, PAGE))
 
 
 def export(
@@ -176,12 +177,12 @@ def export(
             "modelTopology": topology(ckpt),
             "weightsManifest": [{"paths": paths, "weights": specs}],
         }
-        fsutil.write_json(staging / "model.json", model_json)
+        fsutil.write_json(staging / MODEL, model_json)
         vocab = {"eot": EOT, "unk": UNK, "specials": list(SPECIALS), "chars": ckpt.vocab.chars}
-        fsutil.write_json(staging / "vocab.json", {**vocab, "placeholders": PLACEHOLDERS, "hash": ckpt.vocab.hash})
+        fsutil.write_json(staging / VOCAB_FILE, {**vocab, "placeholders": PLACEHOLDERS, "hash": ckpt.vocab.hash})
         generation = {name: getattr(options, name) for name in PAGE_OPTIONS}
         fsutil.write_json(
-            staging / "generation.json",
+            staging / GENERATION,
             {**generation, "rnn_size": ckpt.config.rnn_size, "num_layers": ckpt.config.num_layers},
         )
         for asset in WEB_ASSETS.rglob("*"):

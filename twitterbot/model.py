@@ -5,11 +5,18 @@ Backend-neutral (no TensorFlow calls), so the same code trains on TensorFlow and
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
 import keras
 import numpy as np
 from keras import layers
 
-from .config import Config
+from .config import OPTIMIZERS, Config
+
+EMBEDDING = "embedding"
+OUTPUT = "next_char"  # the Dense layer of next-character logits
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # nats per character
 
@@ -55,13 +62,13 @@ def build_model(config: Config, batch_size: int, seq_len: int | None = None) -> 
     """
     ids = keras.Input(batch_shape=(batch_size, seq_len), dtype="int32", name="ids")
     x = layers.Embedding(
-        config.vocab_size, config.embedding_size, name="embedding", trainable=not config.freeze_embedding
+        config.vocab_size, config.embedding_size, name=EMBEDDING, trainable=not config.freeze_embedding
     )(ids)
     x = layers.Dropout(config.drop_rate, name="embedding_dropout")(x)
     for index in range(config.num_layers):
-        x = CarriedLSTM(config.rnn_size, name=f"lstm_{index}", trainable=index >= config.freeze_layers)(x)
-        x = layers.Dropout(config.drop_rate, name=f"lstm_{index}_dropout")(x)
-    logits = layers.Dense(config.vocab_size, name="next_char")(x)
+        x = CarriedLSTM(config.rnn_size, name=lstm_name(index), trainable=index >= config.freeze_layers)(x)
+        x = layers.Dropout(config.drop_rate, name=f"{lstm_name(index)}_dropout")(x)
+    logits = layers.Dense(config.vocab_size, name=OUTPUT)(x)
     return keras.Model(ids, logits, name="char_rnn")
 
 
@@ -82,21 +89,47 @@ def lstm_layers(model: keras.Model) -> list[CarriedLSTM]:
     return [layer for layer in model.layers if isinstance(layer, layers.LSTM)]
 
 
+def lstm_name(index: int) -> str:
+    return f"lstm_{index}"
+
+
 def lstm_weights(layer: layers.LSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(kernel, recurrent kernel, bias) of one LSTM layer, gates in Keras's order i, f, c, o."""
     kernel, recurrent, bias = (np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.cell.weights)
     return kernel, recurrent, bias
 
 
+@dataclass(frozen=True)
+class ModelWeights:
+    """A model's weights as float32 NumPy arrays, by role: what the sampler and the exporter read."""
+
+    embedding: np.ndarray  # (vocab, embedding)
+    lstms: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (kernel, recurrent, bias), lowest first
+    dense: tuple[np.ndarray, np.ndarray]  # (units, vocab), (vocab,)
+
+    @classmethod
+    def of(cls, model: keras.Model) -> ModelWeights:
+        def plain(weights) -> tuple[np.ndarray, ...]:
+            return tuple(np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in weights)
+
+        return cls(
+            embedding=plain(model.get_layer(EMBEDDING).weights)[0],
+            lstms=tuple(plain(lstm_weights(layer)) for layer in lstm_layers(model)),
+            dense=plain(model.get_layer(OUTPUT).weights),
+        )
+
+
+def load_weights_only(model: keras.Model, path: Path) -> None:
+    """Load a weights file's model weights into `model`, leaving its optimizer as it is: a training
+    state's optimizer slots are not wanted for generating, and fine-tuning starts a fresh optimizer."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
+
+
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
-    optimizers = {
-        "sgd": keras.optimizers.SGD,
-        "rmsprop": keras.optimizers.RMSprop,
-        "adagrad": keras.optimizers.Adagrad,
-        "adadelta": keras.optimizers.Adadelta,
-        "adam": keras.optimizers.Adam,
-    }
-    return optimizers[config.optimizer](learning_rate=config.learning_rate, clipnorm=config.clip_norm)
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[config.optimizer])
+    return optimizer(learning_rate=config.learning_rate, clipnorm=config.clip_norm)
 
 
 def compile_model(model: keras.Model, config: Config) -> keras.Model:

@@ -20,7 +20,7 @@ from .checkpoint import Checkpoint
 from .config import SampleOptions
 from .errors import BotError
 from .filters import must_redraw
-from .model import lstm_layers, lstm_weights
+from .model import ModelWeights
 from .vocab import EOT, UNK, render
 
 REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
@@ -41,14 +41,10 @@ class LstmWeights:
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> LstmWeights:
-        model = ckpt.load_model(1, 1)
-        embedding = model.get_layer("embedding").get_weights()[0].astype(np.float64)
-        layers = [tuple(w.astype(np.float32) for w in lstm_weights(layer)) for layer in lstm_layers(model)]
-        kernel, recurrent, bias = layers[0]
-        table = (embedding @ kernel.astype(np.float64) + bias).astype(np.float32)
-        layers[0] = (None, recurrent, None)
-        dense = tuple(w.astype(np.float32) for w in model.get_layer("next_char").get_weights())
-        return cls(table, tuple(layers), dense)
+        weights = ModelWeights.of(ckpt.load_model(1, 1))
+        (kernel, recurrent, bias), *deeper = weights.lstms
+        table = (weights.embedding.astype(np.float64) @ kernel.astype(np.float64) + bias).astype(np.float32)
+        return cls(table, ((None, recurrent, None), *deeper), weights.dense)
 
     def zero_state(self, count: int) -> list[np.ndarray]:
         """[h, c] for each layer, flattened."""
@@ -104,7 +100,8 @@ def _sampling_logits(logits, options: SampleOptions, allow_eot):
 
 
 class Sampler:
-    """A checkpoint's weights on the backend and one compiled sampling loop per (streams, length) shape."""
+    """A checkpoint's weights on the backend and its compiled sampling loop, kept for the last sampling
+    options used (the backend's compiler traces it again for a new number of streams or length)."""
 
     def __init__(self, ckpt: Checkpoint):
         self.vocab = ckpt.vocab

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import BotError
+from .export import MODEL, PAGE
 
 IDLE_TIMEOUT = 20.0  # seconds a connection may stay silent
 MAX_CONNECTIONS = 32  # served at once; more wait to be accepted
@@ -42,7 +43,7 @@ class _PageHandler(http.server.SimpleHTTPRequestHandler):
             return None
         path = Path(self.translate_path(self.path))
         if path.is_dir():
-            path = path / "index.html"
+            path = path / PAGE
         real = path.resolve()
         if not real.is_relative_to(self.server.root) or not real.is_file():
             self.send_error(404, "File not found")
@@ -98,7 +99,7 @@ def make_server(folder: Path, port: int = 8000, idle_timeout: float = IDLE_TIMEO
     folder = Path(folder)
     if not 0 <= port <= 65535:
         raise BotError(f"--port must be between 0 and 65535 (got {port})")
-    for piece in ("model.json", "index.html"):
+    for piece in (MODEL, PAGE):
         if not (folder / piece).is_file():
             raise BotError(f"{folder}: not a web export, {piece} is missing (make one with `bot export`)")
     try:

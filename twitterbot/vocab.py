@@ -45,6 +45,9 @@ def code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
 
+FILE = "vocab.json"  # the vocabulary's file in a data folder, a checkpoint and an export
+
+
 class Vocab:
     """The id of every character the model knows; ids 0 and 1 are <eot> and <unk>."""
 
@@ -54,10 +57,8 @@ class Vocab:
         self.chars, self.counts, self.coverage = list(chars), list(counts), coverage
 
     @classmethod
-    def from_counts(cls, counts: np.ndarray, coverage: float = 0.999, max_size: int | None = None) -> Vocab:
-        """Keep the most frequent characters until they cover `coverage` of all characters seen."""
-        if not 0 < coverage <= 1:
-            raise BotError(f"--coverage must be in (0, 1] (got {coverage})")
+    def from_counts(cls, counts: np.ndarray, coverage: float, max_size: int | None = None) -> Vocab:
+        """Keep the most frequent characters until they cover `coverage` (in (0, 1]) of all characters seen."""
         total = int(counts.sum())
         if total == 0:
             raise BotError("no characters to build a vocabulary from")
@@ -118,6 +119,12 @@ class Vocab:
 
     def save(self, path: Path) -> None:
         fsutil.write_json(path, self.to_dict())
+
+    @classmethod
+    def of(cls, path: Path) -> Vocab:
+        """The vocabulary of a data folder, checkpoint or export (or a vocab.json file itself)."""
+        path = Path(path)
+        return cls.load(path / FILE if path.is_dir() else path)
 
     @classmethod
     def load(cls, path: Path) -> Vocab:
