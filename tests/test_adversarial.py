@@ -462,7 +462,7 @@ def test_many_tweets_are_drawn_in_groups_and_handed_out_as_they_come(tiny_checkp
 
     monkeypatch.setattr(sample, "STREAMS", 4)
     monkeypatch.setattr(sample.Sampler, "sample", counted)
-    tweets = sample.generate(open_checkpoint(tiny_checkpoint), 10, SampleOptions(seed=1, max_len=20))
+    tweets = iter(sample.generate(open_checkpoint(tiny_checkpoint), 10, SampleOptions(seed=1, max_len=20)))
     first = next(tweets)
     assert counts == [4] and isinstance(first, str)  # the first group is out before the rest is drawn
     assert len([first, *tweets]) == 10 and counts == [4, 4, 2]

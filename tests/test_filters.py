@@ -1,13 +1,17 @@
 """What may be shown: no placeholder ever, no loop or mention chain (the sampler redraws those)."""
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twitterbot.checkpoint import open_checkpoint
-from twitterbot.config import SampleOptions
+from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.data import prepare
 from twitterbot.errors import BotError
-from twitterbot.filters import degeneracy, has_loop, must_redraw
-from twitterbot.sample import REDRAWS, Sampler
+from twitterbot.filters import Filters, degeneracy, has_loop, must_redraw, x_length
+from twitterbot.novelty import SHORTEST, WINDOW, NoveltyIndex, _code_points
+from twitterbot.sample import REDRAWS, Sampler, generate
 from twitterbot.train import train
 from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
 
@@ -65,3 +69,77 @@ def test_link_and_mention_must_be_what_they_say():
         SampleOptions(mention="@two handles")
     with pytest.raises(BotError, match="--link must be a web address"):
         SampleOptions(link="example.org")
+
+
+# --- Filters: what may be shown or posted -----------------------------------------------------------------------
+
+
+TRAINING = [
+    "the cat sat on the mat and looked at the dog for a long time",
+    "a completely different tweet about the weather in paris today",
+    f"{M} thanks for the link {URL_TOKEN} it was great",
+]
+CJK = "".join(chr(0x4E00 + i) for i in range(141))  # each counts 2 on X
+REASONS = {"empty", "loop", "mention chain", "placeholder", "mention", "too long", "copy", "copied run", "blocklist"}
+
+
+def index_of(tweets):
+    points = [_code_points(t) for t in tweets]
+    return NoveltyIndex.build([(np.concatenate(points), np.array([len(p) for p in points]))])
+
+
+def test_each_filter_names_its_reason(tmp_path):
+    blocklist = tmp_path / "mine.txt"
+    blocklist.write_text("# my words\nbroccoli\n/spin+ach/\n")
+    filters = Filters(FilterOptions(blocklist=str(blocklist)), index_of(TRAINING), mention="@mybot")
+    cases = {
+        "": "empty",
+        "ha" * 20: "loop",
+        f"{M} {M} {M} hi": "mention chain",
+        f"left {URL_TOKEN} in": "placeholder",
+        "hello @bob how are you": "mention",
+        CJK[:141]: "too long",
+        TRAINING[0]: "copy",
+        "yesterday the cat sat on the mat and looked at me": "copied run",
+        "you are a b1tch": "blocklist",
+        "what a @$$hole": "blocklist",
+        "I hate broccoli": "blocklist",
+        "spinnnach again": "blocklist",
+        "a new tweet about a class in Scunthorpe": None,
+        "hello @mybot": None,  # the handle the user chose for the mention placeholder
+        CJK[:140]: None,
+    }
+    for text, reason in cases.items():
+        assert filters.rejection(text, text) == reason, (text, filters.rejection(text, text))
+    assert Filters(FilterOptions(allow_mentions=True)).rejection("hello @bob", "hello @bob") is None
+    assert x_length("see https://example.com/a/very/long/address/that/goes/on 🐟") == 23 + 4 + 1 + 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_every_text_passes_or_gets_a_named_reason(text):
+    assert Filters(FilterOptions(), index_of(TRAINING)).rejection(text, text) in REASONS | {None}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_long_enough_run_of_a_training_tweet_is_found(data):
+    tweet = data.draw(st.sampled_from(TRAINING))
+    start = data.draw(st.integers(0, len(tweet) - 2 * SHORTEST))
+    end = data.draw(st.integers(start + 2 * SHORTEST, len(tweet)))
+    padding = data.draw(st.text(alphabet="xyz ", max_size=20))
+    index = index_of(TRAINING)
+    assert index.longest_shared(padding + tweet[start:end] + padding) >= end - start - 2 * (WINDOW - 1)
+    assert index.is_copy(tweet) and not index.is_copy(tweet + "!")
+
+
+def test_generate_shows_only_what_passes_and_counts_the_rest(data_folder, tmp_path, tiny_config):
+    """A tiny model of a few phrases writes its training tweets back: the novelty filter rejects them."""
+    train(data_folder, tmp_path / "ck", tiny_config.replace(num_epochs=3))
+    ckpt = open_checkpoint(tmp_path / "ck")
+    assert (data_folder / "novelty.npz").is_file() and ckpt.novelty() is not None
+    tweets = generate(ckpt, 8, SampleOptions(temperature=0.3, seed=1), Filters(FilterOptions(), ckpt.novelty()))
+    shown = list(tweets)
+    assert tweets.drawn == tweets.passed + sum(tweets.rejected.values())
+    assert tweets.rejected["copy"] + tweets.rejected["copied run"] > 0  # it does write its training tweets
+    assert all(not ckpt.novelty().is_copy(t) for t in shown)

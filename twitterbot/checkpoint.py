@@ -22,6 +22,7 @@ from . import fsutil
 from .config import BUNDLED, Config
 from .errors import BotError
 from .model import build_model, load_weights_only, lstm_layers, weight_shapes
+from .novelty import NoveltyIndex
 from .vocab import FILE as VOCAB_FILE
 from .vocab import Vocab
 
@@ -36,6 +37,7 @@ PREVIOUS_STATE = "state.prev"
 STATE_WEIGHTS = "last.weights.h5"
 COUNTERS = "state.json"
 RNG_STATES = "lstm_rng_states.npz"
+NOVELTY = "novelty.npz"  # the training tweets' index, copied from the data folder (novelty filter)
 REQUIRED = (CONFIG, VOCAB, WEIGHTS)
 RECORDS = (CONFIG, VOCAB, HISTORY, LOSS_PLOT)  # what a copy of a checkpoint (the bundled model) keeps besides weights
 
@@ -49,6 +51,10 @@ class Checkpoint:
     @property
     def weights(self) -> Path:
         return self.path / WEIGHTS
+
+    def novelty(self) -> NoveltyIndex | None:
+        """The index of the tweets it was trained on, where the data folder had one."""
+        return NoveltyIndex.load(self.path / NOVELTY) if (self.path / NOVELTY).is_file() else None
 
     def load_model(self, batch_size: int, seq_len: int | None = None, weights: Path | None = None) -> keras.Model:
         """The model rebuilt for `batch_size` parallel streams, with the best weights (or `weights`)."""
@@ -71,13 +77,17 @@ def is_checkpoint(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file() and (Path(path) / VOCAB).is_file()
 
 
-def create(path: Path, config: Config, vocab: Vocab) -> None:
-    """A fresh checkpoint folder with the run's config and vocabulary; an existing one is replaced."""
+def create(path: Path, config: Config, vocab: Vocab, novelty: Path | None = None) -> None:
+    """A fresh checkpoint folder with the run's config and vocabulary (and the training tweets' novelty
+    index, if the data has one); an existing one is replaced."""
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     save_config(path, config)
     vocab.save(path / VOCAB)
+    if novelty is not None and novelty.is_file():
+        with fsutil.atomic_path(path / NOVELTY) as tmp:
+            shutil.copyfile(novelty, tmp)
 
 
 def save_config(path: Path, config: Config) -> None:

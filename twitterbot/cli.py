@@ -21,7 +21,7 @@ from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from .clean import CleanOptions, Links, Mentions, Retweets  # noqa: E402
-from .config import FINETUNE_EPOCHS, Config, Optimizer, PrepareOptions, SampleOptions  # noqa: E402
+from .config import FINETUNE_EPOCHS, Config, FilterOptions, Optimizer, PrepareOptions, SampleOptions  # noqa: E402
 from .datafolder import Split  # noqa: E402
 from .export import Quantize  # noqa: E402
 
@@ -334,13 +334,27 @@ def generate(
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="also write the tweets here (JSON lines)")] = None,
+    filtered: Annotated[
+        bool, flag("--filter/--no-filter", "show only tweets that pass every filter (--no-filter: raw samples)")
+    ] = True,
+    overlap: Annotated[
+        float, typer.Option(help="reject a tweet sharing a run this long (share of its length) with a training tweet")
+    ] = FilterOptions.overlap,
+    allow_mentions: Annotated[
+        bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
+    ] = FilterOptions.allow_mentions,
+    blocklist: Annotated[
+        Path | None, typer.Option(help="more blocked words or /regular expressions/, one a line")
+    ] = None,
 ) -> None:
     """Write tweets with a trained model, several in parallel. Links and @mentions the model learned
-    where to put are dropped unless --link / --mention say what they become; a stream caught in a
-    loop is drawn again."""
+    where to put are dropped unless --link / --mention say what they become. Shown are only tweets that
+    pass the filters: not a copy of a training tweet, no @mention of people, within X's 280, nothing on
+    the blocklist, no loop; it says how many candidates that took."""
     _import_keras()
     from . import fsutil
     from .checkpoint import open_checkpoint
+    from .filters import Filters
     from .sample import generate as run_generate
 
     options = SampleOptions(
@@ -353,7 +367,10 @@ def generate(
         link=link,
         mention=mention,
     )
-    tweets = run_generate(open_checkpoint(checkpoint), count, options)
+    filter_options = FilterOptions(overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""))
+    ckpt = open_checkpoint(checkpoint)
+    filters = Filters(filter_options, ckpt.novelty(), options.mention) if filtered else None
+    tweets = run_generate(ckpt, count, options, filters)
     with contextlib.ExitStack() as stack:
         lines = None
         if out:
@@ -363,6 +380,15 @@ def generate(
             console.rule(style="dim")
             if lines:
                 lines.write(json.dumps({"text": tweet}, ensure_ascii=False) + "\n")
+    if filters:
+        rejected = ", ".join(f"{n} {reason}" for reason, n in tweets.rejected.most_common()) or "none"
+        novelty = "" if filters.novelty else " (no novelty index: copies not checked)"
+        err_console.print(
+            f"{tweets.passed} of {tweets.drawn} candidates passed the filters{novelty}; rejected: {rejected}",
+            highlight=False,
+        )
+        if tweets.passed < count:
+            raise BotError(f"only {tweets.passed} of {count} tweets passed the filters in {tweets.drawn} candidates")
 
 
 @app.command()

@@ -168,6 +168,23 @@ class PrepareOptions:
 
 
 @dataclass(frozen=True)
+class FilterOptions:
+    """What a written tweet must pass before it is shown or posted; the one owner of these defaults."""
+
+    overlap: float = 0.4  # the longest run shared with a training tweet, as a share of the tweet's length
+    allow_mentions: bool = False  # a bot must not tag people
+    blocklist: str = ""  # a file of the user's own words or /regular expressions/, one a line
+    max_length: int = 280  # X's weighted length (URLs 23, CJK and emoji 2)
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        if not 0 < self.overlap <= 1:
+            raise BotError(f"--overlap must be in (0, 1] (got {self.overlap})")
+        if self.max_length < 1:
+            raise BotError(f"--max-length must be at least 1 (got {self.max_length})")
+
+
+@dataclass(frozen=True)
 class SampleOptions:
     """How tweets are drawn and shown; the one owner of these defaults (CLI, export and page read them)."""
 

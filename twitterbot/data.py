@@ -28,8 +28,9 @@ import numpy as np
 from . import fsutil, sources
 from .clean import CleanOptions, clean_batch, clean_lines
 from .config import PrepareOptions
-from .datafolder import DATA, FORMAT_VERSION, SETTINGS, SPLITS, VOCAB, is_data_folder
+from .datafolder import DATA, FORMAT_VERSION, NOVELTY, SETTINGS, SPLITS, VOCAB, is_data_folder
 from .errors import BotError
+from .novelty import NoveltyIndex
 from .vocab import CODE_POINTS, EOT, UNK, Vocab, code_points
 
 _CHUNK_BYTES = 2 << 20
@@ -107,9 +108,10 @@ def prepare(
             vocab = Vocab.from_counts(counts, coverage, max_vocab)
         labels = _split_labels(summary.kept, fractions, seed)
         ids = int(lengths.sum()) + summary.kept  # characters plus one <eot> per tweet, 2 bytes each
-        fsutil.require_free(out.parent, 2 * ids + (1 << 20), str(out / DATA))
+        fsutil.require_free(out.parent, 3 * ids + (1 << 20), str(out / DATA))  # and ~1 byte each of index
         with fsutil.staged_dir(out) as staging:
             _encode(_chunks(spool, blocks, lengths), labels, vocab, staging / DATA, summary)
+            NoveltyIndex.build(_chunks(spool, blocks, lengths)).save(staging / NOVELTY)
             summary.vocab_size = vocab.size
             summary.coverage = 1 - summary.unknown_chars / max(summary.characters, 1)  # of this data
             vocab.save(staging / VOCAB)

@@ -26,6 +26,7 @@ SPLITS = get_args(Split)
 DATA = "data.h5"
 VOCAB = VOCAB_FILE
 SETTINGS = "prepare.json"
+NOVELTY = "novelty.npz"  # the training tweets' index for the novelty filter (novelty.py)
 _CHECK_IDS = 1 << 24  # ids read at once when checking a data file
 
 

@@ -9,6 +9,7 @@ the source of truth: tests check the fused step's probabilities against the Kera
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from keras import ops
 from .checkpoint import Checkpoint
 from .config import SampleOptions
 from .errors import BotError
-from .filters import must_redraw
+from .filters import Filters, must_redraw
 from .model import ModelWeights
 from .vocab import EOT, UNK, render
 
@@ -165,12 +166,16 @@ class Sampler:
             return self._draw(count, options, rng)
         tweets: list[str] = []
         for _ in range(1 + REDRAWS):
-            drawn = [(raw, render(raw, options.link, options.mention)) for raw in self._draw(count, options, rng)]
+            drawn = self.candidates(count, options, rng)
             tweets += [rendered for raw, rendered in drawn if not must_redraw(raw, rendered)]
             if len(tweets) >= count:
                 return tweets[:count]
         failed = [rendered for raw, rendered in drawn if must_redraw(raw, rendered)]
         return (tweets + failed)[:count]  # after REDRAWS tries, what the last draw gave, as it is
+
+    def candidates(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[tuple[str, str]]:
+        """`count` drawn tweets, each as (raw: placeholders in, rendered: as it would be shown)."""
+        return [(raw, render(raw, options.link, options.mention)) for raw in self._draw(count, options, rng)]
 
     def check_seed_text(self, options: SampleOptions) -> None:
         unknown = self.vocab.unknown(options.seed_text)
@@ -216,17 +221,48 @@ def _compile(function):
     return function
 
 
-def generate(ckpt: Checkpoint, count: int = 1, options: SampleOptions = SampleOptions()) -> Iterator[str]:
+class Generation:
+    """Tweets as they are written, and what it took: candidates drawn and why the rejected ones were."""
+
+    def __init__(self, sampler: Sampler, count: int, options: SampleOptions, filters: Filters | None):
+        self.sampler, self.count, self.options, self.filters = sampler, count, options, filters
+        self.drawn, self.passed, self.rejected = 0, 0, Counter()
+
+    def __iter__(self) -> Iterator[str]:
+        if self.filters is None:  # the degeneracy guard only, as the sampler applies it
+            rng = np.random.default_rng(self.options.seed)
+            for first in range(0, self.count, STREAMS):
+                group = self.sampler.sample(min(STREAMS, self.count - first), self.options, rng=rng)
+                self.drawn += len(group)
+                self.passed += len(group)
+                yield from group
+            return
+        yield from self._filtered()
+
+    def _filtered(self) -> Iterator[str]:
+        """Draw groups until `count` candidates passed every filter, or (1 + REDRAWS) × count were drawn."""
+        rng = np.random.default_rng(self.options.seed)
+        budget = (1 + REDRAWS) * self.count
+        while self.passed < self.count and self.drawn < budget:
+            wanted = min(STREAMS, self.count - self.passed, budget - self.drawn)
+            for raw, rendered in self.sampler.candidates(wanted, self.options, rng):
+                self.drawn += 1
+                reason = self.filters.rejection(raw, rendered)
+                if reason:
+                    self.rejected[reason] += 1
+                    continue
+                self.passed += 1
+                yield rendered
+
+
+def generate(
+    ckpt: Checkpoint, count: int = 1, options: SampleOptions = SampleOptions(), filters: Filters | None = None
+) -> Generation:
     """`count` tweets from a checkpoint, written STREAMS at a time in parallel and handed out as each
-    group is ready: memory stays bounded however large `count` is. Bad options fail before the first."""
+    group is ready: memory stays bounded however large `count` is. Bad options fail before the first.
+    With `filters`, only candidates passing them are handed out (fewer, if too few pass in time)."""
     if count < 1:
         raise BotError(f"-n must be at least 1 (got {count})")
     sampler = Sampler(ckpt)
     sampler.check_seed_text(options)
-    return _groups(sampler, count, options)
-
-
-def _groups(sampler: Sampler, count: int, options: SampleOptions) -> Iterator[str]:
-    rng = np.random.default_rng(options.seed)
-    for first in range(0, count, STREAMS):
-        yield from sampler.sample(min(STREAMS, count - first), options, rng=rng)
+    return Generation(sampler, count, options, filters)

@@ -19,7 +19,7 @@ from rich.console import Console
 from . import checkpoint, fsutil
 from .callbacks import Callbacks, training_callbacks
 from .config import Config
-from .datafolder import DataFolder, open_data, require_vocab
+from .datafolder import NOVELTY, DataFolder, open_data, require_vocab
 from .errors import BotError
 from .model import build_model, compile_model, load_weights_only, weight_shapes
 
@@ -66,7 +66,7 @@ def train(
         train_batches = data.batches("train", config.batch_size, config.seq_len)  # checked before anything is written
         val_batches = data.batches("validate", config.batch_size, config.seq_len)
         if not restore:
-            checkpoint.create(out, config, data.vocab)
+            checkpoint.create(out, config, data.vocab, novelty=data.path / NOVELTY)
         keras.utils.set_random_seed(config.seed)
         if distribute:
             _distribute(config.batch_size)
