@@ -38,6 +38,7 @@ STATE_WEIGHTS = "last.weights.h5"
 COUNTERS = "state.json"
 RNG_STATES = "lstm_rng_states.npz"
 NOVELTY = "novelty.npz"  # the training tweets' index, copied from the data folder (novelty filter)
+POST_LOG = "posted.jsonl"  # what `bot post` posted with this model, so nothing is posted twice
 REQUIRED = (CONFIG, VOCAB, WEIGHTS)
 RECORDS = (CONFIG, VOCAB, HISTORY, LOSS_PLOT)  # what a copy of a checkpoint (the bundled model) keeps besides weights
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off the terminal
 
@@ -23,6 +24,8 @@ from rich.text import Text  # noqa: E402
 from .clean import CleanOptions, Links, Mentions, Retweets  # noqa: E402
 from .config import FINETUNE_EPOCHS, Config, FilterOptions, Optimizer, PrepareOptions, SampleOptions  # noqa: E402
 from .datafolder import Split  # noqa: E402
+
+Destination = Literal["x"]
 from .export import Quantize  # noqa: E402
 
 try:
@@ -389,6 +392,55 @@ def generate(
         )
         if tweets.passed < count:
             raise BotError(f"only {tweets.passed} of {count} tweets passed the filters in {tweets.drawn} candidates")
+
+
+@app.command()
+def post(
+    checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
+    live: Annotated[bool, flag("--live", "really post (default: a dry run that sends nothing)")] = False,
+    to: Annotated[Destination, typer.Option(help="where to post")] = "x",
+    count: Annotated[int, typer.Option("--count", "-n", help="posts to make")] = 1,
+    every: Annotated[str | None, typer.Option(help="time between posts, like 3h or 90m (±10 %)")] = None,
+    env_file: Annotated[Path | None, typer.Option(help="KEY=VALUE lines with the API keys")] = None,
+    log: Annotated[
+        Path | None, typer.Option(help="the post log (default: posted.jsonl in the checkpoint folder)")
+    ] = None,
+    temp: Annotated[float, typer.Option("--temp", "-t", help="sampling temperature")] = SampleOptions.temperature,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    link: LinkOption = SampleOptions.link,
+    mention: MentionOption = SampleOptions.mention,
+    overlap: Annotated[
+        float, typer.Option(help="reject a tweet sharing a run this long (share of its length) with a training tweet")
+    ] = FilterOptions.overlap,
+    allow_mentions: Annotated[
+        bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
+    ] = FilterOptions.allow_mentions,
+    blocklist: Annotated[
+        Path | None, typer.Option(help="more blocked words or /regular expressions/, one a line")
+    ] = None,
+) -> None:
+    """Post what the model writes: the first candidate that passes every filter and was never posted.
+    A dry run unless --live. X's keys come from X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and
+    X_ACCESS_TOKEN_SECRET (or --env-file); posting costs money under X's pay-per-use pricing."""
+    _import_keras()
+    from . import post as posting
+    from .checkpoint import POST_LOG, open_checkpoint
+    from .config import BUNDLED
+    from .filters import Filters
+
+    every_seconds = None if every is None else posting.parse_every(every)
+    if every_seconds and count == 1:
+        raise BotError("--every needs --count above 1 (or run `bot post` from cron with --count 1)")
+    destination = posting.XDestination(posting.read_secrets(posting.X_KEYS, env_file)) if live else None
+    options = SampleOptions(temperature=temp, seed=seed, link=link, mention=mention)
+    filter_options = FilterOptions(
+        overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""), max_length=280
+    )
+    ckpt = open_checkpoint(checkpoint)
+    log = log or (Path(POST_LOG) if ckpt.path == BUNDLED else ckpt.path / POST_LOG)
+    filters = Filters(filter_options, ckpt.novelty(), options.mention)
+    say = functools.partial(err_console.print, markup=False, highlight=False)
+    posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
 
 
 @app.command()

@@ -1,0 +1,179 @@
+"""`bot post` against recorded X API responses (no network here): dry run, posting, the log, retries,
+the schedule, and that no secret ever leaves the process.
+
+The 201 body is tweepy's own recording (cassettes/test_client_create_and_delete_tweet.yaml, 2021); the
+401, 403 and 503 bodies are written from the API v2 reference's error shape ({"title", "detail",
+"type", "status"}): tweepy's cassettes hold no errors.
+"""
+
+import json
+import re
+import shutil
+
+import pytest
+import responses
+from typer.testing import CliRunner
+
+from twitterbot import post
+from twitterbot.checkpoint import open_checkpoint
+from twitterbot.cli import app
+from twitterbot.config import FilterOptions, SampleOptions
+from twitterbot.errors import BotError
+from twitterbot.filters import Filters
+from twitterbot.train import train
+
+CREATE = "https://api.twitter.com/2/tweets"
+CREATED = {"data": {"id": "1456012973835788293", "text": "Test Tweet"}}
+SENTINELS = {name: f"SENTINEL-{name}-7f3a9c" for name in post.X_KEYS}
+
+
+def problem(status: int, title: str, detail: str) -> dict:
+    return {"title": title, "detail": detail, "type": "about:blank", "status": status}
+
+
+@pytest.fixture(scope="module")
+def bot_checkpoint(data_folder, tiny_config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("post") / "ck"
+    train(data_folder, out, tiny_config.replace(num_epochs=2))
+    return out
+
+
+@pytest.fixture()
+def ckpt(bot_checkpoint, tmp_path):
+    shutil.copytree(bot_checkpoint, tmp_path / "ck")
+    return open_checkpoint(tmp_path / "ck")
+
+
+class FakeClock(post.Clock):
+    def __init__(self):
+        self.slept = []
+        super().__init__(sleep=self.slept.append)
+
+
+def destination():
+    return post.XDestination(SENTINELS)
+
+
+def run(ckpt, live=True, count=1, every=None, clock=None, seed=3, allow_mentions=True):
+    """The novelty filter is left out: this tiny model writes its training tweets back, which is not what
+    these tests are about (tests/test_filters.py is)."""
+    filters = Filters(FilterOptions(allow_mentions=allow_mentions))
+    lines = []
+    outcomes = post.run(
+        ckpt,
+        SampleOptions(seed=seed, max_len=60),
+        filters,
+        ckpt.path / "posted.jsonl",
+        destination() if live else None,
+        count,
+        every,
+        lines.append,
+        clock or FakeClock(),
+    )
+    return outcomes, lines
+
+
+@responses.activate
+def test_a_dry_run_sends_nothing_and_logs_nothing(ckpt):
+    (outcome,), lines = run(ckpt, live=False)
+    assert outcome.text and outcome.post_id is None and "dry run, not posted" in lines[-1]
+    assert len(responses.calls) == 0 and not (ckpt.path / "posted.jsonl").exists()
+
+
+@responses.activate
+def test_posting_logs_and_never_posts_the_same_text_twice(ckpt):
+    responses.post(CREATE, json=CREATED, status=201)
+    (first,), _ = run(ckpt)
+    assert first.post_id == "1456012973835788293"
+    assert json.loads(responses.calls[0].request.body) == {"text": first.text}
+    authorization = responses.calls[0].request.headers["Authorization"]
+    assert authorization.startswith("OAuth ") and SENTINELS["X_API_KEY"] in authorization  # OAuth 1.0a, user
+    (entry,) = [json.loads(line) for line in (ckpt.path / "posted.jsonl").read_text().splitlines()]
+    assert entry["text"] == first.text and entry["id"] == first.post_id and entry["destination"] == "x"
+    (second,), lines = run(ckpt)  # same seed: the same first candidate, now in the log
+    assert second.text != first.text and second.rejected["posted before"] >= 1
+    assert any("rejected (posted before)" in line for line in lines)
+
+
+@responses.activate
+def test_server_errors_are_retried_with_backoff_then_reported(ckpt):
+    unavailable = problem(503, "Service Unavailable", "Service Unavailable")
+    responses.post(CREATE, json=unavailable, status=503)
+    responses.post(CREATE, json=unavailable, status=503)
+    responses.post(CREATE, json=CREATED, status=201)
+    clock = FakeClock()
+    (outcome,), _ = run(ckpt, clock=clock)
+    assert outcome.post_id and clock.slept == [2, 4]
+    for _ in range(post.RETRIES):
+        responses.post(CREATE, json=unavailable, status=503)
+    with pytest.raises(BotError, match=r"^x: could not post: 503 Service Unavailable"):
+        run(ckpt, seed=4)
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "status, body, message",
+    [
+        (401, problem(401, "Unauthorized", "Unauthorized"), "X refused the keys (401 Unauthorized)"),
+        (
+            403,
+            {**problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")},
+            "X refused the post (403 Forbidden: You are not allowed to create a Tweet with duplicate content.)",
+        ),
+    ],
+)
+def test_refusals_are_one_line_and_not_retried(ckpt, status, body, message):
+    responses.post(CREATE, json=body, status=status)
+    clock = FakeClock()
+    with pytest.raises(BotError) as raised:
+        run(ckpt, clock=clock)
+    assert message in str(raised.value) and "\n" not in str(raised.value) and clock.slept == []
+    assert len(responses.calls) == 1 and not (ckpt.path / "posted.jsonl").exists()
+
+
+@responses.activate
+def test_the_schedule_waits_every_interval_with_jitter(ckpt):
+    responses.post(CREATE, json=CREATED, status=201)
+    clock = FakeClock()
+    outcomes, _ = run(ckpt, count=3, every=3 * 3600, clock=clock)
+    assert len(outcomes) == 3 and len({o.text for o in outcomes}) == 3
+    assert len(clock.slept) == 2 and all(0.9 * 3 * 3600 <= wait <= 1.1 * 3 * 3600 for wait in clock.slept)
+    assert post.parse_every("90m") == 5400 and post.parse_every("1d") == 86400
+    for bad in ("3x", "h", "10s"):
+        with pytest.raises(BotError, match="--every must be"):
+            post.parse_every(bad)
+
+
+def test_missing_keys_are_named_and_env_files_are_read(tmp_path, monkeypatch):
+    for name in post.X_KEYS:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(BotError, match=r"set X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET in"):
+        post.read_secrets(post.X_KEYS)
+    env = tmp_path / ".env"
+    env.write_text("# keys\nexport X_API_KEY='a'\nX_API_SECRET=b\nX_ACCESS_TOKEN=\"c\"\n")
+    with pytest.raises(BotError, match=r"^set X_ACCESS_TOKEN_SECRET in the environment or in"):
+        post.read_secrets(post.X_KEYS, env)
+    monkeypatch.setenv("X_ACCESS_TOKEN_SECRET", "d")
+    assert post.read_secrets(post.X_KEYS, env) == dict(zip(post.X_KEYS, "abcd", strict=True))
+
+
+@responses.activate
+def test_no_secret_is_printed_logged_or_written(ckpt, tmp_path, monkeypatch):
+    """Every path of `bot post --live` with sentinel keys: success, a refusal, a server error; then grep."""
+    for name, value in SENTINELS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    outputs = []
+    responses.post(CREATE, json=CREATED, status=201)
+    responses.post(CREATE, json=problem(401, "Unauthorized", "Unauthorized"), status=401)
+    for _ in range(post.RETRIES):
+        responses.post(CREATE, json=problem(503, "Service Unavailable", "Service Unavailable"), status=503)
+    monkeypatch.setattr(post, "Clock", FakeClock)
+    for seed in ("1", "2", "3"):
+        result = CliRunner().invoke(app, ["post", str(ckpt.path), "--live", "--seed", seed, "--allow-mentions"])
+        outputs.append(result.output + repr(result.exception))
+    assert "1456012973835788293" in outputs[0] and "401" in outputs[1] and "503" in outputs[2]
+    written = [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
+    for value in SENTINELS.values():
+        assert not any(value in text for text in outputs + written), value
+    assert re.search(r"X_API_KEY", outputs[1])  # the variable is named, never its value

@@ -1,0 +1,240 @@
+"""`bot post`: write candidates, keep the first that passes every filter, post it (dry run unless live),
+remember it; on a schedule if asked.
+
+Destinations: X through tweepy's v2 `Client.create_tweet` (OAuth 1.0a user context: four keys from the
+environment or an env file). Secrets are read here and handed to tweepy only: never printed, logged or
+written, and no error message holds one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from . import fsutil
+from .checkpoint import Checkpoint
+from .config import SampleOptions
+from .errors import BotError
+from .filters import Filters
+from .sample import STREAMS, Sampler
+
+X_KEYS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+CANDIDATES = 16  # drawn in parallel per try
+TRIES = 20  # groups of candidates drawn before giving up on one post
+RETRIES = 4  # network and server errors: tries of one post, with backoff 2, 4, 8 s
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass
+class Clock:
+    """Time, replaceable in tests: the schedule and retries sleep through it."""
+
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def read_secrets(names: Iterable[str], env_file: Path | None = None) -> dict[str, str]:
+    """Credentials by name from an env file (KEY=VALUE lines) or else the environment; a missing one is
+    named in a one-line error (its value never is)."""
+    found: dict[str, str] = {}
+    if env_file is not None:
+        try:
+            lines = Path(env_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise BotError(f"{env_file}: cannot read the env file ({type(error).__name__})") from None
+        for line in lines:
+            key, sep, value = line.strip().removeprefix("export ").partition("=")
+            if sep and not key.startswith("#"):
+                found[key.strip()] = value.strip().strip("'\"")
+    secrets = {name: found.get(name) or os.environ.get(name, "") for name in names}
+    missing = [name for name, value in secrets.items() if not value]
+    if missing:
+        where = f" or in {env_file}" if env_file else ""
+        raise BotError(f"set {', '.join(missing)} in the environment{where} (the account's API keys)")
+    return secrets
+
+
+class XDestination:
+    """Posts to X through tweepy (API v2, OAuth 1.0a user context)."""
+
+    name = "x"
+    max_length = 280  # weighted, as twitter-text counts
+
+    def __init__(self, secrets: dict[str, str]):
+        import tweepy
+
+        self.tweepy = tweepy
+        self.client = tweepy.Client(
+            consumer_key=secrets["X_API_KEY"],
+            consumer_secret=secrets["X_API_SECRET"],
+            access_token=secrets["X_ACCESS_TOKEN"],
+            access_token_secret=secrets["X_ACCESS_TOKEN_SECRET"],
+        )
+
+    def post(self, text: str) -> str:
+        return str(self.client.create_tweet(text=text, user_auth=True).data["id"])
+
+    def failure(self, error: Exception) -> tuple[bool, str]:
+        """(worth retrying, one line) for an error of `post`."""
+        import requests
+
+        if isinstance(error, self.tweepy.TooManyRequests | self.tweepy.TwitterServerError | requests.ConnectionError):
+            return True, _reason(error)
+        if isinstance(error, self.tweepy.Unauthorized):
+            return False, "X refused the keys (401 Unauthorized): check " + ", ".join(X_KEYS)
+        if isinstance(error, self.tweepy.HTTPException):
+            return False, f"X refused the post ({_reason(error)})"
+        return False, _reason(error)
+
+
+def _reason(error: Exception) -> str:
+    """An error's status and X's own message, without anything from the request (its headers hold the keys)."""
+    response = getattr(error, "response", None)
+    status = f"{response.status_code} {response.reason}" if response is not None else type(error).__name__
+    messages = "; ".join(getattr(error, "api_messages", []) or [])
+    return f"{status}: {messages}" if messages else status
+
+
+def _key(text: str) -> str:
+    """What makes two posts the same one: NFC, case and spacing aside."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+class PostLog:
+    """What was posted (JSON lines: time, id, text, destination), rewritten atomically after each post."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.entries: list[dict] = []
+        if self.path.exists():
+            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    entry = json.loads(line)
+                    entry["text"]  # noqa: B018 - every entry must have one
+                except (json.JSONDecodeError, TypeError, KeyError) as error:
+                    raise BotError(f"{self.path}:{number}: not a post log line ({error})") from error
+                self.entries.append(entry)
+        self.posted = {_key(entry["text"]) for entry in self.entries}
+
+    def has(self, text: str) -> bool:
+        return _key(text) in self.posted
+
+    def add(self, entry: dict) -> None:
+        self.entries.append(entry)
+        self.posted.add(_key(entry["text"]))
+        fsutil.write_text(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.entries))
+
+
+@dataclass
+class Outcome:
+    text: str | None  # None: no candidate passed
+    post_id: str | None
+    drawn: int
+    rejected: Counter
+
+
+def post_once(
+    sampler: Sampler,
+    options: SampleOptions,
+    filters: Filters,
+    log: PostLog,
+    destination: XDestination | None,
+    rng: np.random.Generator,
+    say: Callable[[str], None],
+    clock: Clock,
+) -> Outcome:
+    """Draw candidates until one passes every filter and was never posted; post it (`destination` None: a
+    dry run, nothing is sent)."""
+    rejected: Counter = Counter()
+    drawn = 0
+    for _ in range(TRIES):
+        for raw, rendered in sampler.candidates(min(CANDIDATES, STREAMS), options, rng):
+            drawn += 1
+            reason = filters.rejection(raw, rendered) or ("posted before" if log.has(rendered) else None)
+            if reason:
+                rejected[reason] += 1
+                say(f"rejected ({reason}): {rendered!r}")
+                continue
+            post_id = _send(destination, rendered, clock, say) if destination else None
+            if destination:
+                log.add(
+                    {"time": clock.now().isoformat(), "id": post_id, "text": rendered, "destination": destination.name}
+                )
+            return Outcome(rendered, post_id, drawn, rejected)
+    return Outcome(None, None, drawn, rejected)
+
+
+def _send(destination: XDestination, text: str, clock: Clock, say: Callable[[str], None]) -> str:
+    for attempt in range(RETRIES):
+        try:
+            return destination.post(text)
+        except Exception as error:  # sorted into retry / refuse by the destination
+            retry, line = destination.failure(error)
+            if not retry or attempt == RETRIES - 1:
+                raise BotError(f"{destination.name}: could not post: {line}") from None
+            wait = 2 ** (attempt + 1)
+            say(f"{destination.name}: {line}; trying again in {wait} s")
+            clock.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def parse_every(text: str) -> float:
+    """'3h', '90m', '45s', '1d' → seconds."""
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        seconds = float(number) * UNITS[unit]
+    except (ValueError, KeyError):
+        raise BotError(f"--every must be a number with s, m, h or d, like 3h or 90m (got {text!r})") from None
+    if not seconds >= 60:
+        raise BotError(f"--every must be at least a minute (got {text!r})")
+    return seconds
+
+
+def run(
+    ckpt: Checkpoint,
+    options: SampleOptions,
+    filters: Filters,
+    log_path: Path,
+    destination: XDestination | None,
+    count: int,
+    every: float | None,
+    say: Callable[[str], None],
+    clock: Clock | None = None,
+    jitter: float = 0.1,
+) -> list[Outcome]:
+    """Post `count` times, `every` seconds apart (± `jitter` of it), until done or Ctrl-C."""
+    if count < 1:
+        raise BotError(f"--count must be at least 1 (got {count})")
+    clock = clock or Clock()
+    log = PostLog(log_path)
+    sampler = Sampler(ckpt)
+    sampler.check_seed_text(options)
+    rng = np.random.default_rng(options.seed)
+    jitter_rng = random.Random(options.seed)
+    outcomes = []
+    for number in range(count):
+        if number and every:
+            wait = every * (1 + jitter_rng.uniform(-jitter, jitter))
+            say(f"next post in {wait / 60:.0f} min (Ctrl-C stops)")
+            clock.sleep(wait)
+        outcome = post_once(sampler, options, filters, log, destination, rng, say, clock)
+        outcomes.append(outcome)
+        if outcome.text is None:
+            raise BotError(f"no candidate passed the filters in {outcome.drawn} tries ({_counts(outcome.rejected)})")
+        where = f"posted to {destination.name} as {outcome.post_id}" if destination else "dry run, not posted"
+        say(f"{where} after {outcome.drawn} candidate(s): {outcome.text}")
+    return outcomes
+
+
+def _counts(rejected: Counter) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in rejected.most_common()) or "none"
