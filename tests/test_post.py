@@ -15,6 +15,7 @@ import responses
 from typer.testing import CliRunner
 
 from twitterbot import post
+from twitterbot.apikeys import read_secrets
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.cli import app
 from twitterbot.config import FilterOptions, SampleOptions
@@ -148,13 +149,13 @@ def test_missing_keys_are_named_and_env_files_are_read(tmp_path, monkeypatch):
     for name in post.X_KEYS:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(BotError, match=r"set X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET in"):
-        post.read_secrets(post.X_KEYS)
+        read_secrets(post.X_KEYS)
     env = tmp_path / ".env"
     env.write_text("# keys\nexport X_API_KEY='a'\nX_API_SECRET=b\nX_ACCESS_TOKEN=\"c\"\n")
     with pytest.raises(BotError, match=r"^set X_ACCESS_TOKEN_SECRET in the environment or in"):
-        post.read_secrets(post.X_KEYS, env)
+        read_secrets(post.X_KEYS, env)
     monkeypatch.setenv("X_ACCESS_TOKEN_SECRET", "d")
-    assert post.read_secrets(post.X_KEYS, env) == dict(zip(post.X_KEYS, "abcd", strict=True))
+    assert read_secrets(post.X_KEYS, env) == dict(zip(post.X_KEYS, "abcd", strict=True))
 
 
 @responses.activate
@@ -177,3 +178,39 @@ def test_no_secret_is_printed_logged_or_written(ckpt, tmp_path, monkeypatch):
     for value in SENTINELS.values():
         assert not any(value in text for text in outputs + written), value
     assert re.search(r"X_API_KEY", outputs[1])  # the variable is named, never its value
+
+
+@responses.activate
+def test_fetch_prepare_finetune_post_end_to_end(bot_checkpoint, tmp_path, monkeypatch):
+    """The bot's whole loop, as a user types it, against recorded X endpoints."""
+    monkeypatch.chdir(tmp_path)
+    for name, value in {**SENTINELS, "X_BEARER_TOKEN": "SENTINEL-bearer-7f3a9c"}.items():
+        monkeypatch.setenv(name, value)
+    phrases = ["the cat sat on the mat", "a dog ate my hat", "we love tiny tests", "hello world, hello bot"]
+    tweets = [
+        {"id": str(1800000000000000000 + i), "edit_history_tweet_ids": [str(1800000000000000000 + i)],
+         "text": f"{phrases[i % 4]} and {phrases[(i + 1) % 4]} no {i}"}
+        for i in range(160, 0, -1)
+    ]  # fmt: skip
+    lookup = {"data": {"id": "42", "name": "Me", "username": "me", "public_metrics": {"tweet_count": 160}}}
+    responses.get("https://api.twitter.com/2/users/by/username/me", json=lookup)
+    for page, start in enumerate(range(0, 160, 100)):
+        meta = {"result_count": len(tweets[start : start + 100])} | ({"next_token": "next"} if page == 0 else {})
+        responses.get(
+            "https://api.twitter.com/2/users/42/tweets", json={"data": tweets[start : start + 100], "meta": meta}
+        )
+    responses.post(CREATE, json=CREATED, status=201)
+    runner = CliRunner()
+    steps = [
+        ["fetch", "me", "--out", "me.jsonl"],
+        ["prepare", "me.jsonl", "--vocab", str(bot_checkpoint), "--out", "data/me"],
+        ["finetune", str(bot_checkpoint), "data/me", "--out", "ck/me", "--num-epochs", "1"],
+        ["post", "ck/me", "--live", "--seed", "1", "--overlap", "1"],
+    ]
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    assert len((tmp_path / "me.jsonl").read_text().splitlines()) == 160
+    (entry,) = [json.loads(line) for line in (tmp_path / "ck" / "me" / "posted.jsonl").read_text().splitlines()]
+    assert entry["id"] == CREATED["data"]["id"] and entry["destination"] == "x"
+    assert json.loads(responses.calls[-1].request.body) == {"text": entry["text"]}

@@ -180,6 +180,31 @@ def prepare(
 
 
 @app.command()
+def fetch(
+    username: Annotated[str, typer.Argument(help="the account, with or without @")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON lines to append to (what bot prepare reads)")],
+    limit: Annotated[int, typer.Option(help="tweets to fetch at most (X serves the latest 3,200)")] = 3200,
+    exclude: Annotated[list[str] | None, typer.Option(help="retweets and/or replies")] = None,
+    since_id: Annotated[
+        str | None, typer.Option(help="only tweets newer than this id (default: the file's newest)")
+    ] = None,
+    env_file: Annotated[Path | None, typer.Option(help="KEY=VALUE lines with X_BEARER_TOKEN")] = None,
+) -> None:
+    """Fetch an account's latest tweets through the X API v2. Reading costs money under X's pay-per-use
+    pricing (~$0.005 a post) and X serves only the latest 3,200: the free "Download your data" archive
+    (tweets.js, or its .zip, read by bot prepare) is the first choice. Needs X_BEARER_TOKEN. An
+    interrupted fetch goes on where it stopped; a later one adds only newer tweets."""
+    from .apikeys import read_secrets
+    from .fetch import BEARER
+    from .fetch import fetch as run_fetch
+
+    token = read_secrets([BEARER], env_file)[BEARER]
+    say = functools.partial(err_console.print, markup=False, highlight=False)
+    result = run_fetch(username, out, token, limit=limit, exclude=tuple(exclude or ()), since_id=since_id, say=say)
+    console.print(f"@{result.user}: {result.fetched:,} new tweets; {result.total:,} in {out}")
+
+
+@app.command()
 def train(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
@@ -424,6 +449,7 @@ def post(
     X_ACCESS_TOKEN_SECRET (or --env-file); posting costs money under X's pay-per-use pricing."""
     _import_keras()
     from . import post as posting
+    from .apikeys import read_secrets
     from .checkpoint import POST_LOG, open_checkpoint
     from .config import BUNDLED
     from .filters import Filters
@@ -431,7 +457,7 @@ def post(
     every_seconds = None if every is None else posting.parse_every(every)
     if every_seconds and count == 1:
         raise BotError("--every needs --count above 1 (or run `bot post` from cron with --count 1)")
-    destination = posting.XDestination(posting.read_secrets(posting.X_KEYS, env_file)) if live else None
+    destination = posting.XDestination(read_secrets(posting.X_KEYS, env_file)) if live else None
     options = SampleOptions(temperature=temp, seed=seed, link=link, mention=mention)
     filter_options = FilterOptions(
         overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""), max_length=280

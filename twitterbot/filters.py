@@ -96,6 +96,17 @@ def x_length(text: str) -> int:
     return parse_tweet(text).weightedLength
 
 
+# better-profanity's list is broad: besides slurs and insults it holds identity words, everyday speech and
+# medical terms. A bot's filter must not silence those; these entries of it are not blocked.
+EVERYDAY = frozenset(
+    """gay gays gai gae gey ghay ghey queer queers lesbians god omg lmao lmfao wtf hell he11 damn crap kill murder
+    sniper fat pot hemp hiv herpes pawn maxi len ovum ovums ovary uterus urine urinal vomit vodka organ loin loins
+    oral orally pee peepee fart drunk weed ganja nude nudes naked lust lusty lusting sex sexual virgin ugly stupid
+    dummy dopey doofus ninny nimrod suck sucked sucking screw screwed meth pcp heroin opium opiate valium viagra
+    peyote lube hump humped humping herp poop potty slave stoned strip stroke thrust seaman seamen revue sandbar
+    foobar facial erect tramp trashy sleaze sleazy steamy undies unwed tinkle snuff seduce prude vixen hooch hootch
+    hookah junkie junky napalm leper breasts menses tampon jerked cowgirl playboy""".split()
+)
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,15}")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 
@@ -106,10 +117,11 @@ def _unleet(text: str) -> str:
 
 
 def _blocklist(extra: Path | None) -> re.Pattern | None:
-    """better-profanity's word list plus the user's file (words, or /regular expressions/), matched on word
-    boundaries after `_unleet`, so "sh1t" is caught and "class" or "Scunthorpe" are not."""
+    """better-profanity's word list (less EVERYDAY) plus the user's file (words, or /regular expressions/),
+    matched on word boundaries after `_unleet`, so "sh1t" is caught and "class" or "Scunthorpe" are not."""
     words = (resources.files("better_profanity") / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
-    patterns = [re.escape(_unleet(word.strip())) for word in words if word.strip()]
+    listed = {_unleet(word.strip()) for word in words if word.strip()} - EVERYDAY
+    patterns = [re.escape(word) for word in listed]
     if extra is not None:
         try:
             lines = extra.read_text(encoding="utf-8").splitlines()

@@ -9,12 +9,11 @@ written, and no error message holds one.
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fsutil
+from .apikeys import api_reason
 from .checkpoint import Checkpoint
 from .config import SampleOptions
 from .errors import BotError
@@ -41,27 +41,6 @@ class Clock:
 
     sleep: Callable[[float], None] = time.sleep
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-
-
-def read_secrets(names: Iterable[str], env_file: Path | None = None) -> dict[str, str]:
-    """Credentials by name from an env file (KEY=VALUE lines) or else the environment; a missing one is
-    named in a one-line error (its value never is)."""
-    found: dict[str, str] = {}
-    if env_file is not None:
-        try:
-            lines = Path(env_file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise BotError(f"{env_file}: cannot read the env file ({type(error).__name__})") from None
-        for line in lines:
-            key, sep, value = line.strip().removeprefix("export ").partition("=")
-            if sep and not key.startswith("#"):
-                found[key.strip()] = value.strip().strip("'\"")
-    secrets = {name: found.get(name) or os.environ.get(name, "") for name in names}
-    missing = [name for name, value in secrets.items() if not value]
-    if missing:
-        where = f" or in {env_file}" if env_file else ""
-        raise BotError(f"set {', '.join(missing)} in the environment{where} (the account's API keys)")
-    return secrets
 
 
 class XDestination:
@@ -89,20 +68,12 @@ class XDestination:
         import requests
 
         if isinstance(error, self.tweepy.TooManyRequests | self.tweepy.TwitterServerError | requests.ConnectionError):
-            return True, _reason(error)
+            return True, api_reason(error)
         if isinstance(error, self.tweepy.Unauthorized):
             return False, "X refused the keys (401 Unauthorized): check " + ", ".join(X_KEYS)
         if isinstance(error, self.tweepy.HTTPException):
-            return False, f"X refused the post ({_reason(error)})"
-        return False, _reason(error)
-
-
-def _reason(error: Exception) -> str:
-    """An error's status and X's own message, without anything from the request (its headers hold the keys)."""
-    response = getattr(error, "response", None)
-    status = f"{response.status_code} {response.reason}" if response is not None else type(error).__name__
-    messages = "; ".join(getattr(error, "api_messages", []) or [])
-    return f"{status}: {messages}" if messages else status
+            return False, f"X refused the post ({api_reason(error)})"
+        return False, api_reason(error)
 
 
 def _key(text: str) -> str:

@@ -1,0 +1,67 @@
+"""How often each filter rejects what a model writes, and how fast the filters are.
+
+Draws N raw candidates per temperature from a checkpoint (default: the bundled base model), checks each
+against every filter with the novelty index of a data folder (default: the checkpoint's own), and
+prints the share rejected by each rule (the first rule a candidate fails) and candidates per second,
+for the filters alone and for drawing plus filtering.
+
+    python bench/filters.py --data data/base -n 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from twitterbot.checkpoint import open_checkpoint
+from twitterbot.config import FilterOptions, SampleOptions
+from twitterbot.datafolder import NOVELTY
+from twitterbot.filters import Filters
+from twitterbot.novelty import NoveltyIndex
+from twitterbot.sample import STREAMS, Sampler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="default: the bundled base model")
+    parser.add_argument("--data", type=Path, help="data folder whose novelty index to use")
+    parser.add_argument("-n", type=int, default=1000, help="candidates per temperature")
+    parser.add_argument("--temps", type=float, nargs="+", default=[0.5, 0.8, 1.0])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    ckpt = open_checkpoint(args.checkpoint)
+    started = time.perf_counter()
+    novelty = NoveltyIndex.load(args.data / NOVELTY) if args.data else ckpt.novelty()
+    loaded = time.perf_counter() - started
+    filters = Filters(FilterOptions(), novelty)
+    sampler = Sampler(ckpt)
+    sizes = f"{novelty.tweets.size:,} tweets, {novelty.minima.size:,} n-gram hashes" if novelty else "none"
+    print(f"{ckpt.path}; novelty index: {sizes} (loaded in {loaded:.2f} s)")
+    print("temp | candidates | passed | rejected by (share of candidates) | filters only | draw + filter")
+    for temperature in args.temps:
+        options = SampleOptions(temperature=temperature, seed=args.seed)
+        rng = np.random.default_rng(args.seed)
+        sampler.candidates(1, options, rng)  # compile outside the timing
+        drawn, reasons, filter_seconds = 0, Counter(), 0.0
+        started = time.perf_counter()
+        while drawn < args.n:
+            for raw, rendered in sampler.candidates(min(STREAMS, args.n - drawn), options, rng):
+                checked = time.perf_counter()
+                reasons[filters.rejection(raw, rendered)] += 1
+                filter_seconds += time.perf_counter() - checked
+                drawn += 1
+        total = time.perf_counter() - started
+        passed = reasons.pop(None, 0)
+        shares = ", ".join(f"{reason} {count / drawn:.1%}" for reason, count in reasons.most_common())
+        print(
+            f"{temperature} | {drawn} | {passed / drawn:.1%} | {shares or 'none'} | "
+            f"{drawn / filter_seconds:,.0f}/s | {drawn / total:,.0f}/s"
+        )
+
+
+if __name__ == "__main__":
+    main()

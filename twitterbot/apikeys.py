@@ -1,0 +1,39 @@
+"""API keys and API errors of the networks bots post to: keys come from an env file or the environment and
+go to the client library only; no message holds one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import BotError
+
+
+def read_secrets(names: Iterable[str], env_file: Path | None = None) -> dict[str, str]:
+    """Credentials by name from an env file (KEY=VALUE lines) or else the environment; a missing one is
+    named in a one-line error (its value never is)."""
+    found: dict[str, str] = {}
+    if env_file is not None:
+        try:
+            lines = Path(env_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise BotError(f"{env_file}: cannot read the env file ({type(error).__name__})") from None
+        for line in lines:
+            key, sep, value = line.strip().removeprefix("export ").partition("=")
+            if sep and not key.startswith("#"):
+                found[key.strip()] = value.strip().strip("'\"")
+    secrets = {name: found.get(name) or os.environ.get(name, "") for name in names}
+    missing = [name for name, value in secrets.items() if not value]
+    if missing:
+        where = f" or in {env_file}" if env_file else ""
+        raise BotError(f"set {', '.join(missing)} in the environment{where} (the account's API keys)")
+    return secrets
+
+
+def api_reason(error: Exception) -> str:
+    """An API error's status and the service's own message, nothing from the request (its headers hold keys)."""
+    response = getattr(error, "response", None)
+    status = f"{response.status_code} {response.reason}" if response is not None else type(error).__name__
+    messages = "; ".join(getattr(error, "api_messages", []) or [])
+    return f"{status}: {messages}" if messages else status
