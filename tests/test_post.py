@@ -214,3 +214,120 @@ def test_fetch_prepare_finetune_post_end_to_end(bot_checkpoint, tmp_path, monkey
     (entry,) = [json.loads(line) for line in (tmp_path / "ck" / "me" / "posted.jsonl").read_text().splitlines()]
     assert entry["id"] == CREATED["data"]["id"] and entry["destination"] == "x"
     assert json.loads(responses.calls[-1].request.body) == {"text": entry["text"]}
+
+
+# --- Mastodon and Bluesky ---------------------------------------------------------------------------------------
+# Mastodon's status body follows its API reference (POST /api/v1/statuses → Status); Bluesky's
+# createSession and createRecord bodies follow the atproto lexicons (com.atproto.server.createSession,
+# com.atproto.repo.createRecord). Bluesky's client speaks httpx, so a local server on 127.0.0.1 replays them.
+
+MASTODON = {"MASTODON_API_BASE_URL": "https://mastodon.example", "MASTODON_ACCESS_TOKEN": "SENTINEL-mastodon-7f3a9c"}
+STATUS = {
+    "id": "109372843234390111",
+    "created_at": "2026-11-24T10:00:00.000Z",
+    "visibility": "public",
+    "uri": "https://mastodon.example/users/me/statuses/109372843234390111",
+    "url": "https://mastodon.example/@me/109372843234390111",
+    "content": "<p>hello</p>",
+}
+
+
+def run_to(ckpt, destination, seed=3):
+    filters = Filters(
+        FilterOptions(allow_mentions=True, max_length=destination.max_length), None, "", destination.length
+    )
+    log = ckpt.path / "posted.jsonl"
+    return post.run(ckpt, SampleOptions(seed=seed, max_len=60), filters, log, destination, 1, None, lambda _: None)
+
+
+@responses.activate
+def test_mastodon_posts_a_public_status_and_refusals_are_one_line(ckpt):
+    responses.post("https://mastodon.example/api/v1/statuses", json=STATUS)
+    (outcome,) = run_to(ckpt, post.MastodonDestination(MASTODON))
+    assert outcome.post_id == STATUS["id"]
+    sent = parse_qs_body(responses.calls[0].request)
+    assert sent["status"] == outcome.text and sent["visibility"] == "public"
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {MASTODON['MASTODON_ACCESS_TOKEN']}"
+    responses.post(
+        "https://mastodon.example/api/v1/statuses", json={"error": "The access token is invalid"}, status=401
+    )
+    with pytest.raises(BotError, match=r"mastodon: could not post: the server refused the token \(401\)") as raised:
+        run_to(ckpt, post.MastodonDestination(MASTODON), seed=5)
+    assert MASTODON["MASTODON_ACCESS_TOKEN"] not in str(raised.value)
+    assert post.MastodonDestination.length("x" * 10 + " https://example.com/" + "y" * 100) == 10 + 1 + 23
+
+
+def parse_qs_body(request) -> dict:
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        from urllib.parse import parse_qs
+
+        return {key: values[0] for key, values in parse_qs(body).items()}
+
+
+@pytest.fixture()
+def bluesky_server():
+    """A local stand-in for a Bluesky PDS answering with recorded-shape bodies; records what it was sent."""
+    import base64
+    import http.server
+    import threading
+    import time
+
+    def jwt(claims: dict) -> str:
+        part = lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()  # noqa: E731
+        return f"{part({'alg': 'ES256K', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+    did, now = "did:plc:z72i7hdynmk6r22z27h6tvur", int(time.time())
+    session = {
+        "did": did,
+        "handle": "me.bsky.social",
+        "accessJwt": jwt({"scope": "com.atproto.appPass", "sub": did, "exp": now + 7200}),
+        "refreshJwt": jwt({"scope": "com.atproto.refresh", "sub": did, "exp": now + 86400}),
+        "active": True,
+    }
+    record = {
+        "uri": "at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.post/3lbq2fn7ut22k",
+        "cid": "bafyreibjifzpqj6o6wcq3hejh7y4z4z2vmiklkvykc57tw3pcbx3kxifpm",
+    }
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the base class's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.path, body, self.headers.get("Authorization")))
+            if self.path.endswith("createSession"):
+                refused = {"error": "AuthenticationRequired", "message": "Invalid identifier or password"}
+                status, answer = (200, session) if body.get("password") == "right" else (401, refused)
+            else:
+                status, answer = 200, record
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received, record
+    server.shutdown()
+
+
+def test_bluesky_logs_in_once_posts_and_counts_graphemes(ckpt, bluesky_server):
+    url, received, record = bluesky_server
+    keys = {"BLUESKY_HANDLE": "me.bsky.social", "BLUESKY_APP_PASSWORD": "right"}
+    (outcome,) = run_to(ckpt, post.BlueskyDestination(keys, base_url=url))
+    assert outcome.post_id == record["uri"]
+    (login, _, _), (create, body, authorization) = received
+    assert login.endswith("com.atproto.server.createSession") and create.endswith("com.atproto.repo.createRecord")
+    assert body["collection"] == "app.bsky.feed.post" and body["record"]["text"] == outcome.text
+    assert body["repo"] == keys["BLUESKY_HANDLE"]
+    assert authorization.startswith("Bearer ")
+    with pytest.raises(BotError, match=r"bluesky: could not post: Bluesky refused the login: check BLUESKY_HANDLE"):
+        run_to(ckpt, post.BlueskyDestination({**keys, "BLUESKY_APP_PASSWORD": "wrong"}, base_url=url), seed=5)
+    assert post.BlueskyDestination.length("👩‍👩‍👧‍👦 é") == 3  # a family emoji is one grapheme, é (NFC) one

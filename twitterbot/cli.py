@@ -25,7 +25,7 @@ from .clean import CleanOptions, Links, Mentions, Retweets  # noqa: E402
 from .config import FINETUNE_EPOCHS, Config, FilterOptions, Optimizer, PrepareOptions, SampleOptions  # noqa: E402
 from .datafolder import Split  # noqa: E402
 
-Destination = Literal["x"]
+Destination = Literal["x", "mastodon", "bluesky"]
 from .export import Quantize  # noqa: E402
 
 try:
@@ -445,8 +445,9 @@ def post(
     ] = None,
 ) -> None:
     """Post what the model writes: the first candidate that passes every filter and was never posted.
-    A dry run unless --live. X's keys come from X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and
-    X_ACCESS_TOKEN_SECRET (or --env-file); posting costs money under X's pay-per-use pricing."""
+    A dry run unless --live. Keys from the environment (or --env-file): X_API_KEY, X_API_SECRET,
+    X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET for X (posting costs money under its pay-per-use pricing);
+    MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN; BLUESKY_HANDLE, BLUESKY_APP_PASSWORD."""
     _import_keras()
     from . import post as posting
     from .apikeys import read_secrets
@@ -457,14 +458,15 @@ def post(
     every_seconds = None if every is None else posting.parse_every(every)
     if every_seconds and count == 1:
         raise BotError("--every needs --count above 1 (or run `bot post` from cron with --count 1)")
-    destination = posting.XDestination(read_secrets(posting.X_KEYS, env_file)) if live else None
+    kind = posting.DESTINATIONS[to]
+    destination = kind(read_secrets(kind.keys, env_file)) if live else None
     options = SampleOptions(temperature=temp, seed=seed, link=link, mention=mention)
     filter_options = FilterOptions(
-        overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""), max_length=280
+        overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""), max_length=kind.max_length
     )
     ckpt = open_checkpoint(checkpoint)
     log = log or (Path(POST_LOG) if ckpt.path == BUNDLED else ckpt.path / POST_LOG)
-    filters = Filters(filter_options, ckpt.novelty(), options.mention)
+    filters = Filters(filter_options, ckpt.novelty(), options.mention, kind.length)
     say = functools.partial(err_console.print, markup=False, highlight=False)
     posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -58,10 +59,18 @@ class Filters:
 
     `novelty`: the training tweets' index (a checkpoint's novelty.npz); without one, copies are not checked.
     `mention`: the handle the user chose for the mention placeholder (`--mention`), which may appear.
+    `length`: how the destination counts (default: X's weighted length); `options.max_length` its limit.
     """
 
-    def __init__(self, options: FilterOptions, novelty: NoveltyIndex | None = None, mention: str = ""):
+    def __init__(
+        self,
+        options: FilterOptions,
+        novelty: NoveltyIndex | None = None,
+        mention: str = "",
+        length: Callable[[str], int] | None = None,
+    ):
         self.options, self.novelty, self.mention = options, novelty, mention.lower()
+        self.length = length or x_length
         self.blocked = _blocklist(Path(options.blocklist) if options.blocklist else None)
 
     def rejection(self, raw: str, rendered: str) -> str | None:
@@ -78,7 +87,7 @@ class Filters:
             handle.lower() != self.mention for handle in _HANDLE.findall(rendered)
         ):
             return "mention"
-        if x_length(rendered) > self.options.max_length:
+        if self.length(rendered) > self.options.max_length:
             return "too long"
         if self.novelty is not None:
             if self.novelty.is_copy(raw):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import unicodedata
 from collections import Counter
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from .apikeys import api_reason
 from .checkpoint import Checkpoint
 from .config import SampleOptions
 from .errors import BotError
-from .filters import Filters
+from .filters import Filters, x_length
 from .sample import STREAMS, Sampler
 
 X_KEYS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
@@ -43,11 +45,27 @@ class Clock:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
+class Destination(Protocol):
+    """Where posts go: its name, the keys it needs, how it counts a post's length and its limit."""
+
+    name: str
+    keys: tuple[str, ...]
+    max_length: int
+
+    def length(self, text: str) -> int: ...
+
+    def post(self, text: str) -> str: ...
+
+    def failure(self, error: Exception) -> tuple[bool, str]: ...
+
+
 class XDestination:
     """Posts to X through tweepy (API v2, OAuth 1.0a user context)."""
 
     name = "x"
+    keys = X_KEYS
     max_length = 280  # weighted, as twitter-text counts
+    length = staticmethod(x_length)
 
     def __init__(self, secrets: dict[str, str]):
         import tweepy
@@ -74,6 +92,91 @@ class XDestination:
         if isinstance(error, self.tweepy.HTTPException):
             return False, f"X refused the post ({api_reason(error)})"
         return False, api_reason(error)
+
+
+class MastodonDestination:
+    """Posts a public status to a Mastodon server through Mastodon.py (a server URL and an access token)."""
+
+    name = "mastodon"
+    keys = ("MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN")
+    max_length = 500  # Mastodon's default; a link counts 23, like X's
+
+    @staticmethod
+    def length(text: str) -> int:
+        return len(_LINK.sub("x" * 23, unicodedata.normalize("NFC", text)))
+
+    def __init__(self, secrets: dict[str, str]):
+        import mastodon
+
+        self.mastodon = mastodon
+        self.client = mastodon.Mastodon(
+            access_token=secrets["MASTODON_ACCESS_TOKEN"],
+            api_base_url=secrets["MASTODON_API_BASE_URL"],
+            ratelimit_method="throw",  # the retry loop here waits, with the same backoff as for X
+            request_timeout=60,
+        )
+
+    def post(self, text: str) -> str:
+        return str(self.client.status_post(text, visibility="public")["id"])
+
+    def failure(self, error: Exception) -> tuple[bool, str]:
+        m = self.mastodon
+        if isinstance(error, m.MastodonNetworkError | m.MastodonServerError | m.MastodonRatelimitError):
+            return True, _first_line(error)
+        if isinstance(error, m.MastodonUnauthorizedError):
+            return False, "the server refused the token (401): check " + ", ".join(self.keys)
+        return False, f"the server refused the post ({_first_line(error)})"
+
+
+class BlueskyDestination:
+    """Posts to Bluesky through atproto (a handle and an app password)."""
+
+    name = "bluesky"
+    keys = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD")
+    max_length = 300  # graphemes
+
+    @staticmethod
+    def length(text: str) -> int:
+        import regex
+
+        return len(regex.findall(r"\X", unicodedata.normalize("NFC", text)))
+
+    def __init__(self, secrets: dict[str, str], base_url: str | None = None):
+        import atproto
+        import atproto_client.exceptions
+
+        self.errors = atproto_client.exceptions
+        self.secrets = secrets
+        self.client = atproto.Client(base_url)
+        self.logged_in = False
+
+    def post(self, text: str) -> str:
+        if not self.logged_in:
+            self.client.login(
+                self.secrets["BLUESKY_HANDLE"], self.secrets["BLUESKY_APP_PASSWORD"], fetch_bsky_profile=False
+            )
+            self.logged_in = True
+        # the record's repo named by handle (an at-identifier), not the profile a login would look up
+        return str(self.client.send_post(text, profile_identify=self.secrets["BLUESKY_HANDLE"]).uri)
+
+    def failure(self, error: Exception) -> tuple[bool, str]:
+        e = self.errors
+        status = getattr(getattr(error, "response", None), "status_code", 0) or 0
+        if isinstance(error, e.NetworkError | e.InvokeTimeoutError | e.RateLimitExceededError) or status >= 500:
+            return True, _first_line(error)
+        if isinstance(error, e.UnauthorizedError | e.LoginRequiredError):
+            return False, "Bluesky refused the login: check " + ", ".join(self.keys)
+        return False, f"Bluesky refused the post ({_first_line(error)})"
+
+
+DESTINATIONS = {"x": XDestination, "mastodon": MastodonDestination, "bluesky": BlueskyDestination}
+_LINK = re.compile(r"https?://\S+")
+
+
+def _first_line(error: Exception) -> str:
+    """An error's kind and first line: client libraries' messages carry no keys, but may run long."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
 def _key(text: str) -> str:
@@ -119,7 +222,7 @@ def post_once(
     options: SampleOptions,
     filters: Filters,
     log: PostLog,
-    destination: XDestination | None,
+    destination: Destination | None,
     rng: np.random.Generator,
     say: Callable[[str], None],
     clock: Clock,
@@ -145,7 +248,7 @@ def post_once(
     return Outcome(None, None, drawn, rejected)
 
 
-def _send(destination: XDestination, text: str, clock: Clock, say: Callable[[str], None]) -> str:
+def _send(destination: Destination, text: str, clock: Clock, say: Callable[[str], None]) -> str:
     for attempt in range(RETRIES):
         try:
             return destination.post(text)
@@ -176,7 +279,7 @@ def run(
     options: SampleOptions,
     filters: Filters,
     log_path: Path,
-    destination: XDestination | None,
+    destination: Destination | None,
     count: int,
     every: float | None,
     say: Callable[[str], None],
