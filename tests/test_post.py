@@ -184,7 +184,8 @@ def test_no_secret_is_printed_logged_or_written(ckpt, tmp_path, monkeypatch):
 def test_fetch_prepare_finetune_post_end_to_end(bot_checkpoint, tmp_path, monkeypatch):
     """The bot's whole loop, as a user types it, against recorded X endpoints."""
     monkeypatch.chdir(tmp_path)
-    for name, value in {**SENTINELS, "X_BEARER_TOKEN": "SENTINEL-bearer-7f3a9c"}.items():
+    secrets = {**SENTINELS, "X_BEARER_TOKEN": "SENTINEL-bearer-7f3a9c"}
+    for name, value in secrets.items():
         monkeypatch.setenv(name, value)
     phrases = ["the cat sat on the mat", "a dog ate my hat", "we love tiny tests", "hello world, hello bot"]
     tweets = [
@@ -207,9 +208,13 @@ def test_fetch_prepare_finetune_post_end_to_end(bot_checkpoint, tmp_path, monkey
         ["finetune", str(bot_checkpoint), "data/me", "--out", "ck/me", "--num-epochs", "1"],
         ["post", "ck/me", "--live", "--seed", "1", "--overlap", "1"],
     ]
+    printed = []
     for args in steps:
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output, result.exception)
+        printed.append(result.output)
+    written = [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [value for value in secrets.values() if any(value in text for text in printed + written)]
     assert len((tmp_path / "me.jsonl").read_text().splitlines()) == 160
     (entry,) = [json.loads(line) for line in (tmp_path / "ck" / "me" / "posted.jsonl").read_text().splitlines()]
     assert entry["id"] == CREATED["data"]["id"] and entry["destination"] == "x"
