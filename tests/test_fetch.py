@@ -138,6 +138,8 @@ def test_an_interrupted_fetch_keeps_what_it_wrote_and_goes_on(tmp_path):
     [
         (401, problem(401, "Unauthorized"), "X refused the token (401 Unauthorized): check X_BEARER_TOKEN"),
         (200, {"errors": [{"detail": "Could not find user with username: [someone]."}]}, "@someone: no such X account"),
+        (404, problem(404, "Not Found"), "@someone: no such X account"),
+        (403, problem(403, "Forbidden"), "X refused the request (403 Forbidden: Forbidden)"),
     ],
 )
 def test_refusals_are_one_line(tmp_path, status, body, message):

@@ -94,8 +94,10 @@ def fetch(
         raise BotError(f"X refused the token (401 Unauthorized): check {BEARER}") from None
     except tweepy.NotFound:
         raise BotError(f"@{username}: no such X account") from None
-    except tweepy.HTTPException as error:
-        raise BotError(f"X refused the request ({api_reason(error)}); run the same command again to go on") from None
+    except tweepy.TwitterServerError as error:
+        raise BotError(f"X failed ({api_reason(error)}); run the same command again to go on") from None
+    except tweepy.HTTPException as error:  # 400, 403: what was asked is not allowed (e.g. the app's access level)
+        raise BotError(f"X refused the request ({api_reason(error)})") from None
     state_path.unlink(missing_ok=True)
     return FetchResult(username, fetched, len(seen))
 
