@@ -26,6 +26,7 @@ from .config import FINETUNE_EPOCHS, Config, FilterOptions, Optimizer, PrepareOp
 from .datafolder import Split  # noqa: E402
 
 Destination = Literal["x", "mastodon", "bluesky"]
+SearchObjective = Literal["both", "loss"]
 from .export import Quantize  # noqa: E402
 
 try:
@@ -238,6 +239,10 @@ def train(
     save_every: Annotated[
         int, typer.Option(help="also save the resumable state every N batches (0: at the end of each epoch only)")
     ] = 0,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="settings from a config.json or a search's best.json; flags given override"),
+    ] = None,
     force: ForceOption = False,
 ) -> None:
     """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
@@ -260,6 +265,9 @@ def train(
         seed=seed,
     )
     given = [name for name in dataclasses.asdict(config) if _typed(ctx, name)]
+    if config_file:  # its settings, with the flags typed on the command line on top
+        config = Config.load(config_file).replace(**{name: getattr(config, name) for name in given})
+        config = config.replace(vocab_size=0)  # the data's, set by training
     history = run_train(
         data,
         out,
@@ -277,6 +285,35 @@ def train(
             f"best val_loss {best.get('val_loss', float('nan')):.4f} nats/char at epoch "
             f"{int(best['epoch']) + 1}; checkpoint in {out}"
         )
+
+
+@app.command()
+def search(
+    data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
+    out: OutOption = Path("searches/search"),
+    trials: Annotated[int, typer.Option(help="trials in all (with --resume: including those done)")] = 20,
+    epochs_per_trial: Annotated[int, typer.Option(help="epochs each trial trains at most")] = 3,
+    timeout: Annotated[float | None, typer.Option(help="stop starting trials after this many seconds")] = None,
+    subset: Annotated[int | None, typer.Option(help="train on the first N characters of the data")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the sampler and of every trial")] = 0,
+    objective: Annotated[
+        SearchObjective, typer.Option(help="both: lowest loss and fewest parameters (Pareto front); loss: TPE")
+    ] = "both",
+    space: Annotated[Path | None, typer.Option(help="search space TOML (default: the shipped one)")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="optuna storage URL, e.g. postgresql://… for several machines (default: SQLite)")
+    ] = None,
+    resume: Annotated[bool, flag("--resume", "go on with the search saved in --out (or --storage)")] = False,
+    force: ForceOption = False,
+) -> None:
+    """Search hyperparameters with optuna: trains each trial briefly, stops bad ones early, ranks them in
+    trials.csv, keeps the Pareto front's checkpoints, writes best.json for `bot train --config`."""
+    _import_keras(tensorflow=True)
+    from .search import DEFAULT_SPACE, SearchSettings
+    from .search import search as run_search
+
+    settings = SearchSettings(trials, epochs_per_trial, timeout, subset, seed, objective, storage)
+    run_search(data, out, settings, space or DEFAULT_SPACE, resume=resume, force=force, console=err_console)
 
 
 @app.command()

@@ -44,14 +44,15 @@ def train(
     distribute: bool = False,
     save_every: int = 0,
     changed: Iterable[str] = ("num_epochs",),
+    extra_callbacks: Iterable[keras.callbacks.Callback] = (),
 ) -> list[dict]:
     """Train (or continue training) a model on a data folder into a checkpoint folder; return the history.
 
     `initial_weights` starts a fresh run from another checkpoint's weights (fine-tuning); `distribute`
     splits every batch across all local devices (data parallel, JAX); `save_every` also saves the
     resumable state every that many batches. With `restore`, the saved run's config is used, except
-    the schedule settings named in `changed` (the flags given), taken from `config`. One run at a
-    time per folder (a lock file beside it).
+    the schedule settings named in `changed` (the flags given), taken from `config`. `extra_callbacks`
+    run after training's own (a search's early stop). One run at a time per folder (a lock file beside it).
     """
     console = console or Console(stderr=True)
     if save_every < 0:
@@ -81,6 +82,7 @@ def train(
                 load_weights_only(model, initial_weights)  # the base run's optimizer slots are not wanted
                 console.print(f"starting from {initial_weights}")
         callbacks = training_callbacks(out, config, start.restored, start.step, save_every, len(train_batches), console)
+        callbacks.all.extend(extra_callbacks)
         console.print(
             f"training on {keras.backend.backend()} ({_devices()}): {config.num_layers}×LSTM {config.rnn_size}, "
             f"{len(train_batches)} batches of {config.batch_size}×{config.seq_len} per epoch"

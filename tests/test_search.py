@@ -1,0 +1,173 @@
+"""`bot search` on tiny data: it runs, stops bad trials early, ranks, resumes, hands its best to `bot train`."""
+
+import csv
+import json
+import math
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from twitterbot.cli import app
+from twitterbot.config import Config
+from twitterbot.errors import BotError
+from twitterbot.search import MedianStop, SearchSettings, load_space, search
+
+TINY_SPACE = """
+rnn_size = { low = 8, high = 32, log = true }
+embedding_size = { choices = [4, 8] }
+batch_size = { choices = [4] }
+seq_len = { choices = [16] }
+learning_rate = { low = 0.001, high = 0.03, log = true }
+drop_rate = { low = 0.0, high = 0.1 }
+"""
+
+
+@pytest.fixture()
+def space(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+def rows(folder):
+    with open(folder / "trials.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_a_tiny_search_runs_ranks_resumes_and_its_best_trains(data_folder, space, tmp_path):
+    out = tmp_path / "s"
+    settings = SearchSettings(trials=2, epochs=2, seed=1)
+    search(data_folder, out, settings, space)
+    first = rows(out)
+    assert [int(r["rank"]) for r in first] == [1, 2] and {r["state"] for r in first} <= {"complete", "pruned"}
+    losses = [float(r["best_val_loss"]) for r in first]
+    assert losses == sorted(losses) and all(math.isfinite(v) for v in losses)
+    assert {"rnn_size", "learning_rate", "parameters", "seconds_per_epoch", "epochs_run", "pruned"} <= set(first[0])
+    with pytest.raises(BotError, match="already exists"):
+        search(data_folder, out, settings, space)  # an existing search is not replaced by accident
+    study = search(data_folder, out, SearchSettings(trials=4, epochs=2, seed=1), space, resume=True)
+    assert len(study.trials) == 4 and len(rows(out)) == 4  # two more, the first two kept
+    assert (out / "history.png").is_file() and (out / "pareto.png").is_file()
+    best = json.loads((out / "best.json").read_text())
+    assert best["rnn_size"] == int(rows(out)[0]["rnn_size"]) or rows(out)[0]["state"] != "complete"
+    kept = sorted(p.name for p in (out / "trials").iterdir())
+    assert 1 <= len(kept) <= 4
+    result = CliRunner().invoke(
+        app, ["train", str(data_folder), "--out", str(tmp_path / "full"), "--config", str(out / "best.json"),
+              "--num-epochs", "1"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    trained = Config.load(tmp_path / "full" / "config.json")
+    assert trained.rnn_size == best["rnn_size"] and trained.num_epochs == 1
+
+
+def test_a_trial_worse_than_the_median_stops_early(tmp_path):
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    for loss in (1.0, 1.2):
+        trial = study.ask()
+        trial.set_user_attr("val_loss_0", loss)
+        study.tell(trial, (loss, 10))
+    good, bad = study.ask(), study.ask()
+    MedianStop(good).on_epoch_end(0, {"val_loss": 1.05})  # under the median (1.1): goes on
+    with pytest.raises(optuna.TrialPruned):
+        MedianStop(bad).on_epoch_end(0, {"val_loss": 1.5})
+    with pytest.raises(optuna.TrialPruned):  # a NaN loss is never below the median
+        MedianStop(study.ask()).on_epoch_end(0, {"val_loss": float("nan")})
+
+
+def test_bad_spaces_and_settings_are_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("vocab_size = { low = 1, high = 2 }\n")
+    with pytest.raises(BotError, match="'vocab_size' is not a setting to search"):
+        load_space(bad)
+    bad.write_text("rnn_size = 5\n")
+    with pytest.raises(BotError, match="rnn_size needs low and high, or choices"):
+        load_space(bad)
+    bad.write_text("rnn_size = {")
+    with pytest.raises(BotError, match="not a readable TOML search space"):
+        load_space(bad)
+    with pytest.raises(BotError, match="--subset must be at least"):
+        SearchSettings(subset=10)
+
+
+@pytest.fixture()
+def postgres(tmp_path):
+    """A PostgreSQL server of its own (Debian's, installed by scripts/install-test-deps.sh) on 127.0.0.1,
+    run as the postgres user (the server refuses root), trust authentication, removed afterwards."""
+    import glob
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries or shutil.which("runuser") is None:
+        pytest.skip("Debian's postgresql is not installed (scripts/install-test-deps.sh installs it)")
+    bin_dir = os.path.dirname(binaries[-1])
+    root = Path(tempfile.mkdtemp(prefix="twitterbot-pg-"))  # pytest's tmp_path is private to root
+    shutil.chown(root, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def as_postgres(*args):
+        return subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=120)
+
+    made = as_postgres(f"{bin_dir}/initdb", "-D", str(root / "data"), "--auth=trust", "-U", "postgres")
+    assert made.returncode == 0, made.stderr
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    started = as_postgres(  # its log to a file: the server must not hold our pipes open
+        f"{bin_dir}/pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-o", options, "-w", "start"
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        created = as_postgres(f"{bin_dir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "search")
+        assert created.returncode == 0, created.stderr
+        yield f"postgresql://postgres@127.0.0.1:{port}/search"
+    finally:
+        as_postgres(f"{bin_dir}/pg_ctl", "-D", str(root / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_workers_share_one_study_in_postgresql(data_folder, space, tmp_path, postgres):
+    import subprocess
+    import sys
+
+    optuna.create_study(study_name="search", storage=postgres, directions=["minimize", "minimize"])
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "twitterbot.cli",
+                "search",
+                str(data_folder),
+                "--out",
+                str(tmp_path / f"w{i}"),
+                "--storage",
+                postgres,
+                "--space",
+                str(space),
+                "--trials",
+                "2",
+                "--epochs-per-trial",
+                "1",
+                "--seed",
+                str(i),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-2000:]
+    trials = optuna.load_study(study_name="search", storage=postgres).trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]  # every trial recorded, no number twice
+    assert all(t.state.is_finished() for t in trials)
+    assert "postgres@127.0.0.1" in postgres and "…" not in postgres

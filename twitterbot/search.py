@@ -1,0 +1,291 @@
+"""`bot search`: hyperparameter search with optuna, for the lowest validation loss and the cheapest model.
+
+Two objectives by default, best validation loss and the model's per-character step cost (its
+parameter count, what the browser's time per character follows): optuna's NSGA-II sampler gives the
+Pareto front. `--objective loss` runs the single-objective TPE search the reference project ran.
+Trials stop early when their validation loss after an epoch is worse than the median of the finished
+trials' at that epoch. The study lives in SQLite in the search folder (`--resume` goes on) or in any
+optuna storage URL (`--storage postgresql://…`: several machines on one study).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import re
+import shutil
+import statistics
+import time
+import tomllib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+import h5py
+import keras
+import optuna
+from rich.console import Console
+
+from . import fsutil
+from .config import Config
+from .datafolder import DATA, SETTINGS, SPLITS, VOCAB, DataFolder, open_data
+from .errors import BotError
+from .model import weight_shapes
+from .train import train
+
+DEFAULT_SPACE = Path(__file__).parent / "search_space.toml"
+STUDY = "study.db"
+TRIALS = "trials.csv"
+BEST = "best.json"
+KEEP = 5  # trial checkpoints kept besides the Pareto front: the best by loss
+Objective = Literal["both", "loss"]
+
+
+def is_search(path: Path) -> bool:
+    """Whether a folder is one `bot search` wrote (the only kind its --force replaces)."""
+    return (Path(path) / STUDY).is_file() or (Path(path) / TRIALS).is_file()
+
+
+def load_space(path: Path) -> dict[str, dict]:
+    """A search space: Config field → {low, high[, log]} or {choices}, checked."""
+    try:
+        space = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise BotError(f"{path}: not a readable TOML search space ({error})") from error
+    known = {field.name for field in fields(Config)} - {"vocab_size", "format_version", "num_epochs", "patience"}
+    for name, spec in space.items():
+        if name not in known:
+            raise BotError(f"{path}: {name!r} is not a setting to search (one of {', '.join(sorted(known))})")
+        if not isinstance(spec, dict) or not ({"low", "high"} <= set(spec) or "choices" in spec):
+            raise BotError(f"{path}: {name} needs low and high, or choices")
+    return space
+
+
+def suggest(trial: optuna.Trial, space: dict[str, dict], base: Config) -> Config:
+    """The trial's settings: the space's draws over `base`."""
+    values = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            values[name] = trial.suggest_categorical(name, spec["choices"])
+        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
+            values[name] = trial.suggest_int(name, spec["low"], spec["high"], log=spec.get("log", False))
+        else:
+            values[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False))
+    return base.replace(**values)
+
+
+def parameters(config: Config) -> int:
+    return sum(math.prod(shape) for shape in weight_shapes(config))
+
+
+class MedianStop(keras.callbacks.Callback):
+    """Stop a trial whose validation loss after an epoch is worse than the median of the finished trials'
+    at that epoch (optuna's pruners do not serve multi-objective studies; this rule serves both)."""
+
+    def __init__(self, trial: optuna.Trial, warmup: int = 2):
+        super().__init__()
+        self.trial, self.warmup = trial, warmup
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {}).get("val_loss", math.nan))
+        self.trial.set_user_attr(f"val_loss_{epoch}", loss)
+        finished = self.trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        earlier = [t.user_attrs[f"val_loss_{epoch}"] for t in finished if f"val_loss_{epoch}" in t.user_attrs]
+        if len(earlier) >= self.warmup and not loss <= statistics.median(earlier):
+            self.trial.set_user_attr("pruned_at_epoch", epoch)
+            raise optuna.TrialPruned(f"val_loss {loss:.4f} after epoch {epoch + 1} is above the median")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    trials: int = 20
+    epochs: int = 3  # per trial
+    timeout: float | None = None  # seconds for the whole search
+    subset: int | None = None  # train on the first N characters
+    seed: int = 0
+    objective: Objective = "both"
+    storage: str | None = None  # default: SQLite in the search folder
+
+    def __post_init__(self) -> None:
+        if self.trials < 1 or self.epochs < 1:
+            raise BotError(f"--trials and --epochs-per-trial must be at least 1 (got {self.trials}, {self.epochs})")
+        if self.subset is not None and self.subset < 1000:
+            raise BotError(f"--subset must be at least 1,000 characters (got {self.subset})")
+        if self.timeout is not None and not self.timeout > 0:
+            raise BotError(f"--timeout must be positive seconds (got {self.timeout})")
+
+
+def search(
+    data_path: Path,
+    out: Path,
+    settings: SearchSettings,
+    space_path: Path = DEFAULT_SPACE,
+    resume: bool = False,
+    force: bool = False,
+    console: Console | None = None,
+) -> optuna.Study:
+    """Run (or go on with) a search; write trials.csv, best.json and plots into `out`."""
+    console = console or Console(stderr=True)
+    space = load_space(space_path)
+    out = Path(out)
+    data = open_data(data_path)
+    if not resume:
+        fsutil.refuse_existing(out, force, "search folder", is_search, inputs=[data.path])
+        if out.exists():
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_on = _subset(data, out / "data", settings.subset) if settings.subset else data.path
+    storage = settings.storage or f"sqlite:///{(out / STUDY).resolve()}"
+    directions = ["minimize"] if settings.objective == "loss" else ["minimize", "minimize"]
+    sampler = (
+        optuna.samplers.TPESampler(seed=settings.seed)
+        if settings.objective == "loss"
+        else optuna.samplers.NSGAIISampler(seed=settings.seed)
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            study_name="search", storage=storage, directions=directions, sampler=sampler, load_if_exists=True
+        )
+    except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
+        raise BotError(f"cannot open the study in {settings.storage or out / STUDY} ({error})") from error
+    base = Config(seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs)
+    done = len([t for t in study.trials if t.state.is_finished()])
+    left = max(settings.trials - done, 0)
+    console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(storage)}")
+
+    def objective(trial: optuna.Trial):
+        config = suggest(trial, space, base)
+        trial.set_user_attr("parameters", parameters(config))
+        trial.set_user_attr("config", dataclasses.asdict(config))  # for best.json, wherever the trial ran
+        folder = out / "trials" / f"{trial.number:04d}"
+        started = time.perf_counter()
+        history = train(train_on, folder, config, force=True, console=quiet, extra_callbacks=[MedianStop(trial)])
+        losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
+        trial.set_user_attr("epochs_run", len(history))
+        trial.set_user_attr("seconds_per_epoch", (time.perf_counter() - started) / max(len(history), 1))
+        if not losses:
+            raise BotError("no finite validation loss")
+        console.print(f"trial {trial.number}: val_loss {min(losses):.4f}, {parameters(config):,} parameters")
+        return min(losses) if settings.objective == "loss" else (min(losses), parameters(config))
+
+    if left:
+        with open(out / "trials.log", "a", encoding="utf-8") as log:  # each trial's training lines
+            quiet = Console(file=log, force_terminal=False)
+            study.optimize(objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True)
+    report(study, out, settings.objective, console)
+    return study
+
+
+def report(study: optuna.Study, out: Path, objective: Objective, console: Console) -> None:
+    """trials.csv (ranked by validation loss), best.json, the best 10 as a table, and the plots; keep only
+    the checkpoints of the Pareto front and the KEEP best."""
+    from rich.table import Table
+
+    finished = [t for t in study.trials if t.state.is_finished()]
+    ranked = sorted(finished, key=lambda t: (t.values is None, t.values[0] if t.values else math.inf, t.number))
+    names = sorted({name for t in finished for name in t.params})
+    columns = [
+        "rank",
+        "trial",
+        "state",
+        *names,
+        "best_val_loss",
+        "epochs_run",
+        "pruned",
+        "seconds_per_epoch",
+        "parameters",
+    ]
+    rows = []
+    for rank, t in enumerate(ranked, 1):
+        attrs = t.user_attrs
+        val = (
+            t.values[0]
+            if t.values
+            else min((v for k, v in attrs.items() if k.startswith("val_loss_") and math.isfinite(v)), default=math.nan)
+        )
+        rows.append(
+            [rank, t.number, t.state.name.lower(), *(t.params.get(n, "") for n in names), f"{val:.4f}",
+             attrs.get("epochs_run", ""), t.state == optuna.trial.TrialState.PRUNED,
+             f"{attrs.get('seconds_per_epoch', math.nan):.1f}", attrs.get("parameters", "")]
+        )  # fmt: skip
+    with fsutil.atomic_path(out / TRIALS) as tmp, open(tmp, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    complete = [t for t in ranked if t.state == optuna.trial.TrialState.COMPLETE]
+    front = {t.number for t in study.best_trials} if complete else set()
+    keep = front | {t.number for t in complete[:KEEP]}
+    for folder in (out / "trials").glob("*") if (out / "trials").is_dir() else ():
+        if folder.is_dir() and int(folder.name) not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    if complete:
+        best = complete[0]
+        full_run = {**best.user_attrs["config"], "num_epochs": Config.num_epochs, "patience": Config.patience}
+        fsutil.write_json(out / BEST, full_run)  # `bot train DATA --config best.json`
+    table = Table(title=f"best trials of {out} (Pareto front: *)")
+    for name in ("rank", "trial", "state", "val_loss", "parameters", "s/epoch", *names):
+        table.add_column(name, justify="right")
+    for row in rows[:10]:
+        cell = dict(zip(columns, row, strict=True))
+        mark = "*" if cell["trial"] in front else ""
+        table.add_row(
+            str(cell["rank"]), f"{cell['trial']}{mark}", cell["state"], cell["best_val_loss"],
+            f"{cell['parameters']:,}" if cell["parameters"] != "" else "", cell["seconds_per_epoch"],
+            *(str(cell[n]) for n in names),
+        )  # fmt: skip
+    console.print(table)
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in finished)
+    console.print(f"{len(finished)} trials: {len(complete)} complete, {pruned} pruned; {out / TRIALS}")
+    _plots(study, out, objective)
+
+
+def _plots(study: optuna.Study, out: Path, objective: Objective) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as plots
+
+    target = (lambda t: t.values[0]) if objective == "both" else None
+    drawings: dict[str, Callable] = {
+        "history.png": lambda: plots.plot_optimization_history(study, target=target, target_name="val_loss"),
+        "importances.png": lambda: plots.plot_param_importances(study, target=target, target_name="val_loss"),
+    }
+    if objective == "both":
+        drawings["pareto.png"] = lambda: plots.plot_pareto_front(study, target_names=["val_loss", "parameters"])
+    for name, draw in drawings.items():
+        try:
+            with warnings.catch_warnings():  # optuna marks its matplotlib plots experimental, and says so each time
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                warnings.simplefilter("ignore", UserWarning)
+                axes = draw()
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue  # too few finished trials for this plot yet
+        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+        with fsutil.atomic_path(out / name) as tmp:
+            figure.savefig(tmp, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+
+
+def _subset(data: DataFolder, folder: Path, chars: int) -> Path:
+    """A data folder of the first `chars` training characters (validation: a tenth of that, at least 10k)."""
+    if (folder / DATA).is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data.path / VOCAB, folder / VOCAB)
+    shutil.copyfile(data.path / SETTINGS, folder / SETTINGS)
+    sizes = {"train": chars, "validate": max(chars // 10, 10_000), "test": max(chars // 10, 10_000)}
+    with h5py.File(data.h5_path, "r") as source, fsutil.atomic_path(folder / DATA) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs.update(source.attrs)
+        for name in SPLITS:
+            h5.create_dataset(name, data=source[name][: sizes[name]])
+    return folder
+
+
+def _shown(storage: str) -> str:
+    """A storage URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:…@", storage)
