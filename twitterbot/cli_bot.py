@@ -1,0 +1,123 @@
+"""The `bot` commands of a bot's life outside training: `fetch` tweets, `post` them, `search` for settings.
+Registered on cli.app (cli.py imports this module last); like cli.py, they only parse and call."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from .cli import ForceOption, LinkOption, MentionOption, OutOption, _import_keras, app, console, err_console, flag
+from .config import FilterOptions, SampleOptions
+from .errors import BotError
+
+Destination = Literal["x", "mastodon", "bluesky"]
+SearchObjective = Literal["both", "loss"]
+
+
+@app.command()
+def fetch(
+    username: Annotated[str, typer.Argument(help="the account, with or without @")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON lines to append to (what bot prepare reads)")],
+    limit: Annotated[int, typer.Option(help="tweets to fetch at most (X serves the latest 3,200)")] = 3200,
+    exclude: Annotated[list[str] | None, typer.Option(help="retweets and/or replies")] = None,
+    since_id: Annotated[
+        str | None, typer.Option(help="only tweets newer than this id (default: the file's newest)")
+    ] = None,
+    env_file: Annotated[Path | None, typer.Option(help="KEY=VALUE lines with X_BEARER_TOKEN")] = None,
+) -> None:
+    """Fetch an account's latest tweets through the X API v2. Reading costs money under X's pay-per-use
+    pricing (~$0.005 a post) and X serves only the latest 3,200: the free "Download your data" archive
+    (tweets.js, or its .zip, read by bot prepare) is the first choice. Needs X_BEARER_TOKEN. An
+    interrupted fetch goes on where it stopped; a later one adds only newer tweets."""
+    from .apikeys import read_secrets
+    from .fetch import BEARER
+    from .fetch import fetch as run_fetch
+
+    token = read_secrets([BEARER], env_file)[BEARER]
+    say = functools.partial(err_console.print, markup=False, highlight=False)
+    result = run_fetch(username, out, token, limit=limit, exclude=tuple(exclude or ()), since_id=since_id, say=say)
+    console.print(f"@{result.user}: {result.fetched:,} new tweets; {result.total:,} in {out}")
+
+
+@app.command()
+def post(
+    checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
+    live: Annotated[bool, flag("--live", "really post (default: a dry run that sends nothing)")] = False,
+    to: Annotated[Destination, typer.Option(help="where to post")] = "x",
+    count: Annotated[int, typer.Option("--count", "-n", help="posts to make")] = 1,
+    every: Annotated[str | None, typer.Option(help="time between posts, like 3h or 90m (±10 %)")] = None,
+    env_file: Annotated[Path | None, typer.Option(help="KEY=VALUE lines with the API keys")] = None,
+    log: Annotated[
+        Path | None, typer.Option(help="the post log (default: posted.jsonl in the checkpoint folder)")
+    ] = None,
+    temp: Annotated[float, typer.Option("--temp", "-t", help="sampling temperature")] = SampleOptions.temperature,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    link: LinkOption = SampleOptions.link,
+    mention: MentionOption = SampleOptions.mention,
+    overlap: Annotated[
+        float, typer.Option(help="reject a tweet sharing a run this long (share of its length) with a training tweet")
+    ] = FilterOptions.overlap,
+    allow_mentions: Annotated[
+        bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
+    ] = FilterOptions.allow_mentions,
+    blocklist: Annotated[
+        Path | None, typer.Option(help="more blocked words or /regular expressions/, one a line")
+    ] = None,
+) -> None:
+    """Post what the model writes: the first candidate that passes every filter and was never posted.
+    A dry run unless --live. Keys from the environment (or --env-file): X_API_KEY, X_API_SECRET,
+    X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET for X (posting costs money under its pay-per-use pricing);
+    MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN; BLUESKY_HANDLE, BLUESKY_APP_PASSWORD."""
+    _import_keras()
+    from . import post as posting
+    from .apikeys import read_secrets
+    from .checkpoint import POST_LOG, open_checkpoint
+    from .config import BUNDLED
+    from .filters import Filters
+
+    every_seconds = None if every is None else posting.parse_every(every)
+    if every_seconds and count == 1:
+        raise BotError("--every needs --count above 1 (or run `bot post` from cron with --count 1)")
+    kind = posting.DESTINATIONS[to]
+    destination = kind(read_secrets(kind.keys, env_file)) if live else None
+    options = SampleOptions(temperature=temp, seed=seed, link=link, mention=mention)
+    filter_options = FilterOptions(
+        overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""), max_length=kind.max_length
+    )
+    ckpt = open_checkpoint(checkpoint)
+    log = log or (Path(POST_LOG) if ckpt.path == BUNDLED else ckpt.path / POST_LOG)
+    filters = Filters(filter_options, ckpt.novelty(), options.mention, kind.length)
+    say = functools.partial(err_console.print, markup=False, highlight=False)
+    posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
+
+
+@app.command()
+def search(
+    data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
+    out: OutOption = Path("searches/search"),
+    trials: Annotated[int, typer.Option(help="trials in all (with --resume: including those done)")] = 20,
+    epochs_per_trial: Annotated[int, typer.Option(help="epochs each trial trains at most")] = 3,
+    timeout: Annotated[float | None, typer.Option(help="stop starting trials after this many seconds")] = None,
+    subset: Annotated[int | None, typer.Option(help="train on the first N characters of the data")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the sampler and of every trial")] = 0,
+    objective: Annotated[
+        SearchObjective, typer.Option(help="both: lowest loss and fewest parameters (Pareto front); loss: TPE")
+    ] = "both",
+    space: Annotated[Path | None, typer.Option(help="search space TOML (default: the shipped one)")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="optuna storage URL, e.g. postgresql://… for several machines (default: SQLite)")
+    ] = None,
+    resume: Annotated[bool, flag("--resume", "go on with the search saved in --out (or --storage)")] = False,
+    force: ForceOption = False,
+) -> None:
+    """Search hyperparameters with optuna: trains each trial briefly, stops bad ones early, ranks them in
+    trials.csv, keeps the Pareto front's checkpoints, writes best.json for `bot train --config`."""
+    _import_keras(tensorflow=True)
+    from .search import DEFAULT_SPACE, SearchSettings
+    from .search import search as run_search
+
+    settings = SearchSettings(trials, epochs_per_trial, timeout, subset, seed, objective, storage)
+    run_search(data, out, settings, space or DEFAULT_SPACE, resume=resume, force=force, console=err_console)
