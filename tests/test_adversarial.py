@@ -339,11 +339,10 @@ def test_a_full_disk_inside_an_hdf5_write_is_no_crash(tmp_path):
 def test_empty_splits_are_one_line_and_leave_no_checkpoint(corpus_file, tiny_checkpoint, tmp_path):
     prepare([str(corpus_file)], tmp_path / "noval", coverage=1.0, validate=0.0)
     prepare([str(corpus_file)], tmp_path / "notest", coverage=1.0, test=0.0)
-    result = bot("train", "noval", "--out", "ck", *TINY, "--num-epochs", "1", cwd=tmp_path)
-    one_line_error(result, "noval split 'validate' is empty (prepared with --validate 0")
+    refused(["train", "noval", "--out", "ck", *TINY, "--num-epochs", "1"], "noval split 'validate' is empty", tmp_path)
     assert not (tmp_path / "ck").exists()
-    one_line_error(bot("evaluate", tiny_checkpoint, "notest", cwd=tmp_path), "notest split 'test' is empty")
-    one_line_error(bot("finetune", tiny_checkpoint, "notest", "--out", "me", cwd=tmp_path), "split 'test' is empty")
+    refused(["evaluate", str(tiny_checkpoint), "notest"], "notest split 'test' is empty", tmp_path)
+    refused(["finetune", str(tiny_checkpoint), "notest", "--out", "me"], "split 'test' is empty", tmp_path)
     assert not (tmp_path / "me").exists()
 
 
