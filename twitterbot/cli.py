@@ -81,6 +81,13 @@ LinkOption = Annotated[
 MentionOption = Annotated[
     str, typer.Option(help="what the model's @mention placeholder becomes, e.g. @yourbot (default: dropped)")
 ]
+OverlapOption = Annotated[
+    float, typer.Option(help="reject a tweet sharing a run this long (share of its length) with a training tweet")
+]
+AllowMentionsOption = Annotated[
+    bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
+]
+BlocklistOption = Annotated[Path | None, typer.Option(help="more blocked words or /regular expressions/, one a line")]
 
 
 @app.command()
@@ -344,15 +351,9 @@ def generate(
     filtered: Annotated[
         bool, flag("--filter/--no-filter", "show only tweets that pass every filter (--no-filter: raw samples)")
     ] = True,
-    overlap: Annotated[
-        float, typer.Option(help="reject a tweet sharing a run this long (share of its length) with a training tweet")
-    ] = FilterOptions.overlap,
-    allow_mentions: Annotated[
-        bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
-    ] = FilterOptions.allow_mentions,
-    blocklist: Annotated[
-        Path | None, typer.Option(help="more blocked words or /regular expressions/, one a line")
-    ] = None,
+    overlap: OverlapOption = FilterOptions.overlap,
+    allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
+    blocklist: BlocklistOption = None,
 ) -> None:
     """Write tweets with a trained model, several in parallel. Links and @mentions the model learned
     where to put are dropped unless --link / --mention say what they become. Shown are only tweets that

@@ -9,7 +9,20 @@ from typing import Annotated, Literal
 
 import typer
 
-from .cli import ForceOption, LinkOption, MentionOption, OutOption, _import_keras, app, console, err_console, flag
+from .cli import (
+    AllowMentionsOption,
+    BlocklistOption,
+    ForceOption,
+    LinkOption,
+    MentionOption,
+    OutOption,
+    OverlapOption,
+    _import_keras,
+    app,
+    console,
+    err_console,
+    flag,
+)
 from .config import FilterOptions, SampleOptions
 from .errors import BotError
 
@@ -57,15 +70,9 @@ def post(
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
-    overlap: Annotated[
-        float, typer.Option(help="reject a tweet sharing a run this long (share of its length) with a training tweet")
-    ] = FilterOptions.overlap,
-    allow_mentions: Annotated[
-        bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
-    ] = FilterOptions.allow_mentions,
-    blocklist: Annotated[
-        Path | None, typer.Option(help="more blocked words or /regular expressions/, one a line")
-    ] = None,
+    overlap: OverlapOption = FilterOptions.overlap,
+    allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
+    blocklist: BlocklistOption = None,
 ) -> None:
     """Post what the model writes: the first candidate that passes every filter and was never posted.
     A dry run unless --live. Keys from the environment (or --env-file): X_API_KEY, X_API_SECRET,
