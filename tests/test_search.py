@@ -3,11 +3,13 @@
 import csv
 import json
 import math
+import time
 
 import optuna
 import pytest
 from typer.testing import CliRunner
 
+from twitterbot import search as search_module
 from twitterbot.cli import app
 from twitterbot.config import Config
 from twitterbot.errors import BotError
@@ -60,6 +62,21 @@ def test_a_tiny_search_runs_ranks_resumes_and_its_best_trains(data_folder, space
     assert result.exit_code == 0, result.output
     trained = Config.load(tmp_path / "full" / "config.json")
     assert trained.rnn_size == best["rnn_size"] and trained.num_epochs == 1
+
+
+def test_a_killed_workers_trial_runs_again_on_resume(data_folder, space, tmp_path, monkeypatch):
+    monkeypatch.setattr(search_module, "HEARTBEAT", 1)
+    out = tmp_path / "s"
+    search(data_folder, out, SearchSettings(trials=1, epochs=1, seed=2), space)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=1, grace_period=3)
+    study = optuna.load_study(study_name="search", storage=storage)
+    killed = study.ask({"rnn_size": optuna.distributions.IntDistribution(8, 32, log=True)})
+    storage.record_heartbeat(killed._trial_id)  # its worker beat once, then was killed mid-trial
+    time.sleep(4)
+    study = search(data_folder, out, SearchSettings(trials=2, epochs=1, seed=2), space, resume=True)
+    states = [t.state.name for t in study.trials]
+    assert states[:2] == ["COMPLETE", "FAIL"] and states[2] in {"COMPLETE", "PRUNED"} and len(states) == 3
+    assert study.trials[2].params["rnn_size"] == killed.params["rnn_size"]  # the same draw, run again
 
 
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):

@@ -1,11 +1,13 @@
 """`bot search`: hyperparameter search with optuna, for the lowest validation loss and the cheapest model.
 
 Two objectives by default, best validation loss and the model's per-character step cost (its
-parameter count, what the browser's time per character follows): optuna's NSGA-II sampler gives the
-Pareto front. `--objective loss` runs the single-objective TPE search the reference project ran.
+parameter count, what the browser's time per character follows): optuna's multi-objective TPE gives the
+Pareto front (NSGA-II's first generation, 50 random draws, is more than a 20-trial budget). `--objective
+loss` runs the single-objective TPE search the reference project ran.
 Trials stop early when their validation loss after an epoch is worse than the median of the finished
 trials' at that epoch. The study lives in SQLite in the search folder (`--resume` goes on) or in any
-optuna storage URL (`--storage postgresql://…`: several machines on one study).
+optuna storage URL (`--storage postgresql://…`: several machines on one study). Running trials beat a
+heartbeat: one whose worker was killed is marked failed and run again once, by whichever worker is next.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Literal
 import h5py
 import keras
 import optuna
+from optuna.storages import RetryFailedTrialCallback
 from rich.console import Console
 
 from . import fsutil
@@ -41,6 +44,7 @@ STUDY = "study.db"
 TRIALS = "trials.csv"
 BEST = "best.json"
 KEEP = 5  # trial checkpoints kept besides the Pareto front: the best by loss
+HEARTBEAT = 60  # seconds between a running trial's signs of life; 3 missed and it counts as killed
 Objective = Literal["both", "loss"]
 
 
@@ -138,24 +142,31 @@ def search(
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     train_on = _subset(data, out / "data", settings.subset) if settings.subset else data.path
-    storage = settings.storage or f"sqlite:///{(out / STUDY).resolve()}"
+    url = settings.storage or f"sqlite:///{(out / STUDY).resolve()}"
     directions = ["minimize"] if settings.objective == "loss" else ["minimize", "minimize"]
-    sampler = (
-        optuna.samplers.TPESampler(seed=settings.seed)
-        if settings.objective == "loss"
-        else optuna.samplers.NSGAIISampler(seed=settings.seed)
-    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since v2
     try:
-        study = optuna.create_study(
-            study_name="search", storage=storage, directions=directions, sampler=sampler, load_if_exists=True
+        storage = optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=HEARTBEAT,
+            grace_period=3 * HEARTBEAT,
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
         )
+        study = optuna.create_study(
+            study_name="search",
+            storage=storage,
+            directions=directions,
+            sampler=optuna.samplers.TPESampler(seed=settings.seed),
+            load_if_exists=True,
+        )
+        optuna.storages.fail_stale_trials(study)
     except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
         raise BotError(f"cannot open the study in {settings.storage or out / STUDY} ({error})") from error
     base = Config(seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs)
-    done = len([t for t in study.trials if t.state.is_finished()])
+    done = _counted(study)
     left = max(settings.trials - done, 0)
-    console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(storage)}")
+    console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(url)}")
 
     def objective(trial: optuna.Trial):
         config = suggest(trial, space, base)
@@ -178,6 +189,12 @@ def search(
             study.optimize(objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True)
     report(study, out, settings.objective, console)
     return study
+
+
+def _counted(study: optuna.Study) -> int:
+    """Finished trials that count against --trials: a killed trial that was queued again counts once."""
+    retried = {RetryFailedTrialCallback.retried_trial_number(t) for t in study.get_trials(deepcopy=False)}
+    return sum(t.state.is_finished() and t.number not in retried for t in study.get_trials(deepcopy=False))
 
 
 def report(study: optuna.Study, out: Path, objective: Objective, console: Console) -> None:
