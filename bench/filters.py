@@ -38,7 +38,7 @@ def main() -> None:
     novelty = NoveltyIndex.load(args.data / NOVELTY) if args.data else ckpt.novelty()
     loaded = time.perf_counter() - started
     filters = Filters(FilterOptions(), novelty)
-    sampler = Sampler(ckpt)
+    sampler = Sampler(ckpt, compiled=True)
     sizes = f"{novelty.tweets.size:,} tweets, {novelty.minima.size:,} n-gram hashes" if novelty else "none"
     print(f"{ckpt.path}; novelty index: {sizes} (loaded in {loaded:.2f} s)")
     print("temp | candidates | passed | rejected by (share of candidates) | filters only | draw + filter")

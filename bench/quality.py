@@ -107,7 +107,7 @@ def main() -> None:
     real = [t for t in decode_stream(test_ids, data.vocab).split(SEPARATOR) if t]
     real = [real[i] for i in np.random.default_rng(args.seed).permutation(len(real))[: args.n]]
     options = SampleOptions()
-    sampler = Sampler(ckpt)
+    sampler = Sampler(ckpt, compiled=True)
     drawn = {t: sampler.sample(args.n, SampleOptions(temperature=t, seed=args.seed), guard=False) for t in args.temps}
     budget = min(sum(len(render(r).split()) for r in raws) for raws in [real, *drawn.values()])
     rows = {"real test tweets": figures(real, training, options.max_len, budget)}

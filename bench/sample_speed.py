@@ -91,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = open_checkpoint(reference_checkpoint(Path(tmp) / "ckpt"))
-        sampler = Sampler(ckpt)
+        sampler = Sampler(ckpt, compiled=True)
         model = ckpt.load_model(1, 1)
         print(
             f"backend {keras.backend.backend()}; reference model: vocab {ckpt.vocab.size}, LSTM 512; "

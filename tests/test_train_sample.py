@@ -12,8 +12,9 @@ from twitterbot.data import prepare
 from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
 from twitterbot.finetune import finetune
+from twitterbot.lstm import lstm_step, numpy_ops
 from twitterbot.model import reset_states
-from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate, lstm_step
+from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate
 from twitterbot.train import train
 from twitterbot.vocab import EOT, UNK
 
@@ -131,24 +132,48 @@ def any_checkpoint(request, trained, data_folder, tiny_config, tmp_path_factory)
     return out
 
 
-def test_fused_step_matches_keras(any_checkpoint):
+OPS = pytest.mark.parametrize("ops", [numpy_ops, keras.ops], ids=["numpy", "keras"])
+
+
+@OPS
+def test_fused_step_matches_keras(any_checkpoint, ops):
+    """The weights read with h5py (float16 in the bundled model) and the fused step, in NumPy and in
+    keras.ops, give the Keras model's probabilities at every step."""
     ckpt = open_checkpoint(any_checkpoint)
     sampler = Sampler(ckpt)
     ids = [EOT, *ckpt.vocab.encode("the cat sat on the mat #12").tolist()]
     model = ckpt.load_model(1, None)
     reset_states(model)
     reference = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict_on_batch(np.array([ids], "int32"))[0]))
+    weights = sampler.weights.as_dict(np.asarray if ops is numpy_ops else keras.ops.convert_to_tensor)
     state, fused = sampler.zero_state(1), []
     for i in ids:
-        logits, state = lstm_step(sampler.weights, np.array([i], "int32"), state)
+        logits, state = lstm_step(weights, np.array([i], "int32"), state, ops)
         fused.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0])
     assert np.abs(np.array(fused) - reference).max() <= 1e-5
 
 
-def test_compiled_loop_follows_the_model_greedily(trained):
-    """top-k 1 makes sampling deterministic: the compiled loop must pick Keras's argmax at every step."""
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(temperature=0.8),
+        dict(temperature=1.2, top_k=5, seed_text="the "),
+        dict(temperature=0.5, top_p=0.9, max_len=40),
+    ],
+    ids=["temp", "top-k, seed text", "top-p"],
+)
+def test_numpy_and_compiled_samplers_write_the_same_tweets(any_checkpoint, options):
+    """A --seed gives the same tweets whichever path draws them (NumPy for a few, compiled for many)."""
+    ckpt = open_checkpoint(any_checkpoint)
+    chosen = SampleOptions(seed=7, **options)
+    assert Sampler(ckpt, compiled=True).sample(6, chosen) == Sampler(ckpt).sample(6, chosen)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+def test_the_loop_follows_the_model_greedily(trained, compiled):
+    """top-k 1 makes sampling deterministic: either loop must pick Keras's argmax at every step."""
     ckpt = open_checkpoint(trained[0])
-    (tweet,) = Sampler(ckpt).sample(1, SampleOptions(temperature=1.0, top_k=1, max_len=50, seed_text="a dog"))
+    (tweet,) = Sampler(ckpt, compiled).sample(1, SampleOptions(temperature=1.0, top_k=1, max_len=50, seed_text="a dog"))
     model = ckpt.load_model(1, 1)
     reset_states(model)
     expected = "a dog"
@@ -172,12 +197,13 @@ def test_very_low_temperature_is_greedy_not_overflow(trained):
     assert sampler.sample(2, SampleOptions(temperature=0.001, max_len=50, seed_text="a dog", seed=1)) == greedy
 
 
-def test_sampling_masks():
+@OPS
+def test_sampling_masks(ops):
     logits = np.log(np.array([[0.3, 0.4, 0.1, 0.15, 0.05], [0.05, 0.1, 0.5, 0.25, 0.1]], "float32"))
     allow_eot = np.array([False, True])
 
     def kept(**options):
-        masked = keras.ops.convert_to_numpy(_sampling_logits(logits, SampleOptions(**options), allow_eot))
+        masked = keras.ops.convert_to_numpy(_sampling_logits(logits, SampleOptions(**options), allow_eot, ops))
         return np.isfinite(masked).tolist()
 
     assert kept() == [[False, False, True, True, True], [True, False, True, True, True]]  # <unk>, early <eot>
@@ -185,12 +211,13 @@ def test_sampling_masks():
     assert kept(top_p=0.6, temperature=1.0) == [[False, False, True, True, False], [False, False, True, True, False]]
 
 
-def test_temperature_changes_the_words_not_when_the_tweet_ends():
+@OPS
+def test_temperature_changes_the_words_not_when_the_tweet_ends(ops):
     """<eot> keeps the model's probability (without <unk>) at every temperature; the rest is tempered."""
     logits = np.log(np.array([[0.2, 0.1, 0.4, 0.2, 0.1]], "float32"))
     for temperature in (0.2, 0.5, 1.0, 1.5):
         shaped = keras.ops.convert_to_numpy(
-            _sampling_logits(logits, SampleOptions(temperature=temperature), np.array([True]))
+            _sampling_logits(logits, SampleOptions(temperature=temperature), np.array([True]), ops)
         )
         p = np.exp(shaped[0])
         assert p.sum() == pytest.approx(1.0, abs=1e-6) and p[UNK] == 0

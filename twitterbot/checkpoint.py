@@ -13,18 +13,21 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
-import keras
 import numpy as np
 
 from . import fsutil
 from .config import BUNDLED, Config
 from .errors import BotError
-from .model import build_model, load_weights_only, lstm_layers, weight_shapes
+from .lstm import require_finite, weight_shapes
 from .novelty import NoveltyIndex
 from .vocab import FILE as VOCAB_FILE
 from .vocab import Vocab
+
+if TYPE_CHECKING:  # Keras is imported by what builds a model, not by opening a checkpoint to sample from it
+    import keras
 
 CONFIG = "config.json"
 VOCAB = VOCAB_FILE
@@ -59,17 +62,15 @@ class Checkpoint:
 
     def load_model(self, batch_size: int, seq_len: int | None = None, weights: Path | None = None) -> keras.Model:
         """The model rebuilt for `batch_size` parallel streams, with the best weights (or `weights`)."""
+        from .model import build_model, load_weights_only
+
         model = build_model(self.config, batch_size, seq_len)
         weights = weights or self.weights
         try:
             load_weights_only(model, weights)
         except (OSError, ValueError, KeyError) as error:
             raise BotError(f"{weights}: cannot load weights ({error})") from error
-        if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights):
-            raise BotError(
-                f"{weights}: weights are not finite numbers (NaN or infinity: the run diverged); "
-                "train again with a lower --learning-rate"
-            )
+        require_finite(weights, (w.numpy() for w in model.weights))
         return model
 
 
@@ -206,7 +207,7 @@ def save_state(path: Path, model: keras.Model, state: dict) -> None:
         model.save_weights(staging / STATE_WEIGHTS)
         fsutil.fsync_path(staging / STATE_WEIGHTS)
         with open(staging / RNG_STATES, "wb") as stream:
-            np.savez(stream, *(keras.ops.convert_to_numpy(v.value) for v in _unsaved_variables(model)))
+            np.savez(stream, *(v.numpy() for v in _unsaved_variables(model)))
         fsutil.fsync_path(staging / RNG_STATES)
         fsutil.write_json(staging / COUNTERS, state)
 
@@ -277,6 +278,8 @@ def _load_unsaved_variables(folder: Path, model: keras.Model, state: dict, warn:
 def _unsaved_variables(model: keras.Model) -> list:
     """What weight files leave out but an exact resume needs: the stateful LSTMs' (h, c) and the
     dropout layers' random-number generator states."""
+    from .model import lstm_layers
+
     lstm_states = [v for layer in lstm_layers(model) for v in layer.states]
     return lstm_states + [v for v in model.variables if v.path.endswith("seed_generator_state")]
 

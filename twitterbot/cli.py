@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import os
 import signal
@@ -12,25 +11,24 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off the terminal
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+from rich.text import Text
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
-from rich.text import Text  # noqa: E402
-
-from .clean import CleanOptions, Links, Mentions, Retweets  # noqa: E402
-from .config import FINETUNE_EPOCHS, Config, FilterOptions, Optimizer, PrepareOptions, SampleOptions  # noqa: E402
-from .datafolder import Split  # noqa: E402
-from .export import Quantize  # noqa: E402
+from .backend import import_keras  # sets the default backend, before anything imports Keras
+from .clean import CleanOptions, Links, Mentions, Retweets
+from .config import FINETUNE_EPOCHS, Config, FilterOptions, Optimizer, PrepareOptions, SampleOptions
+from .datafolder import Split
+from .export import Quantize
 
 try:
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402  # typer ≥ 0.25 vendors click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer ≥ 0.25 vendors click
 except ImportError:  # pragma: no cover - typer with click as a dependency
-    from click.exceptions import ClickException, NoArgsIsHelpError  # noqa: E402
-from . import errors  # noqa: E402
-from .errors import BotError  # noqa: E402
+    from click.exceptions import ClickException, NoArgsIsHelpError
+from . import errors
+from .errors import BotError
 
 app = typer.Typer(
     add_completion=False,
@@ -40,30 +38,6 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)  # long paths and URLs stay on one line, for people and for scripts
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _import_keras(tensorflow: bool = False) -> None:
-    """Import Keras (and TensorFlow) with native stderr muted: TF prints start-up lines no setting turns off.
-
-    `tensorflow`: also import TensorFlow on other backends, for training's TensorBoard logs.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-
-            if tensorflow and importlib.util.find_spec("tensorflow"):
-                import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-# JAX: it trains 2.3× faster than TensorFlow on CPU here, state carried on both (docs/benchmarks.md), and is
-# the GPU path. Set before anything imports Keras.
-os.environ.setdefault("KERAS_BACKEND", "jax")
 
 
 def flag(name: str, help: str) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
@@ -224,7 +198,7 @@ def train(
     force: ForceOption = False,
 ) -> None:
     """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
-    _import_keras(tensorflow=True)
+    import_keras(tensorflow=True)
     from .train import train as run_train
 
     config = Config(
@@ -296,7 +270,7 @@ def finetune(
     if len(folders) > 2:
         raise BotError(f"finetune takes [BASE] DATA, got {len(folders)} folders")
     base, data = (None, folders[0]) if len(folders) == 1 else folders
-    _import_keras(tensorflow=True)
+    import_keras(tensorflow=True)
     from .finetune import finetune as run_finetune
 
     result = run_finetune(
@@ -359,10 +333,10 @@ def generate(
     where to put are dropped unless --link / --mention say what they become. Shown are only tweets that
     pass the filters: not a copy of a training tweet, no @mention of people, within X's 280, nothing on
     the blocklist, no loop; it says how many candidates that took."""
-    _import_keras()
     from . import fsutil
     from .checkpoint import open_checkpoint
     from .filters import Filters
+    from .sample import STREAMS
     from .sample import generate as run_generate
 
     options = SampleOptions(
@@ -383,11 +357,16 @@ def generate(
         lines = None
         if out:
             lines = stack.enter_context(open(stack.enter_context(fsutil.atomic_path(out)), "w", encoding="utf-8"))
+        progress = stack.enter_context(  # tweets come a group of STREAMS at a time: show the wait for the next
+            Progress(*Progress.get_default_columns(), console=err_console, transient=True, disable=count <= STREAMS)
+        )
+        written = progress.add_task("writing tweets", total=count)
         for tweet in tweets:  # each as soon as its group is drawn
             console.print(tweet, markup=False, highlight=False)
             console.rule(style="dim")
             if lines:
                 lines.write(json.dumps({"text": tweet}, ensure_ascii=False) + "\n")
+            progress.advance(written)
     if filters:
         rejected = ", ".join(f"{n} {reason}" for reason, n in tweets.rejected.most_common()) or "none"
         novelty = "" if filters.novelty else " (no novelty index: copies not checked)"
@@ -407,7 +386,7 @@ def evaluate(
     as_json: Annotated[bool, flag("--json", "print JSON instead of a table")] = False,
 ) -> None:
     """Loss (nats/char), bits per character and perplexity of a checkpoint on a data split."""
-    _import_keras()
+    import_keras()
     from .evaluate import evaluate as run_evaluate
 
     result = run_evaluate(checkpoint, data, split)
@@ -435,7 +414,7 @@ def export(
     force: ForceOption = False,
 ) -> None:
     """Export a checkpoint as a TF.js model and a web page that writes tweets in the browser."""
-    _import_keras()
+    import_keras()
     from .checkpoint import open_checkpoint
     from .export import export as run_export
 

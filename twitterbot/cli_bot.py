@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from .backend import import_keras
 from .cli import (
     AllowMentionsOption,
     BlocklistOption,
@@ -17,7 +18,6 @@ from .cli import (
     MentionOption,
     OutOption,
     OverlapOption,
-    _import_keras,
     app,
     console,
     err_console,
@@ -78,7 +78,6 @@ def post(
     A dry run unless --live. Keys from the environment (or --env-file): X_API_KEY, X_API_SECRET,
     X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET for X (posting costs money under its pay-per-use pricing);
     MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN; BLUESKY_HANDLE, BLUESKY_APP_PASSWORD."""
-    _import_keras()
     from . import post as posting
     from .apikeys import read_secrets
     from .checkpoint import POST_LOG, open_checkpoint
@@ -122,7 +121,7 @@ def search(
 ) -> None:
     """Search hyperparameters with optuna: trains each trial briefly, stops bad ones early, ranks them in
     trials.csv, keeps the Pareto front's checkpoints, writes best.json for `bot train --config`."""
-    _import_keras(tensorflow=True)
+    import_keras(tensorflow=True)
     from .search import DEFAULT_SPACE, SearchSettings
     from .search import search as run_search
 

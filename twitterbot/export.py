@@ -16,6 +16,7 @@ import numpy as np
 from . import __version__, fsutil
 from .config import SampleOptions
 from .errors import BotError
+from .lstm import ModelWeights
 from .vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 from .vocab import FILE as VOCAB_FILE
 
@@ -34,9 +35,9 @@ PAGE_OPTIONS = ("temperature", "top_k", "top_p", "max_len", "link", "mention")  
 
 def layer_weights(ckpt: Checkpoint) -> list[tuple[str, np.ndarray]]:
     """(tfjs weight name, little-endian float32 array) in topology order: embedding, each LSTM, dense."""
-    from .model import EMBEDDING, OUTPUT, ModelWeights, lstm_name  # Keras: only when exporting
+    from .model import EMBEDDING, OUTPUT, lstm_name  # Keras: only when exporting
 
-    weights = ModelWeights.of(ckpt.load_model(1, 1))
+    weights = ModelWeights.read(ckpt.weights, ckpt.config)
     named = [(f"{EMBEDDING}/embeddings", weights.embedding)]
     for index, (kernel, recurrent, bias) in enumerate(weights.lstms):
         name = lstm_name(index)

@@ -6,7 +6,6 @@ Backend-neutral (no TensorFlow calls), so the same code trains on TensorFlow and
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -72,18 +71,6 @@ def build_model(config: Config, batch_size: int, seq_len: int | None = None) -> 
     return keras.Model(ids, logits, name="char_rnn")
 
 
-def weight_shapes(config: Config) -> list[tuple[int, ...]]:
-    """The shapes of the model's weights, from the config alone: a damaged config.json is caught
-    against the weights file before a model of its size is built."""
-    shapes: list[tuple[int, ...]] = [(config.vocab_size, config.embedding_size)]
-    inputs = config.embedding_size
-    for _ in range(config.num_layers):
-        units = config.rnn_size
-        shapes += [(inputs, 4 * units), (units, 4 * units), (4 * units,)]
-        inputs = units
-    return shapes + [(config.rnn_size, config.vocab_size), (config.vocab_size,)]
-
-
 def lstm_layers(model: keras.Model) -> list[CarriedLSTM]:
     """The model's LSTM layers, lowest first."""
     return [layer for layer in model.layers if isinstance(layer, layers.LSTM)]
@@ -97,26 +84,6 @@ def lstm_weights(layer: layers.LSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """(kernel, recurrent kernel, bias) of one LSTM layer, gates in Keras's order i, f, c, o."""
     kernel, recurrent, bias = (np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.cell.weights)
     return kernel, recurrent, bias
-
-
-@dataclass(frozen=True)
-class ModelWeights:
-    """A model's weights as float32 NumPy arrays, by role: what the sampler and the exporter read."""
-
-    embedding: np.ndarray  # (vocab, embedding)
-    lstms: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (kernel, recurrent, bias), lowest first
-    dense: tuple[np.ndarray, np.ndarray]  # (units, vocab), (vocab,)
-
-    @classmethod
-    def of(cls, model: keras.Model) -> ModelWeights:
-        def plain(weights) -> tuple[np.ndarray, ...]:
-            return tuple(np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in weights)
-
-        return cls(
-            embedding=plain(model.get_layer(EMBEDDING).weights)[0],
-            lstms=tuple(plain(lstm_weights(layer)) for layer in lstm_layers(model)),
-            dense=plain(model.get_layer(OUTPUT).weights),
-        )
 
 
 def load_weights_only(model: keras.Model, path: Path) -> None:

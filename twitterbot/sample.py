@@ -1,78 +1,37 @@
-"""`bot generate`: sample tweets from a checkpoint, n parallel streams, Python out of the per-character path.
+"""`bot generate`: sample tweets from a checkpoint, n parallel streams.
 
-The whole sample (fused LSTM step: one matmul per layer for all gates and an embedding-row lookup;
-temperature, top-k, top-p; <unk> masked; no empty tweet; stop at <eot>) is one `keras.ops` while
-loop compiled by the backend (XLA through `tf.function(jit_compile=True)`, or `jax.jit`). Random
-draws are made up front with NumPy, so `--seed` gives the same tweets on every backend. Keras stays
-the source of truth: tests check the fused step's probabilities against the Keras model.
+One sampling procedure (fused LSTM step: one matmul per layer for all gates and an embedding-row
+lookup; temperature, top-k, top-p; <unk> masked; no empty tweet; stop at <eot>), written once over
+an `ops` namespace and run two ways: step by step in NumPy (no Keras import, no compile: the first
+tweet comes in well under a second), or, for a thousand tweets and more, as one `keras.ops` while loop
+compiled by the backend (XLA through `tf.function(jit_compile=True)`, or `jax.jit`). Random draws are made up
+front with NumPy, so `--seed` gives the same tweets on either path and every backend. Keras stays the
+source of truth: tests check the fused step's probabilities against the Keras model.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import keras
 import numpy as np
-from keras import ops
 
+from .backend import import_keras
 from .checkpoint import Checkpoint
 from .config import SampleOptions
 from .errors import BotError
 from .filters import Filters, must_redraw
-from .model import ModelWeights
+from .lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops
 from .vocab import EOT, UNK, render
 
 REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
 STREAMS = 256  # tweets drawn in parallel at most; a larger -n is drawn in groups of this many
+# From this many tweets on, the compiled loop's ~2.5 s start-up (Keras import, backend, compile) pays for
+# itself: it draws a group of 256 in 1.2 s where NumPy takes 2.1 s (docs/benchmarks.md, bundled model, CPU).
+COMPILED_FROM = 1000
 
 
-@dataclass(frozen=True)
-class LstmWeights:
-    """The checkpoint's weights laid out for a fused step.
-
-    The first layer's input part is folded into a table: row v is embedding[v] · kernel + bias, so
-    a step starts with a row lookup instead of a matmul. Deeper layers keep (kernel, recurrent, bias).
-    """
-
-    input_table: np.ndarray  # (vocab, 4 units) for the first LSTM
-    layers: tuple[tuple[np.ndarray | None, np.ndarray, np.ndarray | None], ...]  # (kernel, recurrent, bias)
-    dense: tuple[np.ndarray, np.ndarray]  # (units, vocab), (vocab,)
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: Checkpoint) -> LstmWeights:
-        weights = ModelWeights.of(ckpt.load_model(1, 1))
-        (kernel, recurrent, bias), *deeper = weights.lstms
-        table = (weights.embedding.astype(np.float64) @ kernel.astype(np.float64) + bias).astype(np.float32)
-        return cls(table, ((None, recurrent, None), *deeper), weights.dense)
-
-    def zero_state(self, count: int) -> list[np.ndarray]:
-        """[h, c] for each layer, flattened."""
-        return [np.zeros((count, recurrent.shape[0]), np.float32) for _, recurrent, _ in self.layers for _ in range(2)]
-
-
-def lstm_step(weights, ids, state: list) -> tuple[object, list]:
-    """One character for every stream: ids (n,) → logits (n, vocab) and the new [h, c, ...] state.
-
-    Written with `keras.ops`, so it runs eagerly (the parity tests) and inside the compiled loop on
-    any backend. Gate order is Keras's: input, forget, cell, output.
-    """
-    x = None
-    new_state = []
-    for index, (kernel, recurrent, bias) in enumerate(weights["layers"]):
-        h, c = state[2 * index], state[2 * index + 1]
-        inputs = ops.take(weights["input_table"], ids, axis=0) if index == 0 else ops.matmul(x, kernel) + bias
-        i, f, g, o = ops.split(inputs + ops.matmul(h, recurrent), 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        new_state += [h, c]
-        x = h
-    kernel, bias = weights["dense"]
-    return ops.matmul(x, kernel) + bias, new_state
-
-
-def _sampling_logits(logits, options: SampleOptions, allow_eot):
+def _sampling_logits(logits, options: SampleOptions, allow_eot, ops):
     """Temperature, <unk> and early-<eot> masks, top-k and top-p, as logits with -inf where excluded.
 
     Temperature reshapes which character comes next, not when the tweet ends: <eot> keeps the
@@ -100,55 +59,72 @@ def _sampling_logits(logits, options: SampleOptions, allow_eot):
     return logits
 
 
+def _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options: SampleOptions, ops):
+    """Step t of every stream: feed `ids`, and give position t + 1 (scheduled, or drawn with uniforms[t]),
+    which streams have ended, and the new state."""
+    count = uniforms.shape[1]
+    logits, state = lstm_step(weights, ids, state, ops)
+    # The tweet's first character (at `first`) may not be <eot> unless seed text came before it.
+    allow_eot = ops.broadcast_to(ops.logical_or(t + 1 != first, schedule[first - 1] != EOT), (count,))
+    logits = _sampling_logits(logits, options, allow_eot, ops)
+    weights_ = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))  # no overflow at low --temp
+    cumulative = ops.cumsum(weights_, axis=-1)
+    target = uniforms[t][:, None] * cumulative[:, -1:]
+    drawn = ops.minimum(ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1), logits.shape[-1] - 1)
+    scheduled = schedule[t + 1]
+    next_ids = ops.where(scheduled >= 0, ops.broadcast_to(scheduled, (count,)), drawn)
+    next_ids = ops.where(done, EOT, next_ids)
+    done = ops.logical_or(done, ops.logical_and(t + 1 >= first, next_ids == EOT))
+    return next_ids, done, state
+
+
+def _numpy_loop(weights: dict, schedule, first: int, uniforms: np.ndarray, state: list, options: SampleOptions):
+    """The sampling loop a step at a time in NumPy: forced prime ids first, then drawn ones, until all end."""
+    steps, count = uniforms.shape
+    out = np.zeros((steps, count), np.int32)
+    ids, done = np.full(count, schedule[0], np.int32), np.zeros(count, bool)
+    for t in range(steps):
+        ids, done, state = _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options, numpy_ops)
+        out[t] = ids
+        if done.all():
+            break
+    return out
+
+
+def _compiled_loop(options: SampleOptions):
+    """The same loop as one `keras.ops` while loop, compiled by the backend."""
+    from keras import ops
+
+    def run(weights, schedule, first, uniforms, state):
+        steps, count = uniforms.shape
+
+        def cond(t, ids, out, done, state):
+            return ops.logical_and(t < steps, ops.logical_not(ops.all(done)))
+
+        def body(t, ids, out, done, state):
+            next_ids, done, state = _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options, ops)
+            out = ops.slice_update(out, (t, 0), ops.expand_dims(next_ids, 0))
+            return t + 1, next_ids, out, done, state
+
+        ids = ops.broadcast_to(schedule[0], (count,))
+        out = ops.zeros((steps, count), "int32")
+        done = ops.zeros((count,), "bool")
+        return ops.while_loop(cond, body, (0, ids, out, done, state))[2]
+
+    return _compile(run)
+
+
 class Sampler:
-    """A checkpoint's weights on the backend and its compiled sampling loop, kept for the last sampling
-    options used (the backend's compiler traces it again for a new number of streams or length)."""
+    """A checkpoint's weights, stepped in NumPy or (`compiled`) on the backend by its compiled sampling
+    loop, kept for the last sampling options used (the backend's compiler traces it again for a new
+    number of streams or length). Both draw the same tweets from the same random numbers."""
 
-    def __init__(self, ckpt: Checkpoint):
-        self.vocab = ckpt.vocab
-        numpy_weights = LstmWeights.from_checkpoint(ckpt)
-        self.zero_state = numpy_weights.zero_state
-        self.weights = {
-            "input_table": ops.convert_to_tensor(numpy_weights.input_table),
-            "layers": [
-                tuple(None if w is None else ops.convert_to_tensor(w) for w in layer) for layer in numpy_weights.layers
-            ],
-            "dense": tuple(ops.convert_to_tensor(w) for w in numpy_weights.dense),
-        }
+    def __init__(self, ckpt: Checkpoint, compiled: bool = False):
+        self.vocab, self.compiled = ckpt.vocab, compiled
+        self.weights = LstmWeights.fold(ModelWeights.read(ckpt.weights, ckpt.config))
+        self.zero_state = self.weights.zero_state
+        self._tensors: dict | None = None
         self._compiled: dict = {}
-
-    def _loop(self, options: SampleOptions):
-        """The sampling loop for these options: forced prime ids first, then drawn ones, until all end."""
-
-        def run(weights, schedule, first, uniforms, state):
-            steps, count = uniforms.shape
-
-            def cond(t, ids, out, done, state):
-                return ops.logical_and(t < steps, ops.logical_not(ops.all(done)))
-
-            def body(t, ids, out, done, state):
-                logits, state = lstm_step(weights, ids, state)
-                # Step t yields position t + 1: scheduled (>= 0) or drawn. The tweet's first character
-                # (at `first`) may not be <eot> unless seed text came before it.
-                allow_eot = ops.broadcast_to(ops.logical_or(t + 1 != first, schedule[first - 1] != EOT), (count,))
-                logits = _sampling_logits(logits, options, allow_eot)
-                weights_ = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))  # no overflow at low --temp
-                cumulative = ops.cumsum(weights_, axis=-1)
-                target = uniforms[t][:, None] * cumulative[:, -1:]
-                drawn = ops.minimum(ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1), logits.shape[-1] - 1)
-                scheduled = schedule[t + 1]
-                next_ids = ops.where(scheduled >= 0, ops.broadcast_to(scheduled, (count,)), drawn)
-                next_ids = ops.where(done, EOT, next_ids)
-                done = ops.logical_or(done, ops.logical_and(t + 1 >= first, next_ids == EOT))
-                out = ops.slice_update(out, (t, 0), ops.expand_dims(next_ids, 0))
-                return t + 1, next_ids, out, done, state
-
-            ids = ops.broadcast_to(schedule[0], (count,))
-            out = ops.zeros((steps, count), "int32")
-            done = ops.zeros((count,), "bool")
-            return ops.while_loop(cond, body, (0, ids, out, done, state))[2]
-
-        return _compile(run)
 
     def sample(
         self, count: int, options: SampleOptions, guard: bool = True, rng: np.random.Generator | None = None
@@ -192,12 +168,7 @@ class Sampler:
         first = 1 + len(seed)  # position of the first drawn character
         steps = len(schedule) - 1
         uniforms = rng.random((steps, count), dtype=np.float32)
-        key = (options.temperature, options.top_k, options.top_p)
-        if key not in self._compiled:
-            self._compiled = {key: self._loop(options)}
-        out = ops.convert_to_numpy(
-            self._compiled[key](self.weights, schedule, np.int32(first), uniforms, self.zero_state(count))
-        )
+        out = self._run(schedule, first, uniforms, options)
         drawn = out[first - 1 :]
         tweets = []
         for stream in range(count):
@@ -206,9 +177,26 @@ class Sampler:
             tweets.append(options.seed_text + self.vocab.decode(ids[: end[0] if len(end) else generate]))
         return tweets
 
+    def _run(self, schedule: np.ndarray, first: int, uniforms: np.ndarray, options: SampleOptions) -> np.ndarray:
+        """(steps, streams) ids, from NumPy's loop or the compiled one."""
+        count = uniforms.shape[1]
+        if not self.compiled:
+            return _numpy_loop(self.weights.as_dict(), schedule, first, uniforms, self.zero_state(count), options)
+        import_keras()
+        from keras import ops
+
+        key = (options.temperature, options.top_k, options.top_p)
+        if key not in self._compiled:
+            self._compiled = {key: _compiled_loop(options)}
+        self._tensors = self._tensors or self.weights.as_dict(ops.convert_to_tensor)
+        run = self._compiled[key]
+        return ops.convert_to_numpy(run(self._tensors, schedule, np.int32(first), uniforms, self.zero_state(count)))
+
 
 def _compile(function):
     """Compile a keras.ops function with the backend's compiler (XLA on TensorFlow, jit on JAX)."""
+    import keras
+
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -240,12 +228,19 @@ class Generation:
         yield from self._filtered()
 
     def _filtered(self) -> Iterator[str]:
-        """Draw groups until `count` candidates passed every filter, or (1 + REDRAWS) × count were drawn."""
+        """Draw groups until `count` candidates passed every filter, or (1 + REDRAWS) × count were drawn.
+
+        A group holds a quarter more than still missing, plus one: about 83 % pass at --temp 0.8
+        (docs/benchmarks.md), so one group is nearly always enough, and a second costs a whole tweet's
+        time, while a few more streams in the same group cost little."""
         rng = np.random.default_rng(self.options.seed)
         budget = (1 + REDRAWS) * self.count
         while self.passed < self.count and self.drawn < budget:
-            wanted = min(STREAMS, self.count - self.passed, budget - self.drawn)
+            missing = self.count - self.passed
+            wanted = min(STREAMS, missing + missing // 4 + 1, budget - self.drawn)
             for raw, rendered in self.sampler.candidates(wanted, self.options, rng):
+                if self.passed == self.count:
+                    break
                 self.drawn += 1
                 reason = self.filters.rejection(raw, rendered)
                 if reason:
@@ -263,6 +258,6 @@ def generate(
     With `filters`, only candidates passing them are handed out (fewer, if too few pass in time)."""
     if count < 1:
         raise BotError(f"-n must be at least 1 (got {count})")
-    sampler = Sampler(ckpt)
+    sampler = Sampler(ckpt, compiled=count >= COMPILED_FROM)
     sampler.check_seed_text(options)
     return Generation(sampler, count, options, filters)

@@ -36,7 +36,7 @@ from . import fsutil
 from .config import Config
 from .datafolder import DATA, SETTINGS, SPLITS, VOCAB, DataFolder, open_data
 from .errors import BotError
-from .model import weight_shapes
+from .lstm import parameters
 from .train import train
 
 DEFAULT_SPACE = Path(__file__).parent / "search_space.toml"
@@ -79,10 +79,6 @@ def suggest(trial: optuna.Trial, space: dict[str, dict], base: Config) -> Config
         else:
             values[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False))
     return base.replace(**values)
-
-
-def parameters(config: Config) -> int:
-    return sum(math.prod(shape) for shape in weight_shapes(config))
 
 
 class MedianStop(keras.callbacks.Callback):

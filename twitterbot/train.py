@@ -7,7 +7,6 @@ counters), builds its callbacks (callbacks.py), and fits, finishing an interrupt
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from .callbacks import Callbacks, training_callbacks
 from .config import Config
 from .datafolder import NOVELTY, DataFolder, open_data, require_vocab
 from .errors import BotError
-from .model import build_model, compile_model, load_weights_only, weight_shapes
+from .lstm import parameters
+from .model import build_model, compile_model, load_weights_only
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _fit(
 def check_memory(config: Config) -> None:
     """Refuse a model that cannot fit in this machine's memory before building it: weights, gradients and
     two optimizer slots in float32 (a 10-million-unit LSTM took 14 GB before failing)."""
-    needed = 16 * sum(math.prod(shape) for shape in weight_shapes(config))
+    needed = 16 * parameters(config)
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
