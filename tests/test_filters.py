@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twitter_text import parse_tweet
 
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.data import prepare
 from twitterbot.errors import BotError
-from twitterbot.filters import Filters, degeneracy, has_loop, must_redraw, x_length
+from twitterbot.filters import Filters, degeneracy, has_loop, length_bound, must_redraw, x_length
 from twitterbot.novelty import SHORTEST, WINDOW, NoveltyIndex, _code_points
+from twitterbot.post import BlueskyDestination, MastodonDestination, XDestination
 from twitterbot.sample import REDRAWS, Sampler, generate
 from twitterbot.train import train
 from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
@@ -113,6 +115,24 @@ def test_each_filter_names_its_reason(tmp_path):
         assert filters.rejection(text, text) == reason, (text, filters.rejection(text, text))
     assert Filters(FilterOptions(allow_mentions=True)).rejection("hello @bob", "hello @bob") is None
     assert x_length("see https://example.com/a/very/long/address/that/goes/on 🐟") == 23 + 4 + 1 + 2
+
+
+PIECES = st.sampled_from(
+    ["a.co", "x.com/a", "é", "e\u0301", "क़", "中文", "—", "Ω", "ｗ", "🐟", "👩‍👩‍👧", "©", "1\ufe0f\u20e3", "’", "…",
+     "...", "3.5", " ", ".", "a", "word", "https://t.co/z", "http://a.b", "http://localhost", "例子.中国", "\u200d",
+     "\r\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(PIECES | st.text(max_size=5), max_size=80))
+def test_x_length_without_twitter_text_is_exact(pieces):
+    """The count of plain texts made without twitter-text is twitter-text's (short links, CJK, emoji, NFC),
+    and no destination counts a text above the bound the filters check first."""
+    text = "".join(pieces)
+    assert x_length(text) == parse_tweet(text).weightedLength
+    for destination in (XDestination, MastodonDestination, BlueskyDestination):  # the quick check's bound
+        assert destination.length(text) <= length_bound(text)
 
 
 @settings(max_examples=200, deadline=None)
