@@ -14,6 +14,7 @@ from twitterbot.cli import app
 from twitterbot.config import Config
 from twitterbot.errors import BotError
 from twitterbot.search import MedianStop, SearchSettings, load_space, search
+from twitterbot.train import train
 
 TINY_SPACE = """
 rnn_size = { low = 8, high = 32, log = true }
@@ -67,16 +68,24 @@ def test_a_tiny_search_runs_ranks_resumes_and_its_best_trains(data_folder, space
 def test_a_killed_workers_trial_runs_again_on_resume(data_folder, space, tmp_path, monkeypatch):
     monkeypatch.setattr(search_module, "HEARTBEAT", 1)
     out = tmp_path / "s"
-    search(data_folder, out, SearchSettings(trials=1, epochs=1, seed=2), space)
+    settings = SearchSettings(trials=1, epochs=2, seed=2)
+    search(data_folder, out, settings, space)
     storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'study.db'}", heartbeat_interval=1, grace_period=3)
     study = optuna.load_study(study_name="search", storage=storage)
     killed = study.ask({"rnn_size": optuna.distributions.IntDistribution(8, 32, log=True)})
-    storage.record_heartbeat(killed._trial_id)  # its worker beat once, then was killed mid-trial
-    time.sleep(4)
-    study = search(data_folder, out, SearchSettings(trials=2, epochs=1, seed=2), space, resume=True)
+    storage.record_heartbeat(killed._trial_id)  # its worker beat once, then was killed mid-trial,
+    config = Config.load(out / "trials" / "0000" / "config.json").replace(rnn_size=killed.params["rnn_size"])
+    train(
+        out / "data" if (out / "data").is_dir() else data_folder, out / "trials" / "0001", config.replace(num_epochs=1)
+    )
+    time.sleep(4)  # after one epoch of two
+    study = search(data_folder, out, SearchSettings(trials=2, epochs=2, seed=2), space, resume=True)
     states = [t.state.name for t in study.trials]
     assert states[:2] == ["COMPLETE", "FAIL"] and states[2] in {"COMPLETE", "PRUNED"} and len(states) == 3
-    assert study.trials[2].params["rnn_size"] == killed.params["rnn_size"]  # the same draw, run again
+    again = study.trials[2]
+    assert again.params["rnn_size"] == killed.params["rnn_size"]  # the same draw, run again
+    assert again.user_attrs["folder"] == "0001" and again.user_attrs["epochs_run"] == 2
+    assert "val_loss_1" in again.user_attrs and "val_loss_0" not in again.user_attrs  # went on from epoch 2
 
 
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):

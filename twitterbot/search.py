@@ -29,10 +29,10 @@ from typing import Literal
 import h5py
 import keras
 import optuna
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from rich.console import Console
 
-from . import fsutil
+from . import checkpoint, fsutil
 from .config import Config
 from .datafolder import DATA, SETTINGS, SPLITS, VOCAB, DataFolder, open_data
 from .errors import BotError
@@ -45,6 +45,7 @@ TRIALS = "trials.csv"
 BEST = "best.json"
 KEEP = 5  # trial checkpoints kept besides the Pareto front: the best by loss
 HEARTBEAT = 60  # seconds between a running trial's signs of life; 3 missed and it counts as killed
+SAVE_EVERY = 200  # batches: a killed trial's second run goes on from its last saved state
 Objective = Literal["both", "loss"]
 
 
@@ -147,7 +148,7 @@ def search(
             url,
             heartbeat_interval=HEARTBEAT,
             grace_period=3 * HEARTBEAT,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=Retry(max_retry=1),
         )
         study = optuna.create_study(
             study_name="search",
@@ -168,9 +169,15 @@ def search(
         config = suggest(trial, space, base)
         trial.set_user_attr("parameters", parameters(config))
         trial.set_user_attr("config", dataclasses.asdict(config))  # for best.json, wherever the trial ran
-        folder = out / "trials" / f"{trial.number:04d}"
+        (frozen,) = [t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number]
+        folder = out / "trials" / _folder(frozen)
+        trial.set_user_attr("folder", folder.name)
+        again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
         started = time.perf_counter()
-        history = train(train_on, folder, config, force=True, console=quiet, extra_callbacks=[MedianStop(trial)])
+        history = train(
+            train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
+            extra_callbacks=[MedianStop(trial)],
+        )  # fmt: skip
         losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
         trial.set_user_attr("epochs_run", len(history))
         trial.set_user_attr("seconds_per_epoch", (time.perf_counter() - started) / max(len(history), 1))
@@ -189,7 +196,7 @@ def search(
 
 def _counted(study: optuna.Study) -> int:
     """Finished trials that count against --trials: a killed trial that was queued again counts once."""
-    retried = {RetryFailedTrialCallback.retried_trial_number(t) for t in study.get_trials(deepcopy=False)}
+    retried = {Retry.retried_trial_number(t) for t in study.get_trials(deepcopy=False)}
     return sum(t.state.is_finished() and t.number not in retried for t in study.get_trials(deepcopy=False))
 
 
@@ -231,9 +238,10 @@ def report(study: optuna.Study, out: Path, objective: Objective, console: Consol
         writer.writerows(rows)
     complete = [t for t in ranked if t.state == optuna.trial.TrialState.COMPLETE]
     front = {t.number for t in study.best_trials} if complete else set()
-    keep = front | {t.number for t in complete[:KEEP]}
+    keep = {_folder(t) for t in complete[:KEEP] + [t for t in complete if t.number in front]}
+    keep |= {_folder(t) for t in study.trials if not t.state.is_finished()}  # running, or queued to run again
     for folder in (out / "trials").glob("*") if (out / "trials").is_dir() else ():
-        if folder.is_dir() and int(folder.name) not in keep:
+        if folder.is_dir() and folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)
     if complete:
         best = complete[0]
@@ -254,6 +262,12 @@ def report(study: optuna.Study, out: Path, objective: Objective, console: Consol
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in finished)
     console.print(f"{len(finished)} trials: {len(complete)} complete, {pruned} pruned; {out / TRIALS}")
     _plots(study, out, objective)
+
+
+def _folder(trial: optuna.trial.FrozenTrial) -> str:
+    """A trial's checkpoint folder name: a killed trial run again goes on in the killed one's folder."""
+    killed = Retry.retried_trial_number(trial)
+    return trial.user_attrs.get("folder") or f"{trial.number if killed is None else killed:04d}"
 
 
 def _plots(study: optuna.Study, out: Path, objective: Objective) -> None:
