@@ -3,7 +3,7 @@
 One sampling procedure (fused LSTM step: one matmul per layer for all gates and an embedding-row
 lookup; temperature, top-k, top-p; <unk> masked; no empty tweet; stop at <eot>), written once over
 an `ops` namespace and run two ways: step by step in NumPy (no Keras import, no compile: the first
-tweet comes in well under a second), or, for a thousand tweets and more, as one `keras.ops` while loop
+tweet comes in well under a second), or, for 512 tweets and more, as one `keras.ops` while loop
 compiled by the backend (XLA through `tf.function(jit_compile=True)`, or `jax.jit`). Random draws are made up
 front with NumPy, so `--seed` gives the same tweets on either path and every backend. Keras stays the
 source of truth: tests check the fused step's probabilities against the Keras model.
@@ -27,8 +27,8 @@ from .vocab import EOT, UNK, render
 REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
 STREAMS = 256  # tweets drawn in parallel at most; a larger -n is drawn in groups of this many
 # From this many tweets on, the compiled loop's ~2.5 s start-up (Keras import, backend, compile) pays for
-# itself: it draws a group of 256 in 1.2 s where NumPy takes 2.1 s (docs/benchmarks.md, bundled model, CPU).
-COMPILED_FROM = 1000
+# itself: whole runs break even at 512 tweets on a 2-core CPU (docs/benchmarks.md, "Time to the first tweet").
+COMPILED_FROM = 512
 
 
 def _sampling_logits(logits, options: SampleOptions, allow_eot, ops):
