@@ -65,6 +65,7 @@ def test_a_tiny_search_runs_ranks_resumes_and_its_best_trains(data_folder, space
     assert trained.rnn_size == best["rnn_size"] and trained.num_epochs == 1
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test asks for a trial by hand, as a worker would
 def test_a_killed_workers_trial_runs_again_on_resume(data_folder, space, tmp_path, monkeypatch):
     monkeypatch.setattr(search_module, "HEARTBEAT", 1)
     out = tmp_path / "s"
