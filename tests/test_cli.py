@@ -234,7 +234,7 @@ def test_every_bad_flag_is_one_clear_error(args, message, corpus_file, data_fold
         (["prepare", "x", "--links", "shorten"], "'shorten' is not one of 'token', 'drop', 'keep'"),
         (["prepare", "x", "--mentions", "user"], "'user' is not one of 'token', 'drop', 'keep'"),
         (["train", "x", "--optimizer", "lion"], "'lion' is not one of 'sgd', 'rmsprop', 'adagrad', 'adadelta', 'adam'"),
-        (["export", "x", "--quantize", "int4"], "'int4' is not one of 'float16', 'uint8'"),
+        (["export", "x", "--quantize", "int4"], "'int4' is not one of 'float32', 'float16', 'uint8'"),
         (["evaluate", "x", "y", "--split", "dev"], "'dev' is not one of 'train', 'validate', 'test'"),
     ],
 )

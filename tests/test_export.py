@@ -124,6 +124,18 @@ def test_export_refuses_existing_and_bad_quantize(checkpoint, tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+def test_export_keeps_the_checkpoints_precision_unless_told(checkpoint, tmp_path):
+    def stored(folder):
+        specs = json.loads((folder / "model.json").read_text())["weightsManifest"][0]["weights"]
+        return {spec.get("quantization", {}).get("dtype", "float32") for spec in specs}
+
+    bundled = export(open_checkpoint(None), tmp_path / "bundled")
+    assert bundled["quantize"] == "float16" and stored(tmp_path / "bundled") == {"float16"}
+    assert export(checkpoint, tmp_path / "tiny")["quantize"] == "float32" and stored(tmp_path / "tiny") == {"float32"}
+    wide = export(open_checkpoint(None), tmp_path / "wide", quantize="float32")
+    assert wide["weights_bytes"] == 2 * bundled["weights_bytes"]
+
+
 def start_server(folder):
     process = subprocess.Popen(
         [sys.executable, "-m", "twitterbot.cli", "serve", str(folder), "--port", "0"],

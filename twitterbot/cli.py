@@ -404,7 +404,10 @@ def evaluate(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
     out: OutOption = Path("webexport/bot"),
-    quantize: Annotated[Quantize | None, typer.Option(help="smaller weights (default: float32)")] = None,
+    quantize: Annotated[
+        Quantize | None,
+        typer.Option(help="weights' precision (default: the checkpoint's own; float16 for the bundled model)"),
+    ] = None,
     temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = SampleOptions.temperature,
     top_k: Annotated[int, typer.Option(help="the page's top-k (0: all)")] = SampleOptions.top_k,
     top_p: Annotated[float, typer.Option(help="the page's top-p (1: all)")] = SampleOptions.top_p,

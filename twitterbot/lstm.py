@@ -45,6 +45,15 @@ def parameters(config: Config) -> int:
     return sum(math.prod(shape) for shape in weight_shapes(config))
 
 
+def stored_precision(path: Path) -> str:
+    """What a Keras weights file holds its weights as: "float16" (the bundled model) or "float32"."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return "float16" if h5[f"{EMBEDDING_VARS}/0"].dtype == np.float16 else "float32"
+    except (OSError, KeyError) as error:
+        raise BotError(f"{path}: cannot load weights ({error})") from error
+
+
 def require_finite(path: Path, arrays) -> None:
     if not all(np.isfinite(array).all() for array in arrays):
         raise BotError(
