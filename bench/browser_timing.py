@@ -2,7 +2,7 @@
 
 Builds a reference-size model (vocab 98, embedding 64, one LSTM of 512; random weights, with the
 end-of-tweet bias pushed down so every sample runs the full 280 characters), exports it, serves
-it, clicks "Write a tweet" several times and reports the median, the model load time and the tfjs
+it, clicks Write several times and reports the median, the model load time and the tfjs
 backend. The reference, measured in the same page and run: the tfjs layers API stepped with
 `model.predict` once per character.
 
@@ -83,7 +83,7 @@ def main() -> None:
 
 
 def run_page(url: str, out: Path, runs: int, streams: int, reference_chars: int) -> dict:
-    """Click "Write a tweet" `runs` times with `streams` at once; every tweet must be full length."""
+    """Click Write `runs` times with `streams` at once; every tweet must be full length."""
     subprocess.run(
         [
             "node",

@@ -196,6 +196,13 @@ def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
         assert 1 <= len(text) <= 120 and set(text) <= allowed
         assert count == f"{len(text)} / 280"
     assert screenshot.stat().st_size > 10_000
+    assert page["writeLabel"] == "Write 3 tweets"
+    unknown = page["unknown"]  # an unknown character is named beside its field, and Write waits for it to go
+    assert "never seen" in unknown["error"] and "☃" in unknown["error"]
+    assert unknown["writeDisabled"] and unknown["invalid"] == "true" and not unknown["writeDisabledAfter"]
+    copy = page["copy"]  # Copy copies exactly the tweet shown, says so, and goes back to Copy
+    assert copy["label"] == "Copied" and copy["clipboard"] == copy["first"] and copy["labelLater"] == "Copy"
+    assert page["cleared"] == {"tweets": 0, "status": "Cleared."}
 
 
 def test_page_sampler_rules_in_node():

@@ -1,5 +1,6 @@
-// Drive the exported page in headless Chromium: wait for the model, click "Write a tweet" `runs` times,
-// read the tweets back, take a screenshot, and time the page's sampler against the layers API.
+// Drive the exported page in headless Chromium: wait for the model, click Write `runs` times, read the
+// tweets back, take a screenshot, try what a person would (an unknown first character, Copy, Clear),
+// and time the page's sampler against the layers API.
 // usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0]
 import fs from "node:fs";
 import { chromium } from "playwright-core";
@@ -11,7 +12,11 @@ const browser = await chromium.launch({
     "--disable-component-update", "--disable-sync"],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+  const context = await browser.newContext({
+    viewport: { width: 900, height: 900 },
+    permissions: ["clipboard-read", "clipboard-write"],
+  });
+  const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
   page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
@@ -25,6 +30,26 @@ try {
   const texts = await page.$$eval(".tweet .text", (nodes) => nodes.map((node) => node.textContent));
   const counts = await page.$$eval(".tweet .count", (nodes) => nodes.map((node) => node.textContent));
   await page.screenshot({ path: screenshot, fullPage: true });
+  const writeLabel = await page.textContent("#write");
+  await page.fill("#seed-text", "\u2603 hello");
+  const unknown = {
+    error: await page.textContent("#seed-error"),
+    writeDisabled: await page.isDisabled("#write"),
+    invalid: await page.getAttribute("#seed-text", "aria-invalid"),
+  };
+  await page.fill("#seed-text", "");
+  unknown.writeDisabledAfter = await page.isDisabled("#write");
+  await page.click(".tweet .copy");
+  await page.waitForFunction(() => document.querySelector(".tweet .copy").textContent !== "Copy");
+  const copy = {
+    label: await page.textContent(".tweet .copy"),
+    clipboard: await page.evaluate(() => navigator.clipboard.readText()),
+    first: await page.textContent(".tweet .text"),
+  };
+  await page.waitForTimeout(2300);
+  copy.labelLater = await page.textContent(".tweet .copy");
+  await page.click("#clear");
+  const cleared = { tweets: await page.$$eval(".tweet", (nodes) => nodes.length), status: await page.textContent("#status") };
   const info = await page.evaluate(() => ({
     backend: window.twitterbot.backend,
     loadMs: window.twitterbot.loadMs,
@@ -48,7 +73,10 @@ try {
     }
     return (performance.now() - started) / 1000;
   }, Number(referenceChars));
-  fs.writeFileSync(outPath, JSON.stringify({ ...info, texts, counts, errors, referenceSeconds }));
+  fs.writeFileSync(
+    outPath,
+    JSON.stringify({ ...info, texts, counts, errors, referenceSeconds, writeLabel, unknown, copy, cleared }),
+  );
 } finally {
   await browser.close();
 }

@@ -5,6 +5,7 @@ import { TweetWriter } from "./generator.js";
 const $ = (id) => document.getElementById(id);
 const status = (text) => ($("status").textContent = text);
 const LIMIT = 280;
+const COPIED_FOR_MS = 2000;
 
 // A macrotask without setTimeout's 4 ms clamp: lets the page paint and take clicks between steps.
 function yieldToBrowser() {
@@ -40,13 +41,36 @@ function showTweet(text) {
   const copy = document.createElement("button");
   copy.className = "copy";
   copy.textContent = "Copy";
+  copy.setAttribute("aria-label", `Copy: ${text.slice(0, 40)}`);
   copy.addEventListener("click", async () => {
-    await navigator.clipboard.writeText(text);
-    copy.textContent = "Copied";
+    try {
+      await navigator.clipboard.writeText(text);
+      copy.textContent = "Copied";
+    } catch {
+      copy.textContent = "Copy failed: select the text instead";
+    }
+    setTimeout(() => (copy.textContent = "Copy"), COPIED_FOR_MS);
   });
   footer.append(count, copy);
   item.append(body, footer);
   $("tweets").prepend(item);
+  $("clear").disabled = false;
+}
+
+function writeLabel() {
+  const n = Number($("count").value);
+  $("write").textContent = n === 1 ? "Write a tweet" : `Write ${n} tweets`;
+}
+
+// The first words must be made of characters the model knows: say which one it does not, beside the field.
+function checkSeedText(writer) {
+  const unknown = Array.from($("seed-text").value).filter((ch) => !writer.index.has(ch));
+  $("seed-error").textContent = unknown.length
+    ? `The writer has never seen ${[...new Set(unknown)].map((ch) => JSON.stringify(ch)).join(", ")}: ` +
+      "leave it out to go on."
+    : "";
+  $("seed-text").setAttribute("aria-invalid", unknown.length ? "true" : "false");
+  return unknown.length === 0;
 }
 
 async function main() {
@@ -63,14 +87,24 @@ async function main() {
   $("temperature").value = settings.temperature;
   $("temperature-value").textContent = settings.temperature;
   $("temperature").addEventListener("input", () => ($("temperature-value").textContent = $("temperature").value));
-  status(`Ready (tfjs ${tf.version.tfjs}, ${backend} backend, loaded in ${(loadMs / 1000).toFixed(2)} s).`);
+  status("Ready.");
   $("write").disabled = false;
+  writeLabel();
+  $("count").addEventListener("change", writeLabel);
+  $("seed-text").addEventListener("input", () => ($("write").disabled = !checkSeedText(writer)));
+  $("clear").addEventListener("click", () => {
+    $("tweets").replaceChildren();
+    $("clear").disabled = true;
+    status("Cleared.");
+    $("write").focus();
+  });
   $("write").addEventListener("click", async () => {
+    if (!checkSeedText(writer)) return;
     $("write").disabled = true;
     const started = performance.now();
     try {
       const n = Number($("count").value);
-      status(`Writing ${n}…`);
+      status(n === 1 ? "Writing a tweet…" : `Writing ${n} tweets…`);
       const tweets = await writer.write({
         n,
         temperature: Number($("temperature").value),
@@ -85,7 +119,7 @@ async function main() {
       const seconds = (performance.now() - started) / 1000;
       window.twitterbot.timings.push({ n, seconds, chars: tweets.reduce((sum, t) => sum + t.length, 0) });
       tweets.forEach(showTweet);
-      status(`Wrote ${n} in ${seconds.toFixed(2)} s (${backend} backend).`);
+      status(n === 1 ? `Wrote a tweet in ${seconds.toFixed(1)} s.` : `Wrote ${n} tweets in ${seconds.toFixed(1)} s.`);
     } catch (error) {
       status(`Could not write: ${error.message}`);
     } finally {
