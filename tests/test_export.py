@@ -197,6 +197,8 @@ def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
         assert count == f"{len(text)} / 280"
     assert screenshot.stat().st_size > 10_000
     assert page["writeLabel"] == "Write 3 tweets"
+    assert not page["phoneOverflow"] and (ARTIFACTS / "page-390.png").stat().st_size > 10_000  # fits a 390 px phone
+    assert [v for v in page["audit"] if v["impact"] in ("serious", "critical")] == [], page["audit"]
     unknown = page["unknown"]  # an unknown character is named beside its field, and Write waits for it to go
     assert "never seen" in unknown["error"] and "☃" in unknown["error"]
     assert unknown["writeDisabled"] and unknown["invalid"] == "true" and not unknown["writeDisabledAfter"]

@@ -3,6 +3,7 @@
 // and time the page's sampler against the layers API.
 // usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0]
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 const [url, outPath, screenshot, runs = "1", count = "1", referenceChars = "0"] = process.argv.slice(2);
@@ -13,7 +14,7 @@ const browser = await chromium.launch({
 });
 try {
   const context = await browser.newContext({
-    viewport: { width: 900, height: 900 },
+    viewport: { width: 1200, height: 900 },
     permissions: ["clipboard-read", "clipboard-write"],
   });
   const page = await context.newPage();
@@ -30,6 +31,16 @@ try {
   const texts = await page.$$eval(".tweet .text", (nodes) => nodes.map((node) => node.textContent));
   const counts = await page.$$eval(".tweet .count", (nodes) => nodes.map((node) => node.textContent));
   await page.screenshot({ path: screenshot, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 }); // a phone
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-390.png"), fullPage: true });
+  const phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  await page.setViewportSize({ width: 1200, height: 900 });
+  // An accessibility audit of the page with its tweets (axe-core, WCAG 2 A and AA rules).
+  await page.addScriptTag({ path: createRequire(import.meta.url).resolve("axe-core/axe.min.js") });
+  const audit = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "best-practice"] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  });
   const writeLabel = await page.textContent("#write");
   await page.fill("#seed-text", "\u2603 hello");
   const unknown = {
@@ -75,7 +86,7 @@ try {
   }, Number(referenceChars));
   fs.writeFileSync(
     outPath,
-    JSON.stringify({ ...info, texts, counts, errors, referenceSeconds, writeLabel, unknown, copy, cleared }),
+    JSON.stringify({ ...info, texts, counts, errors, referenceSeconds, writeLabel, unknown, copy, cleared, audit, phoneOverflow }),
   );
 } finally {
   await browser.close();
