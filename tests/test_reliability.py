@@ -66,6 +66,18 @@ def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_pa
     )
 
 
+@pytest.mark.parametrize("left", ["", "\r\n", "epoch,learning_ra"])
+def test_a_run_killed_before_its_history_header_is_whole_restores_with_one(tmp_path, left):
+    """A kill as CSVLogger opened history.csv left it empty or cut; a restore kept a blank line, CSVLogger
+    then wrote no header (the file was not empty) and the rows came without one."""
+    (tmp_path / "history.csv").write_text(left)
+    checkpoint.trim_history(tmp_path, 0)
+    assert not (tmp_path / "history.csv").exists()  # Keras's CSVLogger writes a fresh header into it
+    (tmp_path / "history.csv").write_text("epoch,learning_rate,loss,val_loss\r\n0,0.01,2.5,2.4\r\n1,0.01,2.")
+    checkpoint.trim_history(tmp_path, 1)
+    assert history(tmp_path) == [{"epoch": "0", "learning_rate": "0.01", "loss": "2.5", "val_loss": "2.4"}]
+
+
 @pytest.mark.both_backends
 def test_damaged_state_falls_back_to_the_one_before(data_folder, tiny_config, tmp_path, keras_backend):
     out = tmp_path / "ckpt"

@@ -123,6 +123,9 @@ def trim_history(path: Path, epochs: int) -> None:
     if not history.exists():
         return
     header, rows = _history_rows(history)
+    if not {"epoch", "loss", "val_loss"} <= set(header):  # killed before or while the header was written:
+        history.unlink()  # no rows came after it, and Keras's CSVLogger writes a header only into an empty file
+        return
     with fsutil.atomic_path(history) as tmp, open(tmp, "w", newline="") as stream:
         csv.writer(stream).writerows([header] + rows[:epochs])  # "\r\n" rows, as CSVLogger appends them
 
