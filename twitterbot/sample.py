@@ -117,7 +117,8 @@ def _compiled_loop(options: SampleOptions):
 class Sampler:
     """A checkpoint's weights, stepped in NumPy or (`compiled`) on the backend by its compiled sampling
     loop, kept for the last sampling options used (the backend's compiler traces it again for a new
-    number of streams or length). Both draw the same tweets from the same random numbers."""
+    number of streams or length). Both draw the same tweets from the same random numbers, but for a rare
+    draw within float rounding of a boundary between two characters (docs/benchmarks.md)."""
 
     def __init__(self, ckpt: Checkpoint, compiled: bool = False):
         self.vocab, self.compiled = ckpt.vocab, compiled
@@ -159,7 +160,7 @@ class Sampler:
             raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
 
     def _draw(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[str]:
-        """`count` raw tweets, placeholders still in, from one run of the compiled loop."""
+        """`count` raw tweets, placeholders still in, from one run of the sampling loop."""
         # What each position holds: <eot> (every tweet starts after one), the seed text, then -1 for
         # characters to draw.
         seed = self.vocab.encode(options.seed_text).astype(np.int32)
