@@ -157,10 +157,9 @@ def _unleet(text: str) -> str:
 def _blocklist(extra: Path | None) -> re.Pattern | None:
     """better-profanity's word list (less EVERYDAY) plus the user's file (words, or /regular expressions/),
     matched on word boundaries after `_unleet`, so "sh1t" is caught and "class" or "Scunthorpe" are not."""
-    package = importlib.util.find_spec("better_profanity").submodule_search_locations[0]  # not imported: it
-    words = (
-        (Path(package) / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
-    )  # builds 40 ms of its own
+    # The package's folder, not the package: importing it builds 40 ms of word variants of its own.
+    package = importlib.util.find_spec("better_profanity").submodule_search_locations[0]
+    words = (Path(package) / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
     listed = {_unleet(word.strip()) for word in words if word.strip()} - EVERYDAY
     patterns = [re.escape(word) for word in listed]
     if extra is not None:
