@@ -89,6 +89,22 @@ def test_a_killed_workers_trial_runs_again_on_resume(data_folder, space, tmp_pat
     assert "val_loss_1" in again.user_attrs and "val_loss_0" not in again.user_attrs  # went on from epoch 2
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # retry bookkeeping, stable since v3
+def test_a_trial_killed_twice_counts_once_and_runs_a_third_time():
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=search_module.RUNS_AFTER_KILL)
+    first = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    for _ in range(2):  # killed, queued again, killed again
+        storage.set_trial_state_values(first._trial_id, optuna.trial.TrialState.FAIL)
+        retry(study, study.trials[-1])
+        first = study.ask()
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL", "RUNNING"]
+    assert study.trials[2].params == study.trials[0].params
+    study.tell(first, 0.5)
+    assert search_module._counted(study) == 1
+
+
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):
     study = optuna.create_study(directions=["minimize", "minimize"])
     for loss in (1.0, 1.2):

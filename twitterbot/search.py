@@ -7,7 +7,8 @@ loss` runs the single-objective TPE search the reference project ran.
 Trials stop early when their validation loss after an epoch is worse than the median of the finished
 trials' at that epoch. The study lives in SQLite in the search folder (`--resume` goes on) or in any
 optuna storage URL (`--storage postgresql://…`: several machines on one study). Running trials beat a
-heartbeat: one whose worker was killed is marked failed and run again once, by whichever worker is next.
+heartbeat: one whose worker was killed is marked failed and run again (up to 5 times, going on from its
+last saved state) by whichever worker is next.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ TRIALS = "trials.csv"
 BEST = "best.json"
 KEEP = 5  # trial checkpoints kept besides the Pareto front: the best by loss
 HEARTBEAT = 60  # seconds between a running trial's signs of life; 3 missed and it counts as killed
+RUNS_AFTER_KILL = 5  # a killed trial is run again up to this many times, each going on from its saved state
 SAVE_EVERY = 200  # batches: a killed trial's second run goes on from its last saved state
 Objective = Literal["both", "loss"]
 
@@ -148,7 +150,7 @@ def search(
             url,
             heartbeat_interval=HEARTBEAT,
             grace_period=3 * HEARTBEAT,
-            heartbeat_stale_trial_callback=Retry(max_retry=1),
+            heartbeat_stale_trial_callback=Retry(max_retry=RUNS_AFTER_KILL),
         )
         study = optuna.create_study(
             study_name="search",
@@ -195,8 +197,8 @@ def search(
 
 
 def _counted(study: optuna.Study) -> int:
-    """Finished trials that count against --trials: a killed trial that was queued again counts once."""
-    retried = {Retry.retried_trial_number(t) for t in study.get_trials(deepcopy=False)}
+    """Finished trials that count against --trials: a killed trial that was queued again (and again) counts once."""
+    retried = {number for t in study.get_trials(deepcopy=False) for number in Retry.retry_history(t)}
     return sum(t.state.is_finished() and t.number not in retried for t in study.get_trials(deepcopy=False))
 
 
