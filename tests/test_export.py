@@ -114,6 +114,12 @@ def test_vendored_tfjs_is_the_npm_build():
         assert (vendor / name).read_bytes() == npm_file.read_bytes(), name
 
 
+def test_vendored_helpers_are_built_from_npm(tmp_path):
+    node("scripts/vendor-web.mjs", tmp_path)
+    for name in ("twitter-text.min.js", "fflate.min.js"):
+        assert (ROOT / "twitterbot" / "web" / "vendor" / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
 def test_export_refuses_existing_and_bad_quantize(checkpoint, tmp_path):
     out = tmp_path / "web"
     export(checkpoint, out)
@@ -205,6 +211,72 @@ def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
     copy = page["copy"]  # Copy copies exactly the tweet shown, says so, and goes back to Copy
     assert copy["label"] == "Copied" and copy["clipboard"] == copy["first"] and copy["labelLater"] == "Copy"
     assert page["cleared"] == {"tweets": 0, "status": "Cleared."}
+
+
+def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
+    from twitterbot.clean import drop_debris
+    from twitterbot.config import FilterOptions
+    from twitterbot.filters import Filters, x_length
+    from twitterbot.vocab import render
+
+    blocklist = tmp_path / "blocked.txt"
+    blocklist.write_text("# mine\nzorp\n/gl[aeiou]rb+/\n", encoding="utf-8")
+    options = FilterOptions(blocklist=str(blocklist), overlap=0.5)
+    out = tmp_path / "web"
+    export(checkpoint, out, options=SampleOptions(mention="@me"), filters=options)
+    assert (out / "novelty.bin").is_file()
+    training = corpus_file.read_text(encoding="utf-8").splitlines()
+    raws = [
+        *training[:3],  # copies
+        training[5] + " and then some more",  # a copied run
+        training[5][:12] + " entirely new words to follow it",
+        "hello there, a tweet never seen",
+        "",
+        "   ",
+        "ha" * 20,
+        f"{MENTION_TOKEN} {MENTION_TOKEN} {MENTION_TOKEN} hi",
+        f"thanks {MENTION_TOKEN}!",
+        "cc @someone",
+        "cc @Me",
+        "what the sh1t",
+        "SH!T",
+        "a zorp here",
+        "glaaarbbb",
+        "Scunthorpe class",
+        "🎉" * 141,
+        "".join(map(chr, range(0x4E00, 0x4E00 + 141))),
+        f"see {URL_TOKEN} now",
+        "\ue000",
+        "👩\u200d💻 ok",
+    ]
+    filters = Filters(options, checkpoint.novelty(), "@me")
+    candidates = [(raw, render(raw, mention="@me")) for raw in raws]
+    texts = [
+        "hi 👍🏽 there ❤️",
+        "日本語",
+        "see https://example.com/a/b ok",
+        "example.com",
+        "a\ufe0f b",
+        "1\ufe0f\u20e3 #️⃣",
+        "👨‍👩‍👧 family",
+        "café",
+        "cafe\u0301",
+        "™ ok",
+        "x" * 300,
+        "🏳️‍🌈 ok",
+        "\u2018quotes\u2019 \u2026",
+    ]
+    debris = ["a\ufe0f b", "❤\ufe0f ok", "👨\u200d👩", "क्\u200dष", "x\u200b y", "1\ufe0f\u20e3", "\ufe0f", "a\u200d b"]
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps({"candidates": candidates, "lengths": texts, "debris": debris}), encoding="utf-8")
+    node("tests/js/filters.mjs", out, cases, tmp_path / "page.json")
+    page = json.loads((tmp_path / "page.json").read_text(encoding="utf-8"))
+    assert page["rejections"] == [filters.rejection(raw, rendered) for raw, rendered in candidates]
+    assert {"copy", "copied run", "mention", "blocklist", "too long", "loop", None} <= set(page["rejections"])
+    # twitter-text (JS, Twitter's own) and twitter-text-parser (Python) date from different emoji tables:
+    # they differ on 38 of 9,670 symbol texts (© and ® alone; some emoji + U+FE0F), none of these.
+    assert page["lengths"] == [x_length(text) for text in texts]
+    assert page["debris"] == [drop_debris(text) for text in debris]
 
 
 def test_page_sampler_rules_in_node():

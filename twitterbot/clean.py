@@ -158,9 +158,13 @@ def _char_rules(text: str, options: CleanOptions) -> str:
         text = _LINK.sub(URL_TOKEN if options.links == "token" else "", text)
     if options.mentions != "keep":
         text = _MENTION.sub(MENTION_TOKEN if options.mentions == "token" else "", text)
-    if options.debris and not text.isascii():
-        text = _EMOJI_PART.sub(_attached_or_nothing, _INVISIBLE.sub("", text))
-    return text
+    return drop_debris(text) if options.debris else text
+
+
+def drop_debris(text: str) -> str:
+    """Without invisible characters and emoji parts left without their emoji: for training text, and for
+    what the model writes (it may put a variation selector after a letter: invisible, yet X counts it 2)."""
+    return text if text.isascii() else _EMOJI_PART.sub(_attached_or_nothing, _INVISIBLE.sub("", text))
 
 
 def _attached_or_nothing(match: re.Match) -> str:

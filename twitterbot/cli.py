@@ -414,18 +414,29 @@ def export(
     max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = SampleOptions.max_len,
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
+    overlap: OverlapOption = FilterOptions.overlap,
+    allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
+    blocklist: BlocklistOption = None,
+    novelty: Annotated[
+        bool,
+        flag("--novelty/--no-novelty", "carry the training tweets' index, so the page refuses copies too"),
+    ] = True,
     force: ForceOption = False,
 ) -> None:
-    """Export a checkpoint as a TF.js model and a web page that writes tweets in the browser."""
+    """Export a checkpoint as a TF.js model and a web page that writes tweets in the browser. The page
+    shows only what passes `bot generate`'s filters, with the same options."""
     import_keras()
     from .checkpoint import open_checkpoint
     from .export import export as run_export
 
     options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, link=link, mention=mention)
-    sizes = run_export(open_checkpoint(checkpoint), out, quantize, options, force=force)
+    filter_options = FilterOptions(overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""))
+    ckpt = open_checkpoint(checkpoint)
+    sizes = run_export(ckpt, out, quantize, options, force=force, filters=filter_options, novelty=novelty)
+    index = f", {sizes['novelty_bytes'] / 1e6:.2f} MB novelty index" if sizes["novelty_bytes"] else ""
     console.print(
         f"exported {checkpoint} to {out}: {sizes['weights_bytes'] / 1e6:.2f} MB of {sizes['quantize']} "
-        f"weights in {sizes['shards']} shard(s); view it with `bot serve {out}`"
+        f"weights in {sizes['shards']} shard(s){index}; view it with `bot serve {out}`"
     )
 
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from . import __version__, fsutil
-from .config import SampleOptions
+from .config import FilterOptions, SampleOptions
 from .errors import BotError
+from .filters import page_rules
 from .lstm import ModelWeights, stored_precision
 from .vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 from .vocab import FILE as VOCAB_FILE
@@ -25,6 +26,8 @@ if TYPE_CHECKING:  # checkpoint imports Keras; `bot serve` asks this module what
 
 MODEL = "model.json"  # topology and weight manifest, as tf.loadLayersModel reads them
 GENERATION = "generation.json"  # the page's sampling defaults
+FILTERS = "filters.json"  # the rules the page applies to what it shows, as `bot generate` does
+NOVELTY = "novelty.bin"  # the training tweets' index, when the checkpoint has one: tweet hashes, then n-grams
 PAGE = "index.html"  # from WEB_ASSETS, with the page's scripts
 WEB_ASSETS = Path(__file__).parent / "web"
 SHARD_BYTES = 4 * 1024 * 1024
@@ -154,12 +157,16 @@ def export(
     quantize: str | None = None,
     options: SampleOptions = SampleOptions(),
     force: bool = False,
+    filters: FilterOptions = FilterOptions(),
+    novelty: bool = True,
 ) -> dict:
     """Write model.json, weight shards, vocab.json, generation.json and the page into `out`; return sizes.
 
     The page's defaults (temperature, top-k, top-p, length, what placeholders become) are `options`,
     written to generation.json, which is all the page reads them from. `quantize` None: the precision the
     checkpoint stores (float16 for the bundled model: float32 would be 1.5× the bytes for nothing).
+    `filters` go to filters.json; with `novelty`, the checkpoint's novelty index (if it has one) goes to
+    novelty.bin, so the page refuses copies of training tweets too.
     """
     if quantize not in (None, *QUANTIZATIONS):
         raise BotError(f"--quantize must be one of {', '.join(QUANTIZATIONS)} (got {quantize!r})")
@@ -168,6 +175,8 @@ def export(
     fsutil.sweep_stale(out.parent, out.name)  # what a killed export into `out` left
     quantize = quantize or stored_precision(ckpt.weights)
     specs, data = encode_weights(layer_weights(ckpt), quantize)
+    rules = page_rules(filters)
+    training = ckpt.novelty() if novelty else None  # the training tweets' index
     shard_count = max(1, -(-len(data) // SHARD_BYTES))
     paths = [f"group1-shard{i + 1}of{shard_count}.bin" for i in range(shard_count)]
     with fsutil.staged_dir(out) as staging:
@@ -188,9 +197,15 @@ def export(
             staging / GENERATION,
             {**generation, "rnn_size": ckpt.config.rnn_size, "num_layers": ckpt.config.num_layers},
         )
+        if training is not None:
+            rules["novelty"] = {"file": NOVELTY, "tweets": len(training.tweets), "minima": len(training.minima)}
+            hashes = training.tweets.astype("<u8").tobytes() + training.minima.astype("<u4").tobytes()
+            (staging / NOVELTY).write_bytes(hashes)
+        fsutil.write_json(staging / FILTERS, rules)
         for asset in WEB_ASSETS.rglob("*"):
             if asset.is_file():
                 target = staging / asset.relative_to(WEB_ASSETS)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(asset, target)
-    return {"weights_bytes": len(data), "shards": shard_count, "quantize": quantize}
+    novelty_bytes = 0 if training is None else training.tweets.nbytes + training.minima.nbytes
+    return {"weights_bytes": len(data), "shards": shard_count, "quantize": quantize, "novelty_bytes": novelty_bytes}

@@ -154,14 +154,35 @@ def _unleet(text: str) -> str:
     return text.lower().translate(_LEET)
 
 
-def _blocklist(extra: Path | None) -> re.Pattern | None:
+def page_rules(options: FilterOptions) -> dict:
+    """What the exported page needs to apply the same rules (its filters.js): the limits, the leet
+    table, the listed words (read as `_unleet` reads them) and the user's /regular expressions/."""
+    words, patterns = _blocked(Path(options.blocklist) if options.blocklist else None)
+    return {
+        "max_length": options.max_length,
+        "overlap": options.overlap,
+        "allow_mentions": options.allow_mentions,
+        "leet": {chr(code): letter for code, letter in _LEET.items()},
+        "blocked_words": sorted(words),
+        "blocked_patterns": patterns,
+    }
+
+
+def _blocklist(extra: Path | None) -> re.Pattern:
     """better-profanity's word list (less EVERYDAY) plus the user's file (words, or /regular expressions/),
     matched on word boundaries after `_unleet`, so "sh1t" is caught and "class" or "Scunthorpe" are not."""
+    words, patterns = _blocked(extra)
+    alternatives = sorted([re.escape(word) for word in words] + patterns, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+
+
+def _blocked(extra: Path | None) -> tuple[set[str], list[str]]:
+    """The blocked words (unleeted) and the user's regular expressions, checked."""
     # The package's folder, not the package: importing it builds 40 ms of word variants of its own.
     package = importlib.util.find_spec("better_profanity").submodule_search_locations[0]
-    words = (Path(package) / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
-    listed = {_unleet(word.strip()) for word in words if word.strip()} - EVERYDAY
-    patterns = [re.escape(word) for word in listed]
+    listed = (Path(package) / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
+    words = {_unleet(word.strip()) for word in listed if word.strip()} - EVERYDAY
+    patterns = []
     if extra is not None:
         try:
             lines = extra.read_text(encoding="utf-8").splitlines()
@@ -178,6 +199,5 @@ def _blocklist(extra: Path | None) -> re.Pattern | None:
                     raise BotError(f"{extra}:{number}: not a regular expression ({error})") from error
                 patterns.append(line[1:-1])
             else:
-                patterns.append(re.escape(_unleet(line)))
-    patterns.sort(key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(patterns) + r")(?!\w)", re.IGNORECASE)
+                words.add(_unleet(line))
+    return words, patterns

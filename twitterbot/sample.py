@@ -18,6 +18,7 @@ import numpy as np
 
 from .backend import import_keras
 from .checkpoint import Checkpoint
+from .clean import drop_debris
 from .config import SampleOptions
 from .errors import BotError
 from .filters import Filters, must_redraw
@@ -151,8 +152,10 @@ class Sampler:
         return (tweets + failed)[:count]  # after REDRAWS tries, what the last draw gave, as it is
 
     def candidates(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[tuple[str, str]]:
-        """`count` drawn tweets, each as (raw: placeholders in, rendered: as it would be shown)."""
-        return [(raw, render(raw, options.link, options.mention)) for raw in self._draw(count, options, rng)]
+        """`count` drawn tweets, each as (raw: placeholders in, rendered: as it would be shown), both without
+        the invisible debris `bot prepare` drops from training tweets."""
+        drawn = map(drop_debris, self._draw(count, options, rng))
+        return [(raw, render(raw, options.link, options.mention)) for raw in drawn]
 
     def check_seed_text(self, options: SampleOptions) -> None:
         unknown = self.vocab.unknown(options.seed_text)

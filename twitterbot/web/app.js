@@ -1,10 +1,10 @@
 // The page: loads the exported model with the vendored tfjs (wasm backend when it starts, else cpu),
 // writes tweets in parallel streams, and yields to the event loop between steps so the page stays live.
+import { PageFilters, xLength } from "./filters.js";
 import { TweetWriter } from "./generator.js";
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => ($("status").textContent = text);
-const LIMIT = 280;
 const COPIED_FOR_MS = 2000;
 
 // A macrotask without setTimeout's 4 ms clamp: lets the page paint and take clicks between steps.
@@ -27,7 +27,7 @@ async function chooseBackend() {
   return "cpu";
 }
 
-function showTweet(text) {
+function showTweet(text, limit) {
   const item = document.createElement("li");
   item.className = "tweet";
   const body = document.createElement("p");
@@ -35,9 +35,9 @@ function showTweet(text) {
   body.textContent = text;
   const footer = document.createElement("footer");
   const count = document.createElement("span");
-  const length = Array.from(text).length;
-  count.className = length > LIMIT ? "count over" : "count";
-  count.textContent = `${length} / ${LIMIT}`;
+  const length = xLength(text); // as X counts it: links 23, emoji and CJK 2
+  count.className = length > limit ? "count over" : "count";
+  count.textContent = `${length} / ${limit}`;
   const copy = document.createElement("button");
   copy.className = "copy";
   copy.textContent = "Copy";
@@ -76,14 +76,17 @@ function checkSeedText(writer) {
 async function main() {
   const loadStart = performance.now();
   const backend = await chooseBackend();
-  const [model, vocab, settings] = await Promise.all([
+  const [model, vocab, settings, rules] = await Promise.all([
     tf.loadLayersModel("model.json"),
     fetch("vocab.json").then((r) => r.json()),
     fetch("generation.json").then((r) => r.json()),
+    fetch("filters.json").then((r) => r.json()),
   ]);
+  const novelty = rules.novelty ? await fetch(rules.novelty.file).then((r) => r.arrayBuffer()) : null;
+  const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
   const writer = new TweetWriter(tf, model, vocab);
   const loadMs = performance.now() - loadStart;
-  window.twitterbot = { backend, loadMs, timings: [], model, writer }; // for tests and benchmarks
+  window.twitterbot = { backend, loadMs, timings: [], model, writer, filters }; // for tests and benchmarks
   $("temperature").value = settings.temperature;
   $("temperature-value").textContent = settings.temperature;
   $("temperature").addEventListener("input", () => ($("temperature-value").textContent = $("temperature").value));
@@ -105,8 +108,9 @@ async function main() {
     try {
       const n = Number($("count").value);
       status(n === 1 ? "Writing a tweet…" : `Writing ${n} tweets…`);
-      const tweets = await writer.write({
+      const { tweets, drawn, rejected } = await writer.write({
         n,
+        filters,
         temperature: Number($("temperature").value),
         topK: settings.top_k,
         topP: settings.top_p,
@@ -117,9 +121,11 @@ async function main() {
         onStep: (step) => (step % 4 === 0 ? yieldToBrowser() : null),
       });
       const seconds = (performance.now() - started) / 1000;
-      window.twitterbot.timings.push({ n, seconds, chars: tweets.reduce((sum, t) => sum + t.length, 0) });
-      tweets.forEach(showTweet);
-      status(n === 1 ? `Wrote a tweet in ${seconds.toFixed(1)} s.` : `Wrote ${n} tweets in ${seconds.toFixed(1)} s.`);
+      window.twitterbot.timings.push({ n, seconds, drawn, rejected, chars: tweets.reduce((sum, t) => sum + t.length, 0) });
+      tweets.forEach((tweet) => showTweet(tweet, rules.max_length));
+      const wrote = tweets.length === 1 ? "a tweet" : `${tweets.length} tweets`;
+      const held = drawn - tweets.length; // copies, @handles, blocked words, loops: never shown
+      status(`Wrote ${wrote} in ${seconds.toFixed(1)} s.` + (held ? ` ${held} more ${held === 1 ? "was" : "were"} held back by the filters.` : ""));
     } catch (error) {
       status(`Could not write: ${error.message}`);
     } finally {

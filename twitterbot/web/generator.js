@@ -2,8 +2,9 @@
 // streams, then temperature / top-k sampling in plain JS. Shared by the page and the Node parity test,
 // so `tf` is passed in (the page's vendored tf.min.js, or @tensorflow/tfjs in Node).
 
-const REDRAWS = 10; // a stream caught in a loop is drawn again at most this many times (as `bot generate`)
-const LOOP_SPAN = 30;
+import { degenerate } from "./filters.js";
+
+const REDRAWS = 10; // candidates drawn at most: (1 + REDRAWS) × n, as `bot generate`
 
 // Text as it may be posted: each placeholder becomes its replacement, or is dropped with the space
 // before it (and, opening a line, the colon or comma and space after it). The same rules as
@@ -17,13 +18,24 @@ export function render(text, placeholders, { link = "", mention = "" } = {}) {
   return text.trim();
 }
 
-// What is never handed out (twitterbot.filters.must_redraw): nothing left once placeholders are
-// dropped, a pattern of 1-4 characters repeated over 30+ characters, the same mention 3+ times in a row.
+// Without invisible characters and emoji parts left without their emoji (a variation selector after a
+// letter: invisible, yet X counts it 2), as twitterbot.clean.drop_debris.
+const TAKES_EMOJI_PART = /^(?:[#*0-9\u203c\u2049\u3030\u303d\ufe0f\u20e3]|\p{So}|\p{Sk}|\p{Sm})$/u;
+export function dropDebris(text) {
+  return text.replace(/[\u200b\u2060\ufeff\u180e]/gu, "").replace(/[\ufe0e\ufe0f\u200d\u20e3]/gu, (part, offset, whole) => {
+    const before = Array.from(whole.slice(Math.max(0, offset - 2), offset)).at(-1) ?? "";
+    const after = Array.from(whole.slice(offset + 1, offset + 3))[0] ?? "";
+    const takes = (ch) => TAKES_EMOJI_PART.test(ch);
+    if (part !== "\u200d") return takes(before) ? part : "";
+    const inWord = /[\p{L}\p{M}]/u.test(before + after);
+    return inWord || (takes(before) && takes(after)) ? part : "";
+  });
+}
+
+// What is never handed out even unfiltered (twitterbot.filters.must_redraw): nothing left once
+// placeholders are dropped, a loop, a mention chain.
 export function mustRedraw(raw, rendered, placeholders) {
-  if (!rendered) return true;
-  for (const match of raw.matchAll(/(.{1,4}?)\1+/gsu)) if (Array.from(match[0]).length >= LOOP_SPAN) return true;
-  const mention = `(@\\w+|${placeholders.mention || "@\\w+"})`;
-  return new RegExp(`${mention}(?:\\s*\\1){2,}`, "u").test(raw);
+  return !rendered || degenerate(raw, placeholders) !== null;
 }
 
 export class TweetWriter {
@@ -136,18 +148,29 @@ export class TweetWriter {
     return order[0];
   }
 
-  // n tweets as they may be posted: placeholders rendered (`link`, `mention`, or dropped), a stream
-  // caught in a loop drawn again. Options as for draft().
-  async write({ n = 1, link = "", mention = "", ...options }) {
+  // Up to n tweets as they may be posted: debris dropped, placeholders rendered (`link`, `mention`, or
+  // dropped), each passing `filters` (a PageFilters; without one, only degenerate ones are redrawn).
+  // Groups of a quarter more than still missing, plus one, until n passed or (1 + REDRAWS) × n were
+  // drawn, as `bot generate`. Returns { tweets, drawn, rejected: {reason: count} }. Options as for draft().
+  async write({ n = 1, link = "", mention = "", filters = null, ...options }) {
     const placeholders = this.vocab.placeholders || {};
-    const tweets = [];
-    let last = [];
-    for (let attempt = 0; attempt <= REDRAWS && tweets.length < n; attempt++) {
-      last = (await this.draft({ n, ...options })).map((raw) => [raw, render(raw, placeholders, { link, mention })]);
-      for (const [raw, rendered] of last) if (!mustRedraw(raw, rendered, placeholders)) tweets.push(rendered);
+    const why = (raw, rendered) => (filters ? filters.rejection(raw, rendered) : mustRedraw(raw, rendered, placeholders) ? "degenerate" : null);
+    const result = { tweets: [], drawn: 0, rejected: {} };
+    const budget = (1 + REDRAWS) * n;
+    while (result.tweets.length < n && result.drawn < budget) {
+      const missing = n - result.tweets.length;
+      const group = Math.min(missing + Math.floor(missing / 4) + 1, budget - result.drawn);
+      for (const draft of await this.draft({ n: group, ...options })) {
+        if (result.tweets.length === n) break;
+        const raw = dropDebris(draft);
+        const rendered = render(raw, placeholders, { link, mention });
+        result.drawn += 1;
+        const reason = why(raw, rendered);
+        if (reason) result.rejected[reason] = (result.rejected[reason] || 0) + 1;
+        else result.tweets.push(rendered);
+      }
     }
-    const failed = last.filter(([raw, rendered]) => mustRedraw(raw, rendered, placeholders));
-    return tweets.concat(failed.map(([, rendered]) => rendered)).slice(0, n); // after REDRAWS tries, as they came
+    return result;
   }
 
   // n raw tweets in parallel, placeholders still in. Each starts from the end-of-tweet state, is primed

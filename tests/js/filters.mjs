@@ -1,0 +1,25 @@
+// The page's filters on given texts, for the Python test to compare with twitterbot.filters and .clean:
+// each candidate's rejection, X's weighted length and the debris rule.
+// usage: node filters.mjs EXPORT_DIR CASES.json OUT.json   (cases: {candidates: [[raw, rendered]], lengths, debris})
+import fs from "node:fs";
+import path from "node:path";
+import { PageFilters, xLength } from "../../twitterbot/web/filters.js";
+import { dropDebris } from "../../twitterbot/web/generator.js";
+
+const [dir, casesPath, outPath] = process.argv.slice(2);
+const read = (name) => JSON.parse(fs.readFileSync(path.join(dir, name), "utf8"));
+const rules = read("filters.json");
+const settings = read("generation.json");
+const vocab = read("vocab.json");
+const bytes = rules.novelty ? fs.readFileSync(path.join(dir, rules.novelty.file)) : null;
+const novelty = bytes && bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
+const cases = JSON.parse(fs.readFileSync(casesPath, "utf8"));
+fs.writeFileSync(
+  outPath,
+  JSON.stringify({
+    rejections: cases.candidates.map(([raw, rendered]) => filters.rejection(raw, rendered)),
+    lengths: cases.lengths.map(xLength),
+    debris: cases.debris.map(dropDebris),
+  }),
+);

@@ -1,0 +1,130 @@
+// What the page shows passes the rules `bot generate` applies (twitterbot.filters.Filters), read from the
+// export's filters.json (and novelty.bin): no loop or mention chain, no placeholder, no @handle of a
+// person, within X's weighted length, not a copy of a training tweet, nothing on the blocklist.
+import { parseTweet } from "./vendor/twitter-text.min.js";
+
+const LOOP_SPAN = 30;
+const WORD = "[\\p{L}\\p{N}_]"; // Python's \w on str: letters, numbers, underscore
+const HANDLE = new RegExp(`(?<![\\p{L}\\p{N}_@])@${WORD}{1,15}`, "gu");
+// Novelty (twitterbot.novelty): GRAM-character n-grams hashed mod 2^64, winnowed over WINDOW of them.
+const GRAM = 10;
+const WINDOW = 6;
+const MASK = (1n << 64n) - 1n;
+const BASE = 1_000_003n;
+
+// A post's length as X counts it: twitter-text's weighted length (URLs 23, CJK and emoji 2).
+export function xLength(text) {
+  return parseTweet(text.normalize("NFC")).weightedLength;
+}
+
+// A pattern of 1-4 characters repeated over 30+ characters, or the same mention 3+ times in a row.
+export function degenerate(raw, placeholders) {
+  for (const match of raw.matchAll(/(.{1,4}?)\1+/gsu)) if (Array.from(match[0]).length >= LOOP_SPAN) return "loop";
+  const mention = `(@${WORD}+|${placeholders.mention || `@${WORD}+`})`;
+  if (new RegExp(`${mention}(?:\\s*\\1){2,}`, "u").test(raw)) return "mention chain";
+  return null;
+}
+
+export class PageFilters {
+  // rules: filters.json; novelty: its novelty.bin as an ArrayBuffer (or null); mention: what the
+  // mention placeholder becomes (may appear); placeholders: vocab.json's.
+  constructor(rules, novelty, { mention = "", placeholders = {} } = {}) {
+    this.rules = rules;
+    this.mention = mention.toLowerCase();
+    this.placeholders = placeholders;
+    this.leet = new Map(Object.entries(rules.leet));
+    const escape = (word) => word.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    const alternatives = [...rules.blocked_words.map(escape), ...rules.blocked_patterns].sort((a, b) => b.length - a.length);
+    this.blocked = new RegExp(`(?<!${WORD})(?:${alternatives.join("|")})(?!${WORD})`, "iu");
+    if (novelty && rules.novelty) {
+      const { tweets, minima } = rules.novelty;
+      this.tweets = new BigUint64Array(novelty, 0, tweets);
+      this.minima = new Uint32Array(novelty, tweets * 8, minima);
+    }
+  }
+
+  // Why a candidate (raw: placeholders in; rendered: as shown) fails, or null: the order of Filters.rejection.
+  rejection(raw, rendered) {
+    if (!rendered.trim()) return "empty";
+    const degeneracy = degenerate(raw, this.placeholders);
+    if (degeneracy) return degeneracy;
+    if (Object.values(this.placeholders).some((token) => rendered.includes(token))) return "placeholder";
+    if (!this.rules.allow_mentions && [...rendered.matchAll(HANDLE)].some(([handle]) => handle.toLowerCase() !== this.mention))
+      return "mention";
+    if (xLength(rendered) > this.rules.max_length) return "too long";
+    if (this.tweets) {
+      if (this.isCopy(raw)) return "copy";
+      const shared = this.longestShared(raw);
+      if (shared && shared >= this.rules.overlap * Array.from(raw).length) return "copied run";
+    }
+    if (this.blocked.test(this.unleet(rendered))) return "blocklist";
+    return null;
+  }
+
+  unleet(text) {
+    return Array.from(text.toLowerCase(), (ch) => this.leet.get(ch) ?? ch).join("");
+  }
+
+  isCopy(text) {
+    const points = codePoints(text);
+    let sum = 0n;
+    let power = 1n;
+    for (const point of points) {
+      sum = (sum + (BigInt(point) + 1n) * power) & MASK;
+      power = (power * BASE) & MASK;
+    }
+    const digest = ((sum * 0x9e3779b97f4a7c15n) & MASK) ^ BigInt(points.length);
+    return contains(this.tweets, digest);
+  }
+
+  // About the longest run of `text` found in the training tweets (0: none), as NoveltyIndex.longest_shared.
+  longestShared(text) {
+    const points = codePoints(text);
+    if (points.length < GRAM + WINDOW - 1) return 0;
+    const grams = gramHashes(points);
+    const hits = new Set();
+    for (let start = 0; start + WINDOW <= grams.length; start++) {
+      let chosen = start;
+      for (let i = start + 1; i < start + WINDOW; i++) if (grams[i] < grams[chosen]) chosen = i;
+      if (contains(this.minima, grams[chosen])) hits.add(chosen);
+    }
+    const sorted = [...hits].sort((a, b) => a - b);
+    let longest = 0;
+    let first = 0;
+    for (let i = 1; i <= sorted.length; i++) {
+      if (i === sorted.length || sorted[i] - sorted[i - 1] > WINDOW) {
+        if (i - first >= 2) longest = Math.max(longest, sorted[i - 1] - sorted[first] + GRAM);
+        first = i;
+      }
+    }
+    return longest;
+  }
+}
+
+function codePoints(text) {
+  return Array.from(text, (ch) => ch.codePointAt(0));
+}
+
+// Each GRAM-character window's polynomial hash mod 2^64, mixed, its high 32 bits.
+function gramHashes(points) {
+  const hashes = new Uint32Array(points.length - GRAM + 1);
+  for (let start = 0; start < hashes.length; start++) {
+    let hash = 0n;
+    for (let offset = 0; offset < GRAM; offset++) hash = (hash * BASE + BigInt(points[start + offset]) + 1n) & MASK;
+    hash ^= hash >> 29n;
+    hash = (hash * 0xbf58476d1ce4e5b9n) & MASK;
+    hashes[start] = Number(hash >> 32n);
+  }
+  return hashes;
+}
+
+function contains(sorted, value) {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle] < value) low = middle + 1;
+    else high = middle;
+  }
+  return low < sorted.length && sorted[low] === value;
+}
