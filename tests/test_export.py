@@ -116,7 +116,7 @@ def test_vendored_tfjs_is_the_npm_build():
 
 def test_vendored_helpers_are_built_from_npm(tmp_path):
     node("scripts/vendor-web.mjs", tmp_path)
-    for name in ("twitter-text.min.js", "fflate.min.js"):
+    for name in ("twitter-text.min.js", "fflate.min.js", "entities.min.js"):
         assert (ROOT / "twitterbot" / "web" / "vendor" / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 

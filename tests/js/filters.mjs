@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { PageFilters, xLength } from "../../twitterbot/web/filters.js";
-import { dropDebris } from "../../twitterbot/web/generator.js";
+import { dropDebris } from "../../twitterbot/web/clean.js";
 
 const [dir, casesPath, outPath] = process.argv.slice(2);
 const read = (name) => JSON.parse(fs.readFileSync(path.join(dir, name), "utf8"));

@@ -2,6 +2,7 @@
 // streams, then temperature / top-k sampling in plain JS. Shared by the page and the Node parity test,
 // so `tf` is passed in (the page's vendored tf.min.js, or @tensorflow/tfjs in Node).
 
+import { dropDebris } from "./clean.js";
 import { degenerate } from "./filters.js";
 
 const REDRAWS = 10; // candidates drawn at most: (1 + REDRAWS) × n, as `bot generate`
@@ -16,20 +17,6 @@ export function render(text, placeholders, { link = "", mention = "" } = {}) {
     else text = text.replace(new RegExp(`^(?:[ \\t]*${token}[:,]?)+[ \\t]*`, "gmu"), "").replace(new RegExp(`[ \\t]*${token}`, "gu"), "");
   }
   return text.trim();
-}
-
-// Without invisible characters and emoji parts left without their emoji (a variation selector after a
-// letter: invisible, yet X counts it 2), as twitterbot.clean.drop_debris.
-const TAKES_EMOJI_PART = /^(?:[#*0-9\u203c\u2049\u3030\u303d\ufe0f\u20e3]|\p{So}|\p{Sk}|\p{Sm})$/u;
-export function dropDebris(text) {
-  return text.replace(/[\u200b\u2060\ufeff\u180e]/gu, "").replace(/[\ufe0e\ufe0f\u200d\u20e3]/gu, (part, offset, whole) => {
-    const before = Array.from(whole.slice(Math.max(0, offset - 2), offset)).at(-1) ?? "";
-    const after = Array.from(whole.slice(offset + 1, offset + 3))[0] ?? "";
-    const takes = (ch) => TAKES_EMOJI_PART.test(ch);
-    if (part !== "\u200d") return takes(before) ? part : "";
-    const inWord = /[\p{L}\p{M}]/u.test(before + after);
-    return inWord || (takes(before) && takes(after)) ? part : "";
-  });
 }
 
 // What is never handed out even unfiltered (twitterbot.filters.must_redraw): nothing left once
