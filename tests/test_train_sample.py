@@ -281,3 +281,13 @@ def test_finetune_lowers_the_accounts_loss(trained, tmp_path, keras_backend):
             return f["layers/embedding/vars/0"][()]
 
     np.testing.assert_array_equal(embedding(tmp_path / "me-ckpt" / "model.weights.h5"), embedding(base.weights))
+
+
+@pytest.mark.both_backends
+def test_finetune_starts_a_fresh_optimizer_even_where_the_bases_would_fit(
+    data_folder, tiny_config, tmp_path, keras_backend
+):
+    # SGD has no slots: a compiled model loading the base's weights file took its learning rate and step count too
+    train(data_folder, tmp_path / "base", tiny_config.replace(optimizer="sgd", num_epochs=1))
+    result = finetune(tmp_path / "base", data_folder, tmp_path / "tuned", num_epochs=1)
+    assert result.history[0]["learning_rate"] == pytest.approx(tiny_config.learning_rate / 10)

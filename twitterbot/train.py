@@ -71,16 +71,19 @@ def train(
         keras.utils.set_random_seed(config.seed)
         if distribute:
             _distribute(config.batch_size)
-        model = compile_model(build_model(config, config.batch_size, config.seq_len), config)
+        model = build_model(config, config.batch_size, config.seq_len)
+        if initial_weights and not restore:
+            # Before compiling: a compiled model would also load the base run's optimizer wherever its
+            # variables fit (all of SGD's: the base's learning rate and step count, not the fine-tune's).
+            load_weights_only(model, initial_weights)
+            console.print(f"starting from {initial_weights}")
+        compile_model(model, config)
         if restore:
             start = _restored(out, model, config, saved, requested, changed, console)
             if start is None:
                 return checkpoint.read_history(out)
         else:
             start = Start()
-            if initial_weights:
-                load_weights_only(model, initial_weights)  # the base run's optimizer slots are not wanted
-                console.print(f"starting from {initial_weights}")
         callbacks = training_callbacks(out, config, start.restored, start.step, save_every, len(train_batches), console)
         callbacks.all.extend(extra_callbacks)
         console.print(
