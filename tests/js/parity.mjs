@@ -5,7 +5,7 @@ import fs from "node:fs";
 import "@tensorflow/tfjs-backend-wasm";
 import * as tf from "@tensorflow/tfjs";
 import { loadExport } from "./load.mjs";
-import { TweetWriter } from "../../twitterbot/web/generator.js";
+import { TweetWriter, layerWeights } from "../../twitterbot/web/generator.js";
 
 const [dir, idsJson, outPath, backend = "cpu"] = process.argv.slice(2);
 const ids = JSON.parse(idsJson);
@@ -20,7 +20,7 @@ for (const id of ids) {
   out.dispose();
 }
 
-const writer = new TweetWriter(tf, model, vocab);
+const writer = new TweetWriter(tf, layerWeights(model), vocab);
 const fused = [];
 let state = writer.initialState(1);
 for (const id of ids) {

@@ -1,7 +1,7 @@
 // The page: loads the exported model with the vendored tfjs (wasm backend when it starts, else cpu),
 // writes tweets in parallel streams, and yields to the event loop between steps so the page stays live.
 import { PageFilters, xLength } from "./filters.js";
-import { TweetWriter } from "./generator.js";
+import { TweetWriter, layerWeights } from "./generator.js";
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => ($("status").textContent = text);
@@ -84,7 +84,7 @@ async function main() {
   ]);
   const novelty = rules.novelty ? await fetch(rules.novelty.file).then((r) => r.arrayBuffer()) : null;
   const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
-  const writer = new TweetWriter(tf, model, vocab);
+  const writer = new TweetWriter(tf, layerWeights(model), vocab);
   const loadMs = performance.now() - loadStart;
   window.twitterbot = { backend, loadMs, timings: [], model, writer, filters }; // for tests and benchmarks
   $("temperature").value = settings.temperature;

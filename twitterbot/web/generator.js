@@ -25,9 +25,21 @@ export function mustRedraw(raw, rendered, placeholders) {
   return !rendered || degenerate(raw, placeholders) !== null;
 }
 
+// The weights of an exported model, by layer: {embedding, lstms: [{kernel, recurrent, bias}], dense: {kernel, bias}}.
+export function layerWeights(model) {
+  const lstms = model.layers
+    .filter((layer) => layer.getClassName() === "LSTM")
+    .map((layer) => {
+      const [kernel, recurrent, bias] = layer.getWeights();
+      return { kernel, recurrent, bias };
+    });
+  const [kernel, bias] = model.getLayer("next_char").getWeights();
+  return { embedding: model.getLayer("embedding").getWeights()[0], lstms, dense: { kernel, bias } };
+}
+
 export class TweetWriter {
-  // model: a tf.LayersModel loaded from model.json; vocab: the export's vocab.json.
-  constructor(tf, model, vocab) {
+  // weights: layerWeights(model) of an export, or a FineTuner's; vocab: the export's vocab.json.
+  constructor(tf, weights, vocab) {
     this.tf = tf;
     this.vocab = vocab;
     this.chars = vocab.chars;
@@ -35,21 +47,21 @@ export class TweetWriter {
     this.size = this.offset + this.chars.length;
     // Per layer, one fused op gives all four gates: sigmoid([x, h] · [W_x; W_h] + b). Keras orders the
     // gate columns i, f, g, o; g wants tanh, and tanh(z) = 2·sigmoid(2z) − 1, so g's columns are
-    // doubled here and mapped back in step().
-    this.embedding = model.getLayer("embedding").getWeights()[0];
+    // doubled here and mapped back in step(). The writer holds copies: training may go on meanwhile.
+    this.embedding = tf.clone(weights.embedding);
     this.lstms = tf.tidy(() =>
-      model.layers
-        .filter((layer) => layer.getClassName() === "LSTM")
-        .map((layer) => {
-          const [kernel, recurrent, bias] = layer.getWeights();
-          const units = recurrent.shape[0];
-          const scale = tf.concat([tf.ones([2 * units]), tf.fill([units], 2), tf.ones([units])]);
-          return { units, weights: tf.mul(tf.concat([kernel, recurrent], 0), scale), bias: tf.mul(bias, scale) };
-        }),
+      weights.lstms.map(({ kernel, recurrent, bias }) => {
+        const units = recurrent.shape[0];
+        const scale = tf.concat([tf.ones([2 * units]), tf.fill([units], 2), tf.ones([units])]);
+        return { units, weights: tf.keep(tf.mul(tf.concat([kernel, recurrent], 0), scale)), bias: tf.keep(tf.mul(bias, scale)) };
+      }),
     );
-    const [kernel, bias] = model.getLayer("next_char").getWeights();
-    this.dense = { kernel, bias };
+    this.dense = { kernel: tf.clone(weights.dense.kernel), bias: tf.clone(weights.dense.bias) };
     this.index = new Map(this.chars.map((ch, i) => [ch, i + this.offset]));
+  }
+
+  dispose() {
+    [this.embedding, this.dense.kernel, this.dense.bias, ...this.lstms.flatMap((l) => [l.weights, l.bias])].forEach((t) => t.dispose());
   }
 
   // Zero state for n streams: [h, c] per layer.
