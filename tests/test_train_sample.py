@@ -284,9 +284,7 @@ def test_finetune_lowers_the_accounts_loss(trained, tmp_path, keras_backend):
 
 
 @pytest.mark.both_backends
-def test_finetune_starts_a_fresh_optimizer_even_where_the_bases_would_fit(
-    data_folder, tiny_config, tmp_path, keras_backend
-):
+def test_finetune_starts_a_fresh_optimizer_where_the_bases_would_fit(data_folder, tiny_config, tmp_path, keras_backend):
     # SGD has no slots: a compiled model loading the base's weights file took its learning rate and step count too
     train(data_folder, tmp_path / "base", tiny_config.replace(optimizer="sgd", num_epochs=1))
     result = finetune(tmp_path / "base", data_folder, tmp_path / "tuned", num_epochs=1)
