@@ -1,5 +1,6 @@
 """`bot export` and `bot serve`: the TF.js model matches Keras in real tfjs, the page writes tweets in Chromium."""
 
+import dataclasses
 import json
 import re
 import signal
@@ -83,7 +84,7 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
     ]
     generation = json.loads((out / "generation.json").read_text())
     defaults = {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "max_len": 280, "link": "", "mention": ""}
-    assert generation == {**defaults, "rnn_size": 32, "num_layers": 2}
+    assert generation == {**defaults, "config": dataclasses.asdict(checkpoint.config), "finetune_epochs": 10}
     vocab = json.loads((out / "vocab.json").read_text())
     assert vocab["eot"] == 0 and vocab["unk"] == 1 and len(vocab["chars"]) == checkpoint.vocab.size - 2
     assert vocab["placeholders"] == {"link": URL_TOKEN, "mention": MENTION_TOKEN}  # the page renders them
@@ -268,7 +269,9 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
     ]
     debris = ["a\ufe0f b", "❤\ufe0f ok", "👨\u200d👩", "क्\u200dष", "x\u200b y", "1\ufe0f\u20e3", "\ufe0f", "a\u200d b"]
     cases = tmp_path / "cases.json"
-    cases.write_text(json.dumps({"candidates": candidates, "lengths": texts, "debris": debris}), encoding="utf-8")
+    cases.write_text(
+        json.dumps({"candidates": candidates, "lengths": texts, "debris": debris, "training": training}), encoding="utf-8"
+    )
     node("tests/js/filters.mjs", out, cases, tmp_path / "page.json")
     page = json.loads((tmp_path / "page.json").read_text(encoding="utf-8"))
     assert page["rejections"] == [filters.rejection(raw, rendered) for raw, rendered in candidates]
@@ -277,6 +280,8 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
     # they differ on 38 of 9,670 symbol texts (© and ® alone; some emoji + U+FE0F), none of these.
     assert page["lengths"] == [x_length(text) for text in texts]
     assert page["debris"] == [drop_debris(text) for text in debris]
+    index = checkpoint.novelty()  # what the page builds from the tweets it trains on, for its own filter
+    assert page["built"] == {"tweets": [str(h) for h in index.tweets.tolist()], "minima": index.minima.tolist()}
 
 
 def test_page_sampler_rules_in_node():

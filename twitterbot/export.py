@@ -7,6 +7,7 @@ not load in tfjs 4.22. Weights are little-endian float32 (or quantized) shards o
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from . import __version__, fsutil
-from .config import FilterOptions, SampleOptions
+from .config import FINETUNE_EPOCHS, FilterOptions, SampleOptions
 from .errors import BotError
 from .filters import page_rules
 from .lstm import ModelWeights, stored_precision
@@ -191,11 +192,12 @@ def export(
         }
         fsutil.write_json(staging / MODEL, model_json)
         vocab = {"eot": EOT, "unk": UNK, "specials": list(SPECIALS), "chars": ckpt.vocab.chars}
+        vocab |= {"counts": ckpt.vocab.counts, "coverage": ckpt.vocab.coverage}  # for `bot import-web`
         fsutil.write_json(staging / VOCAB_FILE, {**vocab, "placeholders": PLACEHOLDERS, "hash": ckpt.vocab.hash})
         generation = {name: getattr(options, name) for name in PAGE_OPTIONS}
-        fsutil.write_json(
+        fsutil.write_json(  # the page fine-tunes with the checkpoint's settings, as `bot finetune` would
             staging / GENERATION,
-            {**generation, "rnn_size": ckpt.config.rnn_size, "num_layers": ckpt.config.num_layers},
+            {**generation, "config": dataclasses.asdict(ckpt.config), "finetune_epochs": FINETUNE_EPOCHS},
         )
         if training is not None:
             rules["novelty"] = {"file": NOVELTY, "tweets": len(training.tweets), "minima": len(training.minima)}

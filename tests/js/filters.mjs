@@ -3,7 +3,7 @@
 // usage: node filters.mjs EXPORT_DIR CASES.json OUT.json   (cases: {candidates: [[raw, rendered]], lengths, debris})
 import fs from "node:fs";
 import path from "node:path";
-import { PageFilters, xLength } from "../../twitterbot/web/filters.js";
+import { PageFilters, buildNovelty, readNovelty, xLength } from "../../twitterbot/web/filters.js";
 import { dropDebris } from "../../twitterbot/web/clean.js";
 
 const [dir, casesPath, outPath] = process.argv.slice(2);
@@ -12,7 +12,7 @@ const rules = read("filters.json");
 const settings = read("generation.json");
 const vocab = read("vocab.json");
 const bytes = rules.novelty ? fs.readFileSync(path.join(dir, rules.novelty.file)) : null;
-const novelty = bytes && bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+const novelty = bytes && readNovelty(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), rules.novelty);
 const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
 const cases = JSON.parse(fs.readFileSync(casesPath, "utf8"));
 fs.writeFileSync(
@@ -21,5 +21,6 @@ fs.writeFileSync(
     rejections: cases.candidates.map(([raw, rendered]) => filters.rejection(raw, rendered)),
     lengths: cases.lengths.map(xLength),
     debris: cases.debris.map(dropDebris),
+    built: cases.training && (({ tweets, minima }) => ({ tweets: Array.from(tweets, String), minima: Array.from(minima) }))(buildNovelty(cases.training)),
   }),
 );

@@ -1,6 +1,6 @@
 // The page: loads the exported model with the vendored tfjs (wasm backend when it starts, else cpu),
 // writes tweets in parallel streams, and yields to the event loop between steps so the page stays live.
-import { PageFilters, xLength } from "./filters.js";
+import { PageFilters, readNovelty, xLength } from "./filters.js";
 import { TweetWriter, layerWeights } from "./generator.js";
 
 const $ = (id) => document.getElementById(id);
@@ -82,7 +82,7 @@ async function main() {
     fetch("generation.json").then((r) => r.json()),
     fetch("filters.json").then((r) => r.json()),
   ]);
-  const novelty = rules.novelty ? await fetch(rules.novelty.file).then((r) => r.arrayBuffer()) : null;
+  const novelty = rules.novelty ? readNovelty(await fetch(rules.novelty.file).then((r) => r.arrayBuffer()), rules.novelty) : null;
   const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
   const writer = new TweetWriter(tf, layerWeights(model), vocab);
   const loadMs = performance.now() - loadStart;

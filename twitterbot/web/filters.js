@@ -26,8 +26,8 @@ export function degenerate(raw, placeholders) {
 }
 
 export class PageFilters {
-  // rules: filters.json; novelty: its novelty.bin as an ArrayBuffer (or null); mention: what the
-  // mention placeholder becomes (may appear); placeholders: vocab.json's.
+  // rules: filters.json; novelty: the training tweets' index (readNovelty, buildNovelty) or null;
+  // mention: what the mention placeholder becomes (may appear); placeholders: vocab.json's.
   constructor(rules, novelty, { mention = "", placeholders = {} } = {}) {
     this.rules = rules;
     this.mention = mention.toLowerCase();
@@ -36,11 +36,7 @@ export class PageFilters {
     const escape = (word) => word.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
     const alternatives = [...rules.blocked_words.map(escape), ...rules.blocked_patterns].sort((a, b) => b.length - a.length);
     this.blocked = new RegExp(`(?<!${WORD})(?:${alternatives.join("|")})(?!${WORD})`, "iu");
-    if (novelty && rules.novelty) {
-      const { tweets, minima } = rules.novelty;
-      this.tweets = new BigUint64Array(novelty, 0, tweets);
-      this.minima = new Uint32Array(novelty, tweets * 8, minima);
-    }
+    if (novelty) ({ tweets: this.tweets, minima: this.minima } = novelty);
   }
 
   // Why a candidate (raw: placeholders in; rendered: as shown) fails, or null: the order of Filters.rejection.
@@ -66,15 +62,7 @@ export class PageFilters {
   }
 
   isCopy(text) {
-    const points = codePoints(text);
-    let sum = 0n;
-    let power = 1n;
-    for (const point of points) {
-      sum = (sum + (BigInt(point) + 1n) * power) & MASK;
-      power = (power * BASE) & MASK;
-    }
-    const digest = ((sum * 0x9e3779b97f4a7c15n) & MASK) ^ BigInt(points.length);
-    return contains(this.tweets, digest);
+    return contains(this.tweets, tweetHash(codePoints(text)));
   }
 
   // About the longest run of `text` found in the training tweets (0: none), as NoveltyIndex.longest_shared.
@@ -99,6 +87,47 @@ export class PageFilters {
     }
     return longest;
   }
+}
+
+// novelty.bin as `bot export` writes it (rules.novelty gives the counts): tweet hashes, then n-gram minima.
+export function readNovelty(buffer, { tweets, minima }) {
+  return { tweets: new BigUint64Array(buffer, 0, tweets), minima: new Uint32Array(buffer, tweets * 8, minima) };
+}
+
+// The same bytes, for a download that `bot import-web` and the page read back.
+export function noveltyBytes({ tweets, minima }) {
+  const bytes = new Uint8Array(tweets.length * 8 + minima.length * 4);
+  bytes.set(new Uint8Array(tweets.buffer, tweets.byteOffset, tweets.byteLength), 0);
+  bytes.set(new Uint8Array(minima.buffer, minima.byteOffset, minima.byteLength), tweets.length * 8);
+  return bytes;
+}
+
+// The index of the tweets the page trained on, as NoveltyIndex.build makes it from one chunk: each
+// tweet's hash, and the winnowed n-grams of the tweets joined by a separator (U+0000).
+export function buildNovelty(tweets) {
+  const hashes = new BigUint64Array(tweets.map((tweet) => tweetHash(codePoints(tweet))));
+  const points = tweets.flatMap((tweet, i) => (i ? [0, ...codePoints(tweet)] : codePoints(tweet)));
+  const minima = new Set();
+  if (points.length >= GRAM) {
+    const grams = gramHashes(points);
+    for (let start = 0; start + WINDOW <= grams.length; start++) {
+      let smallest = grams[start];
+      for (let i = start + 1; i < start + WINDOW; i++) if (grams[i] < smallest) smallest = grams[i];
+      minima.add(smallest);
+    }
+  }
+  return { tweets: BigUint64Array.from(new Set(hashes.sort())), minima: Uint32Array.from(minima).sort() };
+}
+
+// A 64-bit hash of a whole tweet: a polynomial over its code points, mixed, xor its length.
+function tweetHash(points) {
+  let sum = 0n;
+  let power = 1n;
+  for (const point of points) {
+    sum = (sum + (BigInt(point) + 1n) * power) & MASK;
+    power = (power * BASE) & MASK;
+  }
+  return ((sum * 0x9e3779b97f4a7c15n) & MASK) ^ BigInt(points.length);
 }
 
 function codePoints(text) {
