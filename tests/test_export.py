@@ -7,17 +7,21 @@ import signal
 import subprocess
 import sys
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from twitterbot import export as export_module
 from twitterbot.checkpoint import open_checkpoint
+from twitterbot.cli import app
 from twitterbot.config import SampleOptions
 from twitterbot.errors import BotError
 from twitterbot.export import export
+from twitterbot.lstm import ModelWeights
 from twitterbot.model import reset_states
 from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
 
@@ -270,7 +274,8 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
     debris = ["a\ufe0f b", "❤\ufe0f ok", "👨\u200d👩", "क्\u200dष", "x\u200b y", "1\ufe0f\u20e3", "\ufe0f", "a\u200d b"]
     cases = tmp_path / "cases.json"
     cases.write_text(
-        json.dumps({"candidates": candidates, "lengths": texts, "debris": debris, "training": training}), encoding="utf-8"
+        json.dumps({"candidates": candidates, "lengths": texts, "debris": debris, "training": training}),
+        encoding="utf-8",
     )
     node("tests/js/filters.mjs", out, cases, tmp_path / "page.json")
     page = json.loads((tmp_path / "page.json").read_text(encoding="utf-8"))
@@ -286,3 +291,43 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
 
 def test_page_sampler_rules_in_node():
     node("--test", "tests/js/draw.test.mjs")
+
+
+def test_import_web_gives_back_the_checkpoint(checkpoint, tmp_path):
+    export(checkpoint, tmp_path / "web")
+    zipped = tmp_path / "my-voice.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:  # as the page's download: one folder inside
+        for path in (tmp_path / "web").iterdir():
+            if path.is_file():
+                archive.write(path, f"my-voice/{path.name}")
+    for source in (tmp_path / "web", zipped):
+        out = tmp_path / f"back-{source.suffix or 'dir'}"
+        result = CliRunner().invoke(app, ["import-web", str(source), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        back = open_checkpoint(out)
+        assert back.config == checkpoint.config and back.vocab.chars == checkpoint.vocab.chars
+        for a, b in zip(
+            ModelWeights.read(back.weights, back.config).lstms[0],
+            ModelWeights.read(checkpoint.weights, checkpoint.config).lstms[0],
+            strict=True,
+        ):
+            np.testing.assert_array_equal(a, b)
+        assert back.novelty().tweets.tolist() == checkpoint.novelty().tweets.tolist()
+        generated = CliRunner().invoke(app, ["generate", str(out), "-n", "2", "--seed", "1"])
+        assert generated.exit_code == 0, generated.output
+    result = CliRunner().invoke(app, ["import-web", str(tmp_path / "web"), "--out", str(out)])
+    assert result.exit_code == 1 and "already exists" in str(result.exception)
+
+
+def test_import_web_names_what_is_wrong(checkpoint, tmp_path):
+    web = tmp_path / "web"
+    export(checkpoint, web)
+    (web / "group1-shard1of1.bin").write_bytes(b"\0" * 10)
+    with pytest.raises(BotError, match="shards end inside"):
+        export_module.import_web(web, tmp_path / "a")
+    with pytest.raises(BotError, match="no generation.json"):
+        export_module.import_web(tmp_path, tmp_path / "b")
+    with pytest.raises(BotError, match="not a model folder or a .zip"):
+        (tmp_path / "x.zip").write_bytes(b"junk")
+        export_module.import_web(tmp_path / "x.zip", tmp_path / "c")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()

@@ -440,6 +440,19 @@ def export(
     )
 
 
+@app.command("import-web")
+def import_web(
+    source: Annotated[Path, typer.Argument(help="a model the page wrote (its .zip, or that unpacked) or an export")],
+    out: OutOption = Path("checkpoints/web"),
+    force: ForceOption = False,
+) -> None:
+    """Make a checkpoint of a model fine-tuned in the page, for `bot generate`, `bot post` or `bot export`."""
+    from .export import import_web as run_import
+
+    run_import(source, out, force=force)
+    console.print(f"imported {source} as the checkpoint {out}; try `bot generate {out}`")
+
+
 @app.command()
 def serve(
     folder: Annotated[Path, typer.Argument(help="export folder made by `bot export`")] = Path("webexport/bot"),

@@ -124,7 +124,11 @@ class Config:
 
     @classmethod
     def load(cls, path: Path) -> Config:
-        values = fsutil.read_json(path)
+        return cls.from_dict(fsutil.read_json(path), path)
+
+    @classmethod
+    def from_dict(cls, values: dict, path: Path | str) -> Config:
+        """Settings as config.json holds them (`path`: where they were read, for the error)."""
         if values.get("format_version") != FORMAT_VERSION:
             raise BotError(f"{path}: format version {values.get('format_version')} is not {FORMAT_VERSION}")
         known = {field.name for field in dataclasses.fields(cls)}

@@ -8,7 +8,11 @@ not load in tfjs 4.22. Weights are little-endian float32 (or quantized) shards o
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import shutil
+import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -18,7 +22,7 @@ from . import __version__, fsutil
 from .config import FINETUNE_EPOCHS, FilterOptions, SampleOptions
 from .errors import BotError
 from .filters import page_rules
-from .lstm import ModelWeights, stored_precision
+from .lstm import ModelWeights, require_finite, stored_precision, weight_shapes
 from .vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 from .vocab import FILE as VOCAB_FILE
 
@@ -211,3 +215,108 @@ def export(
                 shutil.copyfile(asset, target)
     novelty_bytes = 0 if training is None else training.tweets.nbytes + training.minima.nbytes
     return {"weights_bytes": len(data), "shards": shard_count, "quantize": quantize, "novelty_bytes": novelty_bytes}
+
+
+def import_web(source: Path, out: Path, force: bool = False) -> Path:
+    """A checkpoint from a model the page wrote (a download: .zip or its unpacked folder) or an export.
+
+    The weights are decoded as tfjs reads them (float32, or quantized float16 / uint8) and written as a
+    Keras weights file; config.json and vocab.json come from generation.json and vocab.json, and the
+    page's index of the tweets it trained on (novelty.bin) becomes novelty.npz."""
+    from . import checkpoint
+    from .backend import import_keras
+    from .config import Config
+    from .novelty import NoveltyIndex
+    from .vocab import Vocab
+
+    source, out = Path(source), Path(out)
+    files = _web_files(source)
+    fsutil.refuse_existing(out, force, "checkpoint folder", checkpoint.is_checkpoint, inputs=[source])
+    generation, vocab_json, model_json = (_json(files, source, name) for name in (GENERATION, VOCAB_FILE, MODEL))
+    if "config" not in generation:
+        raise BotError(f"{source}/{GENERATION}: no model settings (exported by an older twitterbot: export it again)")
+    config = Config.from_dict(generation["config"], f"{source}/{GENERATION}")
+    try:
+        vocab = Vocab(vocab_json["chars"], vocab_json["counts"], float(vocab_json["coverage"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise BotError(f"{source}/{VOCAB_FILE}: not a twitterbot vocabulary ({error})") from error
+    if vocab.hash != vocab_json.get("hash") or vocab.size != config.vocab_size:
+        raise BotError(f"{source}/{VOCAB_FILE}: its characters do not match the model's ({config.vocab_size} ids)")
+    arrays = _decode_weights(files, source, model_json)
+    expected = [tuple(shape) for shape in weight_shapes(config)]
+    if [array.shape for array in arrays] != expected:
+        raise BotError(f"{source}/{MODEL}: weight shapes {[a.shape for a in arrays]} are not the model's {expected}")
+    require_finite(f"{source}/{MODEL}", arrays)
+    import_keras()
+    from .model import EMBEDDING, OUTPUT, build_model, lstm_name
+
+    model = build_model(config, 1)
+    model.get_layer(EMBEDDING).set_weights(arrays[:1])
+    for index in range(config.num_layers):
+        model.get_layer(lstm_name(index)).cell.set_weights(arrays[1 + 3 * index : 4 + 3 * index])
+    model.get_layer(OUTPUT).set_weights(arrays[-2:])
+    rules = _json(files, source, FILTERS) if FILTERS in files else {}
+    fsutil.sweep_stale(out.parent, out.name)
+    with fsutil.staged_dir(out) as staging:
+        checkpoint.create(staging, config, vocab)
+        model.save_weights(staging / checkpoint.WEIGHTS)
+        if "novelty" in rules and NOVELTY in files:
+            counts = rules["novelty"]
+            data = files[NOVELTY]
+            if len(data) != 8 * counts["tweets"] + 4 * counts["minima"]:
+                raise BotError(f"{source}/{NOVELTY}: {len(data)} bytes, not the index {FILTERS} describes")
+            tweets = np.frombuffer(data, "<u8", counts["tweets"]).astype(np.uint64)
+            minima = np.frombuffer(data, "<u4", counts["minima"], offset=8 * counts["tweets"]).astype(np.uint32)
+            NoveltyIndex(tweets, minima).save(staging / checkpoint.NOVELTY)
+    return out
+
+
+def _web_files(source: Path) -> dict[str, bytes]:
+    """The files of a page download or export folder, by name (a zip's may sit in one folder inside it)."""
+    try:
+        if source.is_dir():
+            return {path.name: path.read_bytes() for path in source.iterdir() if path.is_file()}
+        with zipfile.ZipFile(source) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir() and info.file_size < 1 << 30]
+            return {Path(info.filename).name: archive.read(info) for info in members}
+    except FileNotFoundError as error:
+        raise BotError(f"{source}: no such file or folder") from error
+    except (OSError, zipfile.BadZipFile, zlib.error) as error:
+        raise BotError(f"{source}: not a model folder or a .zip the page wrote ({error})") from error
+
+
+def _json(files: dict[str, bytes], source: Path, name: str) -> dict:
+    if name not in files:
+        raise BotError(f"{source}: no {name} (not a model the page or `bot export` wrote)")
+    try:
+        value = json.loads(files[name].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BotError(f"{source}/{name}: not JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise BotError(f"{source}/{name}: expected a JSON object")
+    return value
+
+
+def _decode_weights(files: dict[str, bytes], source: Path, model_json: dict) -> list[np.ndarray]:
+    """The weights in manifest order, decoded as tfjs decodes them (the inverse of encode_weights)."""
+    try:
+        groups = model_json["weightsManifest"]
+        data = b"".join(files[path] for group in groups for path in group["paths"])
+        specs = [spec for group in groups for spec in group["weights"]]
+        arrays, offset = [], 0
+        for spec in specs:
+            count = math.prod(spec["shape"])
+            kind = spec.get("quantization", {}).get("dtype", "float32")
+            size = {"float32": 4, "float16": 2, "uint8": 1}[kind] * count
+            if offset + size > len(data):
+                raise ValueError(f"the shards end inside {spec['name']}")
+            raw = np.frombuffer(data, {"float32": "<f4", "float16": "<f2", "uint8": "u1"}[kind], count, offset)
+            if kind == "uint8":
+                raw = raw * np.float32(spec["quantization"]["scale"]) + np.float32(spec["quantization"]["min"])
+            arrays.append(raw.astype(np.float32).reshape(spec["shape"]))
+            offset += size
+    except KeyError as error:
+        raise BotError(f"{source}/{MODEL}: missing {error} (a weight shard, or a part of the manifest)") from error
+    except (TypeError, ValueError) as error:
+        raise BotError(f"{source}/{MODEL}: unreadable weights ({error})") from error
+    return arrays
