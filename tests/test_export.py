@@ -189,13 +189,22 @@ def test_serve_refuses_a_folder_that_is_not_an_export(tmp_path):
     assert result.returncode == 1 and "model.json is missing" in result.stderr
 
 
+def account_archive(path: Path) -> Path:
+    """An X archive's data/tweets.js of one account: a voice unlike the base model's corpus."""
+    lines = [f"coffee first, then code #{i}" if i % 3 else f"RT @friend: morning {i}" for i in range(240)]
+    tweets = [{"tweet": {"id_str": str(i), "full_text": text.replace("&", "&amp;")}} for i, text in enumerate(lines)]
+    path.write_text("window.YTD.tweets.part0 = " + json.dumps(tweets, indent=2), encoding="utf-8")
+    return path
+
+
 def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
     export(checkpoint, tmp_path / "web", options=SampleOptions(max_len=120))
     process, url = start_server(tmp_path / "web")
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "page.png"
+    archive = account_archive(tmp_path / "tweets.js")
     try:
-        node("tests/js/browser.mjs", url, tmp_path / "page.json", screenshot, 1, 3, timeout=300)
+        node("tests/js/browser.mjs", url, tmp_path / "page.json", screenshot, 1, 3, 0, archive, tmp_path, timeout=600)
     finally:
         stop_server(process)
     page = json.loads((tmp_path / "page.json").read_text())
@@ -216,6 +225,36 @@ def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
     copy = page["copy"]  # Copy copies exactly the tweet shown, says so, and goes back to Copy
     assert copy["label"] == "Copied" and copy["clipboard"] == copy["first"] and copy["labelLater"] == "Copy"
     assert page["cleared"] == {"tweets": 0, "status": "Cleared."}
+    check_made_yours(page["yours"], checkpoint, archive, tmp_path)
+
+
+def check_made_yours(yours: dict, checkpoint, archive: Path, tmp_path: Path) -> None:
+    """The page learned the archive's voice, wrote with it, saved it, and `bot import-web` and the page read it back."""
+    from twitterbot.data import prepare
+
+    assert yours["badFile"] == {
+        "error": "Could not read tweets.csv:2: malformed CSV (unexpected end of data)",
+        "learnDisabled": True,
+    }
+    assert yours["summary"] == "160 tweets, 4,408 characters (left out: 80 retweets)."
+    assert any(line.startswith("Pass 1 of 1: batch") and "left." in line for line in yours["progress"]), yours[
+        "progress"
+    ]
+    tuning = yours["tuning"]
+    assert len(tuning["history"]) == 1 and tuning["after"] < tuning["before"], tuning
+    assert yours["learned"].startswith("Done: it writes in your voice now")
+    assert yours["newVoice"] and (ARTIFACTS / "page-yours.png").stat().st_size > 10_000
+    assert yours["reopened"] == "Opened my-voice.zip: it writes in that voice now."
+    out = tmp_path / "mine"
+    result = CliRunner().invoke(app, ["import-web", yours["saved"], "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    mine = open_checkpoint(out)
+    assert mine.config.learning_rate == pytest.approx(checkpoint.config.learning_rate / 10)
+    prepare([str(archive)], tmp_path / "account", vocab=checkpoint.vocab)  # the page indexed the same tweets
+    assert mine.novelty().tweets.tolist() == open_checkpoint(out).novelty().tweets.tolist()
+    expected = np.load(tmp_path / "account" / "novelty.npz")
+    assert mine.novelty().tweets.tolist() == expected["tweets"].tolist()
+    assert mine.novelty().minima.tolist() == expected["minima"].tolist()
 
 
 def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):

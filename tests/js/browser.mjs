@@ -1,12 +1,14 @@
 // Drive the exported page in headless Chromium: wait for the model, click Write `runs` times, read the
 // tweets back, take a screenshot, try what a person would (an unknown first character, Copy, Clear),
 // and time the page's sampler against the layers API.
-// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0]
+// With TWEETS (a file of tweets), also "Make it yours": a bad file first, then learn from TWEETS for a
+// pass, write in the new voice, download the model into SAVE_DIR and open it again.
+// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0] [TWEETS SAVE_DIR]
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
-const [url, outPath, screenshot, runs = "1", count = "1", referenceChars = "0"] = process.argv.slice(2);
+const [url, outPath, screenshot, runs = "1", count = "1", referenceChars = "0", tweetsFile, saveDir] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -61,6 +63,7 @@ try {
   copy.labelLater = await page.textContent(".tweet .copy");
   await page.click("#clear");
   const cleared = { tweets: await page.$$eval(".tweet", (nodes) => nodes.length), status: await page.textContent("#status") };
+  const yours = tweetsFile ? await makeItYours(page) : null;
   const info = await page.evaluate(() => ({
     backend: window.twitterbot.backend,
     loadMs: window.twitterbot.loadMs,
@@ -86,8 +89,39 @@ try {
   }, Number(referenceChars));
   fs.writeFileSync(
     outPath,
-    JSON.stringify({ ...info, texts, counts, errors, referenceSeconds, writeLabel, unknown, copy, cleared, audit, phoneOverflow }),
+    JSON.stringify({ ...info, texts, counts, errors, referenceSeconds, writeLabel, unknown, copy, cleared, audit, phoneOverflow, yours }),
   );
 } finally {
   await browser.close();
+}
+
+async function makeItYours(page) {
+  const text = (selector) => page.textContent(selector);
+  await page.setInputFiles("#tweet-files", { name: "tweets.csv", mimeType: "text/csv", buffer: Buffer.from('text\n"unclosed\n') });
+  await page.waitForFunction(() => document.getElementById("files-error").textContent !== "");
+  const badFile = { error: await text("#files-error"), learnDisabled: await page.isDisabled("#learn") };
+  await page.setInputFiles("#tweet-files", tweetsFile);
+  await page.waitForSelector("#learn:not([disabled])", { timeout: 60000 });
+  const summary = await text("#files-summary");
+  await page.selectOption("#passes", "1");
+  await page.click("#learn");
+  const progress = [];
+  while (!(await page.evaluate(() => Boolean(window.twitterbot.tuning)))) {
+    progress.push(await text("#learn-status"));
+    await page.waitForTimeout(100);
+  }
+  const tuning = await page.evaluate(() => window.twitterbot.tuning);
+  const learned = await text("#learn-status");
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-yours.png"), fullPage: true });
+  const before = await page.evaluate(() => window.twitterbot.timings.length);
+  await page.click("#write");
+  await page.waitForFunction((n) => window.twitterbot.timings.length > n, before, { timeout: 120000 });
+  const newVoice = await page.$$eval(".tweet .text", (nodes) => nodes.map((node) => node.textContent));
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+  const saved = `${saveDir}/${download.suggestedFilename()}`;
+  await download.saveAs(saved);
+  await page.setInputFiles("#model-file", saved);
+  await page.waitForFunction(() => /^Opened|^Could not/.test(document.getElementById("learn-status").textContent + document.getElementById("files-error").textContent), null, { timeout: 60000 });
+  const reopened = (await text("#learn-status")) || (await text("#files-error"));
+  return { badFile, summary, progress: progress.filter(Boolean), tuning, learned, newVoice, saved, reopened };
 }

@@ -2,6 +2,7 @@
 // writes tweets in parallel streams, and yields to the event loop between steps so the page stays live.
 import { PageFilters, readNovelty, xLength } from "./filters.js";
 import { TweetWriter, layerWeights } from "./generator.js";
+import { setUpYours } from "./yours.js";
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => ($("status").textContent = text);
@@ -76,17 +77,27 @@ function checkSeedText(writer) {
 async function main() {
   const loadStart = performance.now();
   const backend = await chooseBackend();
-  const [model, vocab, settings, rules] = await Promise.all([
+  const [model, modelJson, vocab, settings, rules] = await Promise.all([
     tf.loadLayersModel("model.json"),
+    fetch("model.json").then((r) => r.json()),
     fetch("vocab.json").then((r) => r.json()),
     fetch("generation.json").then((r) => r.json()),
     fetch("filters.json").then((r) => r.json()),
   ]);
   const novelty = rules.novelty ? readNovelty(await fetch(rules.novelty.file).then((r) => r.arrayBuffer()), rules.novelty) : null;
-  const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
-  const writer = new TweetWriter(tf, layerWeights(model), vocab);
+  // What writes now: the export's model, until the user's own voice replaces it (yours.js).
+  const app = {
+    tf, vocab, settings, rules, modelJson,
+    use(weights, filters) {
+      if (this.writer) this.writer.dispose();
+      Object.assign(this, { weights, filters, writer: new TweetWriter(tf, weights, vocab) });
+      Object.assign(window.twitterbot, { writer: this.writer, filters });
+    },
+  };
   const loadMs = performance.now() - loadStart;
-  window.twitterbot = { backend, loadMs, timings: [], model, writer, filters }; // for tests and benchmarks
+  window.twitterbot = { backend, loadMs, timings: [], model }; // for tests and benchmarks
+  app.use(layerWeights(model), new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders }));
+  setUpYours(app);
   $("temperature").value = settings.temperature;
   $("temperature-value").textContent = settings.temperature;
   $("temperature").addEventListener("input", () => ($("temperature-value").textContent = $("temperature").value));
@@ -94,7 +105,7 @@ async function main() {
   $("write").disabled = false;
   writeLabel();
   $("count").addEventListener("change", writeLabel);
-  $("seed-text").addEventListener("input", () => ($("write").disabled = !checkSeedText(writer)));
+  $("seed-text").addEventListener("input", () => ($("write").disabled = !checkSeedText(app.writer)));
   $("clear").addEventListener("click", () => {
     $("tweets").replaceChildren();
     $("clear").disabled = true;
@@ -102,15 +113,15 @@ async function main() {
     $("write").focus();
   });
   $("write").addEventListener("click", async () => {
-    if (!checkSeedText(writer)) return;
+    if (!checkSeedText(app.writer)) return;
     $("write").disabled = true;
     const started = performance.now();
     try {
       const n = Number($("count").value);
       status(n === 1 ? "Writing a tweet…" : `Writing ${n} tweets…`);
-      const { tweets, drawn, rejected } = await writer.write({
+      const { tweets, drawn, rejected } = await app.writer.write({
         n,
-        filters,
+        filters: app.filters,
         temperature: Number($("temperature").value),
         topK: settings.top_k,
         topP: settings.top_p,

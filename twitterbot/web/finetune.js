@@ -114,9 +114,16 @@ export class FineTuner {
     return [this.embedding, ...this.lstms.flatMap((l) => [l.kernel, l.recurrent, l.bias]), this.dense.kernel, this.dense.bias];
   }
 
-  // The weights as the page's writer and the download take them: {embedding, lstms, dense}.
+  // The weights by layer, as the writer and a next fine-tune take them: {embedding, lstms, dense}.
   weights() {
     return { embedding: this.embedding, lstms: this.lstms, dense: this.dense };
+  }
+
+  // A copy of weights(), which outlives this tuner.
+  copyWeights() {
+    const tf = this.tf;
+    const lstms = this.lstms.map(({ kernel, recurrent, bias }) => ({ kernel: tf.clone(kernel), recurrent: tf.clone(recurrent), bias: tf.clone(bias) }));
+    return { embedding: tf.clone(this.embedding), lstms, dense: { kernel: tf.clone(this.dense.kernel), bias: tf.clone(this.dense.bias) } };
   }
 
   resetState() {

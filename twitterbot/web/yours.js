@@ -1,0 +1,268 @@
+// "Make it yours": the user's tweets, read and cleaned in the page, fine-tune the writer's model here
+// (nothing leaves this computer); the new voice writes at once, downloads as a .zip that `bot import-web`
+// and this page read back.
+import { cleanTweets } from "./clean.js";
+import { FineTuner, encodeTweets, fittingBatchSize, laneLength, splitTweets } from "./finetune.js";
+import { PageFilters, buildNovelty, noveltyBytes, readNovelty } from "./filters.js";
+import { layerWeights } from "./generator.js";
+import { FileError, readTweets } from "./tweets.js";
+import { unzipSync, zipSync } from "./vendor/fflate.min.js";
+
+const $ = (id) => document.getElementById(id);
+const VALIDATE_SHARE = 0.1; // of the user's tweets, held out to measure the new voice
+const TRIAL_BATCH = 8; // lanes of the short trial that picks the faster training backend
+const DOWNLOAD_FOLDER = "my-voice";
+
+function yieldToBrowser() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function minutes(seconds) {
+  if (seconds < 90) return `${Math.max(1, Math.round(seconds))} s`;
+  return `${Math.round(seconds / 60)} min`;
+}
+
+// Seconds per trial batch on `backend`, or Infinity if it does not start.
+async function timeBackend(tf, backend, weights, config, sample) {
+  try {
+    if (!(await tf.setBackend(backend))) return Infinity;
+  } catch {
+    return Infinity;
+  }
+  const trial = new FineTuner(tf, weights, { ...config, batch_size: TRIAL_BATCH });
+  const batches = trial.batches(sample);
+  try {
+    trial.resetState();
+    const shape = [TRIAL_BATCH, config.seq_len];
+    const run = ([x, y]) => trial.trainBatch(tf.tensor2d(x, shape, "int32"), tf.tensor2d(y, shape, "int32"));
+    run(batches.next().value); // the first batch compiles shaders or warms the wasm module
+    const started = performance.now();
+    run(batches.next().value);
+    return (performance.now() - started) / 1000;
+  } catch (error) {
+    console.warn(`training on ${backend} failed`, error);
+    return Infinity;
+  } finally {
+    trial.dispose();
+  }
+}
+
+// The faster of wasm and webgl for training this model here (webgl wins on a real GPU, wasm without one).
+async function fastestBackend(tf, weights, config, sample) {
+  const writing = tf.getBackend();
+  if (laneLength(sample.length, TRIAL_BATCH, config.seq_len) < 2 * config.seq_len) return { backend: writing, times: {} };
+  const times = {};
+  for (const backend of ["wasm", "webgl"]) times[backend] = await timeBackend(tf, backend, weights, config, sample);
+  const best = Object.keys(times).reduce((a, b) => (times[a] <= times[b] ? a : b));
+  await tf.setBackend(Number.isFinite(times[best]) ? best : writing);
+  return { backend: tf.getBackend(), times };
+}
+
+export function setUpYours(app) {
+  const { tf, vocab, settings, rules } = app;
+  let tweets = [];
+  let stopRequested = false;
+  let tuned = null; // {weights tensors snapshot, config, novelty, summary} of the last fine-tune
+
+  const status = (text) => ($("learn-status").textContent = text);
+  const fileError = (text) => {
+    $("files-error").textContent = text;
+    $("tweet-files").setAttribute("aria-invalid", text ? "true" : "false");
+  };
+
+  async function readFiles(files) {
+    fileError("");
+    $("learn").disabled = true;
+    try {
+      const texts = [];
+      for (const file of files) texts.push(...readTweets(file.name, new Uint8Array(await file.arrayBuffer())));
+      const { kept, dropped } = cleanTweets(texts, vocab.placeholders);
+      tweets = kept;
+      const chars = kept.reduce((sum, t) => sum + Array.from(t).length, 0);
+      const left = Object.entries(dropped).filter(([, n]) => n).map(([why, n]) => `${n.toLocaleString("en")} ${why === "empty" ? "empty" : `${why}${n === 1 ? "" : "s"}`}`);
+      $("files-summary").textContent =
+        `${kept.length.toLocaleString("en")} tweets, ${chars.toLocaleString("en")} characters` + (left.length ? ` (left out: ${left.join(", ")}).` : ".");
+      const { validate } = splitTweets(kept, VALIDATE_SHARE);
+      const seq = settings.config.seq_len;
+      if (encodeTweets(validate, vocab).length < seq + 1 || laneLength(encodeTweets(kept, vocab).length, 1, seq) < 2 * seq) {
+        fileError(`Only ${kept.length} tweets after cleaning: it needs a few hundred to learn from. Add more files.`);
+        return;
+      }
+      $("learn").disabled = false;
+    } catch (error) {
+      tweets = [];
+      $("files-summary").textContent = "";
+      fileError(error instanceof FileError ? `Could not read ${error.message}` : `Could not read the files: ${error.message}`);
+    }
+  }
+
+  async function learn() {
+    const { train, validate } = splitTweets(tweets, VALIDATE_SHARE);
+    const trainIds = encodeTweets(train, vocab);
+    const validateIds = encodeTweets(validate, vocab);
+    const base = settings.config;
+    const config = {
+      ...base,
+      learning_rate: base.learning_rate / 10, // as `bot finetune`
+      batch_size: fittingBatchSize(base.batch_size, validateIds.length, base.seq_len),
+    };
+    const epochs = Number($("passes").value);
+    stopRequested = false;
+    $("learn").disabled = true;
+    $("stop").disabled = false;
+    $("download").disabled = true;
+    $("learn-progress").hidden = false;
+    $("learn-progress").value = 0;
+    status("Getting ready…");
+    await yieldToBrowser();
+    const writingBackend = tf.getBackend();
+    const started = performance.now();
+    const weights = app.weights;
+    const chosen = await fastestBackend(tf, weights, config, trainIds);
+    const tuner = new FineTuner(tf, weights, config);
+    const history = [];
+    const before = tuner.evaluate(validateIds);
+    let best = { loss: Infinity, snapshot: null }; // the best pass's weights, kept (Keras's save_best_only)
+    let monitored = Infinity; // early stopping's best, which must improve by min_delta (Keras's EarlyStopping)
+    let waited = 0;
+    const perEpoch = tuner.batchCount(trainIds);
+    const trainStarted = performance.now();
+    try {
+      for (let epoch = 0; epoch < epochs && !stopRequested; epoch++) {
+        const loss = await tuner.trainEpoch(trainIds, {
+          shouldStop: () => stopRequested,
+          onBatch: (done, total, mean) => {
+            const batches = epoch * total + done;
+            const elapsed = (performance.now() - trainStarted) / 1000;
+            const left = (elapsed / batches) * (epochs * total - batches);
+            $("learn-progress").value = batches / (epochs * total);
+            status(`Pass ${epoch + 1} of ${epochs}: batch ${done} of ${total}, loss ${mean.toFixed(2)} (lower is better), about ${minutes(left)} left.`);
+            return yieldToBrowser();
+          },
+        });
+        if (loss === null) break; // stopped inside the pass: its weights are half-way, the best pass's stay
+        const valLoss = tuner.evaluate(validateIds);
+        history.push({ epoch, loss, val_loss: valLoss });
+        if (valLoss < best.loss) {
+          if (best.snapshot) best.snapshot.forEach((t) => t.dispose());
+          best = { loss: valLoss, snapshot: tuner.snapshot() };
+        }
+        if (valLoss < monitored - base.min_delta) [monitored, waited] = [valLoss, 0];
+        else if (++waited >= base.patience) break;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const trainedChars = history.length * perEpoch * config.batch_size * config.seq_len;
+      if (!best.snapshot) {
+        status("Stopped before a whole pass: the writer is as it was.");
+      } else {
+        tuner.restore(best.snapshot);
+        await tf.setBackend(writingBackend);
+        const novelty = buildNovelty(tweets);
+        tuned = { config, novelty, history, before, after: best.loss };
+        const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
+        app.use(tuner.copyWeights(), filters);
+        $("download").disabled = false;
+        status(
+          `Done: it writes in your voice now. Its loss on tweets of yours it did not learn from fell from ${before.toFixed(2)} ` +
+            `to ${best.loss.toFixed(2)} (${history.length} pass${history.length === 1 ? "" : "es"}, ${minutes(seconds)}).`,
+        );
+      }
+      window.twitterbot.tuning = { history, before, after: best.loss, seconds, trainSeconds: (performance.now() - trainStarted) / 1000, trainedChars, config, backend: chosen };
+    } catch (error) {
+      status(`Could not learn: ${error.message}`);
+    } finally {
+      if (best.snapshot) best.snapshot.forEach((t) => t.dispose());
+      tuner.dispose();
+      await tf.setBackend(writingBackend);
+      $("learn-progress").hidden = true;
+      $("stop").disabled = true;
+      $("learn").disabled = false;
+    }
+  }
+
+  // The fine-tuned model as a .zip: model.json + one float32 shard (the export's topology and weight
+  // names), vocab.json, generation.json with the run's settings, filters.json + novelty.bin of the tweets.
+  async function download() {
+    const specs = app.modelJson.weightsManifest.flatMap((group) => group.weights);
+    const { embedding, lstms, dense } = app.weights; // in the export's order: embedding, each LSTM, dense
+    const tensors = [embedding, ...lstms.flatMap((l) => [l.kernel, l.recurrent, l.bias]), dense.kernel, dense.bias];
+    const arrays = await Promise.all(tensors.map((w) => w.data()));
+    const bytes = new Uint8Array(arrays.reduce((sum, a) => sum + a.byteLength, 0));
+    let offset = 0;
+    for (const array of arrays) {
+      bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), offset);
+      offset += array.byteLength;
+    }
+    const shard = "group1-shard1of1.bin";
+    const modelJson = {
+      ...app.modelJson,
+      weightsManifest: [{ paths: [shard], weights: specs.map(({ name, shape }) => ({ name, shape, dtype: "float32" })) }],
+    };
+    const json = (value) => new TextEncoder().encode(JSON.stringify(value));
+    const novelty = noveltyBytes(tuned.novelty);
+    const files = {
+      "model.json": json(modelJson),
+      [shard]: bytes,
+      "vocab.json": json(vocab),
+      "generation.json": json({ ...settings, config: tuned.config, tuned: { history: tuned.history, before: tuned.before, after: tuned.after, tweets: tweets.length } }),
+      "filters.json": json({ ...rules, novelty: { file: "novelty.bin", tweets: tuned.novelty.tweets.length, minima: tuned.novelty.minima.length } }),
+      "novelty.bin": novelty,
+    };
+    const zipped = zipSync(Object.fromEntries(Object.entries(files).map(([name, data]) => [`${DOWNLOAD_FOLDER}/${name}`, data])));
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([zipped], { type: "application/zip" }));
+    link.download = `${DOWNLOAD_FOLDER}.zip`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    status(`Saved ${DOWNLOAD_FOLDER}.zip: open it here again, or make it a checkpoint with \`bot import-web ${DOWNLOAD_FOLDER}.zip\`.`);
+  }
+
+  async function open(file) {
+    fileError("");
+    try {
+      const files = {};
+      for (const [path, data] of Object.entries(unzipSync(new Uint8Array(await file.arrayBuffer())))) files[path.split("/").pop()] = data;
+      const read = (name) => {
+        if (!files[name]) throw new FileError(`${file.name}: no ${name} (not a model this page saved)`);
+        return JSON.parse(new TextDecoder().decode(files[name]));
+      };
+      const modelJson = read("model.json");
+      const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
+      const shards = modelJson.weightsManifest.flatMap((group) => group.paths).map((p) => files[p]);
+      if (shards.some((s) => !s)) throw new FileError(`${file.name}: a weight shard is missing`);
+      const joined = new Uint8Array(shards.reduce((sum, s) => sum + s.length, 0));
+      shards.reduce((at, s) => (joined.set(s, at), at + s.length), 0);
+      if (JSON.stringify(read("vocab.json").chars) !== JSON.stringify(vocab.chars)) throw new FileError(`${file.name}: made from another model (its characters differ)`);
+      const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: specs, weightData: joined.buffer }));
+      const opened = read("filters.json");
+      const novelty = opened.novelty && files["novelty.bin"] ? readNovelty(files["novelty.bin"].slice().buffer, opened.novelty) : null;
+      app.use(layerWeights(model), new PageFilters(opened, novelty, { mention: settings.mention, placeholders: vocab.placeholders }));
+      status(`Opened ${file.name}: it writes in that voice now.`);
+    } catch (error) {
+      fileError(error instanceof FileError ? `Could not open ${error.message}` : `Could not open ${file.name}: ${error.message}`);
+    }
+  }
+
+  $("tweet-files").addEventListener("change", () => readFiles([...$("tweet-files").files]));
+  const drop = $("drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    readFiles([...event.dataTransfer.files]);
+  });
+  $("learn").addEventListener("click", learn);
+  $("stop").addEventListener("click", () => {
+    stopRequested = true;
+    $("stop").disabled = true;
+    status("Stopping after this batch…");
+  });
+  $("download").addEventListener("click", download);
+  $("model-file").addEventListener("change", () => $("model-file").files[0] && open($("model-file").files[0]));
+}
