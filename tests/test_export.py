@@ -245,6 +245,7 @@ def check_made_yours(yours: dict, checkpoint, archive: Path, tmp_path: Path) -> 
     assert yours["learned"].startswith("Done: it writes in your voice now")
     assert yours["newVoice"] and (ARTIFACTS / "page-yours.png").stat().st_size > 10_000
     assert yours["reopened"] == "Opened my-voice.zip: it writes in that voice now."
+    assert yours["stopped"] == "Stopped before a whole pass: the writer is as it was."
     out = tmp_path / "mine"
     result = CliRunner().invoke(app, ["import-web", yours["saved"], "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -123,5 +123,12 @@ async function makeItYours(page) {
   await page.setInputFiles("#model-file", saved);
   await page.waitForFunction(() => /^Opened|^Could not/.test(document.getElementById("learn-status").textContent + document.getElementById("files-error").textContent), null, { timeout: 60000 });
   const reopened = (await text("#learn-status")) || (await text("#files-error"));
-  return { badFile, summary, progress: progress.filter(Boolean), tuning, learned, newVoice, saved, reopened };
+  // Stop, pressed during the first pass: the writer stays as it was.
+  await page.selectOption("#passes", "10");
+  await page.click("#learn");
+  await page.waitForFunction(() => document.getElementById("learn-status").textContent.startsWith("Pass 1 of 10"));
+  await page.click("#stop");
+  await page.waitForSelector("#learn:not([disabled])", { timeout: 60000 });
+  const stopped = await text("#learn-status");
+  return { badFile, summary, progress: progress.filter(Boolean), tuning, learned, newVoice, saved, reopened, stopped };
 }
