@@ -9,20 +9,32 @@ backend. The reference, measured in the same page and run: the tfjs layers API s
 The page writes several tweets in one batched step (its default is 3): the per-tweet time of a
 batch of --batch streams is reported beside the single-stream time.
 
+With --finetune, instead: "Make it yours" with the bundled model on the first --tweets tweets of the
+shared X archive (../shared/data/archive/tweets.js), one pass, in the page; the reference is
+`bot finetune` (Keras) for one epoch on the same tweets with the same settings on this machine.
+Reported: the page's training throughput (chars/s), the whole Learn (backend trial, the loss before
+and after, the pass) for that account, and the ratio to Keras.
+
     python bench/browser_timing.py [--runs 7] [--batch 3] [--quantize float16]
+    python bench/browser_timing.py --finetune [--tweets 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from reference import TWEET, reference_checkpoint
+from rich.console import Console
 
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import SampleOptions
@@ -36,7 +48,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--batch", type=int, default=3, choices=[3, 5, 10], help="streams written at once")
     parser.add_argument("--quantize", choices=["float16", "uint8"])
+    parser.add_argument("--finetune", action="store_true", help="time Make it yours instead of writing")
+    parser.add_argument("--tweets", type=int, default=1000, help="--finetune: the account's size in tweets")
     args = parser.parse_args()
+    if args.finetune:
+        finetune_in_page(args.tweets)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ckpt = open_checkpoint(reference_checkpoint(tmp / "ckpt"))
@@ -80,6 +97,61 @@ def main() -> None:
             }
         )
     )
+
+
+def finetune_in_page(count: int) -> None:
+    from twitterbot.data import prepare
+    from twitterbot.finetune import finetune
+
+    archive = ROOT.parent / "shared" / "data" / "archive" / "tweets.js"
+    text = archive.read_text(encoding="utf-8")
+    tweets = json.loads(text[text.index("=") + 1 :])[:count]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        account = tmp / "tweets.js"
+        account.write_text("window.YTD.tweets.part0 = " + json.dumps(tweets), encoding="utf-8")
+        base = open_checkpoint(None)
+        export(base, tmp / "web")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "twitterbot.cli", "serve", str(tmp / "web"), "--port", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            url = server.stdout.readline().split(" at ")[1].split()[0]
+            out = tmp / "page.json"
+            subprocess.run(
+                ["node", "tests/js/browser.mjs", url, out, tmp / "page.png", "1", "1", "0", account, tmp, "0"],
+                cwd=ROOT,
+                check=True,
+                timeout=3600,
+            )
+            page = json.loads(out.read_text())
+        finally:
+            server.terminate()
+            server.wait()
+        tuning = page["yours"]["tuning"]
+        config = tuning["config"]
+        prepare([str(account)], tmp / "data", vocab=base.vocab, validate=0.1, test=0.05)
+        log = io.StringIO()
+        started = time.perf_counter()
+        finetune(base.path, tmp / "data", tmp / "tuned", num_epochs=1, batch_size=config["batch_size"],
+                 console=Console(file=log, force_terminal=False, width=200))  # fmt: skip
+        keras_whole = time.perf_counter() - started
+    keras_rate = float(re.findall(r"([\d,]+) chars/s", log.getvalue())[-1].replace(",", ""))  # the epoch's line
+    page_rate = tuning["trainedChars"] / tuning["trainSeconds"]
+    print(f"account: {page['yours']['summary']} (first {count} of {archive})")
+    print(
+        f"page: backend {tuning['backend']['backend']} (trial s/batch: {tuning['backend']['times']}); "
+        f"batch {config['batch_size']}x{config['seq_len']}, {config['optimizer']} lr {config['learning_rate']:g}"
+    )
+    passes = f"a pass {tuning['trainSeconds']:.1f} s = {page_rate:,.0f} chars/s"
+    print(f"page: {passes}; whole Learn {tuning['seconds']:.1f} s; loss {tuning['before']:.3f} → {tuning['after']:.3f}")
+    keras = f"bot finetune (Keras on {os.environ.get('KERAS_BACKEND', 'jax')}) one epoch"
+    print(f"reference, {keras}, same tweets and settings: {keras_rate:,.0f} chars/s, whole command {keras_whole:.1f} s")
+    print(f"page / Keras: throughput {page_rate / keras_rate:.2f}x, whole {keras_whole / tuning['seconds']:.2f}x")
+    print(json.dumps({"page_chars_per_s": page_rate, "learn_s": tuning["seconds"], "keras_chars_per_s": keras_rate,
+                      "keras_whole_s": keras_whole}))  # fmt: skip
 
 
 def run_page(url: str, out: Path, runs: int, streams: int, reference_chars: int) -> dict:

@@ -3,12 +3,13 @@
 // and time the page's sampler against the layers API.
 // With TWEETS (a file of tweets), also "Make it yours": a bad file first, then learn from TWEETS for a
 // pass, write in the new voice, download the model into SAVE_DIR and open it again.
-// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0] [TWEETS SAVE_DIR]
+// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0] [TWEETS SAVE_DIR [stop=1]]
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
-const [url, outPath, screenshot, runs = "1", count = "1", referenceChars = "0", tweetsFile, saveDir] = process.argv.slice(2);
+const [url, outPath, screenshot, runs = "1", count = "1", referenceChars = "0", tweetsFile, saveDir, tryStop = "1"] =
+  process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -123,6 +124,7 @@ async function makeItYours(page) {
   await page.setInputFiles("#model-file", saved);
   await page.waitForFunction(() => /^Opened|^Could not/.test(document.getElementById("learn-status").textContent + document.getElementById("files-error").textContent), null, { timeout: 60000 });
   const reopened = (await text("#learn-status")) || (await text("#files-error"));
+  if (tryStop !== "1") return { badFile, summary, progress: progress.filter(Boolean), tuning, learned, newVoice, saved, reopened };
   // Stop, pressed during the first pass: the writer stays as it was.
   await page.selectOption("#passes", "10");
   await page.click("#learn");

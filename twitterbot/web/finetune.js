@@ -119,13 +119,6 @@ export class FineTuner {
     return { embedding: this.embedding, lstms: this.lstms, dense: this.dense };
   }
 
-  // A copy of weights(), which outlives this tuner.
-  copyWeights() {
-    const tf = this.tf;
-    const lstms = this.lstms.map(({ kernel, recurrent, bias }) => ({ kernel: tf.clone(kernel), recurrent: tf.clone(recurrent), bias: tf.clone(bias) }));
-    return { embedding: tf.clone(this.embedding), lstms, dense: { kernel: tf.clone(this.dense.kernel), bias: tf.clone(this.dense.bias) } };
-  }
-
   resetState() {
     if (this.state) this.state.flat().forEach((t) => t.dispose());
     const batch = this.config.batch_size;
@@ -142,12 +135,17 @@ export class FineTuner {
     const next = [];
     this.lstms.forEach((layer, index) => {
       let [h, c] = this.state[index];
-      const inputs = tf.unstack(sequence, 1);
-      const outputs = [];
       const units = layer.units;
+      // Every step's input projection in one matrix product; each step then only adds h · recurrent.
+      const projected = tf.reshape(
+        tf.add(tf.matMul(tf.reshape(sequence, [batch * steps, -1]), layer.kernel), layer.bias),
+        [batch, steps, 4 * units],
+      );
+      const inputs = tf.unstack(projected, 1);
+      const outputs = [];
       for (let t = 0; t < steps; t++) {
-        const z = tf.add(tf.add(tf.matMul(inputs[t], layer.kernel), tf.matMul(h, layer.recurrent)), layer.bias);
-        const [i, f, g, o] = tf.split(z, [units, units, units, units], 1);
+        const z = tf.add(inputs[t], tf.matMul(h, layer.recurrent));
+        const [i, f, g, o] = tf.split(z, 4, 1);
         c = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(g)));
         h = tf.mul(tf.sigmoid(o), tf.tanh(c));
         outputs.push(h);
@@ -254,18 +252,119 @@ export class FineTuner {
     return sum / count;
   }
 
-  // A copy of the weights' values, to go back to the best epoch's.
-  snapshot() {
-    return this.variables().map((v) => v.clone());
-  }
-
-  restore(snapshot) {
-    this.variables().forEach((v, i) => v.assign(snapshot[i]));
-  }
-
   dispose() {
     this.variables().forEach((v) => v.dispose());
     this.slots.flat().forEach((v) => v.dispose());
     if (this.state) this.state.flat().forEach((t) => t.dispose());
+  }
+}
+
+// Weights as plain arrays ({values: Float32Array, shape} per tensor), to cross into or out of a worker.
+export function toArrays(weights) {
+  const plain = (t) => ({ values: t.dataSync().slice(), shape: t.shape });
+  return {
+    embedding: plain(weights.embedding),
+    lstms: weights.lstms.map((l) => ({ kernel: plain(l.kernel), recurrent: plain(l.recurrent), bias: plain(l.bias) })),
+    dense: { kernel: plain(weights.dense.kernel), bias: plain(weights.dense.bias) },
+  };
+}
+
+export function fromArrays(tf, arrays) {
+  const tensor = ({ values, shape }) => tf.tensor(values, shape, "float32");
+  return {
+    embedding: tensor(arrays.embedding),
+    lstms: arrays.lstms.map((l) => ({ kernel: tensor(l.kernel), recurrent: tensor(l.recurrent), bias: tensor(l.bias) })),
+    dense: { kernel: tensor(arrays.dense.kernel), bias: tensor(arrays.dense.bias) },
+  };
+}
+
+// The buffers of toArrays' result, to transfer instead of copy.
+export function buffersOf(arrays) {
+  const all = [arrays.embedding, ...arrays.lstms.flatMap((l) => [l.kernel, l.recurrent, l.bias]), arrays.dense.kernel, arrays.dense.bias];
+  return all.map((a) => a.values.buffer);
+}
+
+function macrotask() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+// Seconds per batch of a short trial on `backend` (TRIAL_BATCH lanes), or Infinity if it does not start.
+const TRIAL_BATCH = 8;
+async function timeBackend(tf, backend, weights, config, sample) {
+  try {
+    if (!(await tf.setBackend(backend))) return Infinity;
+  } catch {
+    return Infinity;
+  }
+  const trial = new FineTuner(tf, weights, { ...config, batch_size: TRIAL_BATCH });
+  const batches = trial.batches(sample);
+  try {
+    trial.resetState();
+    const shape = [TRIAL_BATCH, config.seq_len];
+    const run = ([x, y]) => trial.trainBatch(tf.tensor2d(x, shape, "int32"), tf.tensor2d(y, shape, "int32"));
+    run(batches.next().value); // the first batch compiles shaders or warms the wasm module
+    const started = performance.now();
+    run(batches.next().value);
+    return (performance.now() - started) / 1000;
+  } catch (error) {
+    console.warn(`training on ${backend} failed`, error);
+    return Infinity;
+  } finally {
+    trial.dispose();
+  }
+}
+
+// The faster of `backends` for training this model here (webgl wins with a real GPU, wasm without one).
+async function fastestBackend(tf, weights, config, sample, backends) {
+  const fallback = tf.getBackend();
+  if (backends.length < 2 || laneLength(sample.length, TRIAL_BATCH, config.seq_len) < 2 * config.seq_len) {
+    return { backend: fallback, times: {} };
+  }
+  const times = {};
+  for (const backend of backends) times[backend] = await timeBackend(tf, backend, weights, config, sample);
+  const best = Object.keys(times).reduce((a, b) => (times[a] <= times[b] ? a : b));
+  await tf.setBackend(Number.isFinite(times[best]) ? best : fallback);
+  return { backend: tf.getBackend(), times };
+}
+
+// A whole fine-tune, as `bot finetune` runs it: up to `epochs` passes over `train` (id streams), the
+// validation loss after each, early stopping (no improvement by min_delta for `patience` passes), the
+// best pass's weights kept. onProgress({pass, epochs, done, total, loss, left}) after every batch;
+// shouldStop() ends it after the current batch. Returns the best weights as arrays (null when no pass
+// finished), the history, the loss before and after, timings and the backend it trained on.
+export async function fineTune(tf, weights, config, { train, validate }, { epochs, onProgress, shouldStop, backends = [] }) {
+  const started = performance.now();
+  const backend = await fastestBackend(tf, weights, config, train, backends);
+  const tuner = new FineTuner(tf, weights, config);
+  const history = [];
+  let best = { loss: Infinity, weights: null }; // Keras's save_best_only
+  let monitored = Infinity; // Keras's EarlyStopping: must improve by min_delta
+  let waited = 0;
+  try {
+    const before = tuner.evaluate(validate);
+    const trainStarted = performance.now();
+    for (let pass = 1; pass <= epochs; pass++) {
+      const loss = await tuner.trainEpoch(train, {
+        shouldStop,
+        onBatch: (done, total, mean) => {
+          const batches = (pass - 1) * total + done;
+          const elapsed = (performance.now() - trainStarted) / 1000;
+          onProgress?.({ pass, epochs, done, total, loss: mean, left: (elapsed / batches) * (epochs * total - batches) });
+          return macrotask(); // a stop message gets its turn
+        },
+      });
+      if (loss === null) break; // stopped inside a pass: its weights are half-way, the best pass's stay
+      const valLoss = tuner.evaluate(validate);
+      history.push({ epoch: pass - 1, loss, val_loss: valLoss });
+      if (valLoss < best.loss) best = { loss: valLoss, weights: toArrays(tuner.weights()) };
+      if (valLoss < monitored - config.min_delta) [monitored, waited] = [valLoss, 0];
+      else if (++waited >= config.patience) break;
+    }
+    const trainSeconds = (performance.now() - trainStarted) / 1000;
+    const trainedChars = history.length * tuner.batchCount(train) * config.batch_size * config.seq_len;
+    const seconds = (performance.now() - started) / 1000;
+    return { weights: best.weights, history, before, after: best.loss, seconds, trainSeconds, trainedChars, backend };
+  } finally {
+    tuner.dispose();
   }
 }

@@ -2,7 +2,7 @@
 // (nothing leaves this computer); the new voice writes at once, downloads as a .zip that `bot import-web`
 // and this page read back.
 import { cleanTweets } from "./clean.js";
-import { FineTuner, encodeTweets, fittingBatchSize, laneLength, splitTweets } from "./finetune.js";
+import { encodeTweets, fittingBatchSize, fromArrays, laneLength, splitTweets, toArrays } from "./finetune.js";
 import { PageFilters, buildNovelty, noveltyBytes, readNovelty } from "./filters.js";
 import { layerWeights } from "./generator.js";
 import { FileError, readTweets } from "./tweets.js";
@@ -10,59 +10,18 @@ import { unzipSync, zipSync } from "./vendor/fflate.min.js";
 
 const $ = (id) => document.getElementById(id);
 const VALIDATE_SHARE = 0.1; // of the user's tweets, held out to measure the new voice
-const TRIAL_BATCH = 8; // lanes of the short trial that picks the faster training backend
 const DOWNLOAD_FOLDER = "my-voice";
-
-function yieldToBrowser() {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 function minutes(seconds) {
   if (seconds < 90) return `${Math.max(1, Math.round(seconds))} s`;
   return `${Math.round(seconds / 60)} min`;
 }
 
-// Seconds per trial batch on `backend`, or Infinity if it does not start.
-async function timeBackend(tf, backend, weights, config, sample) {
-  try {
-    if (!(await tf.setBackend(backend))) return Infinity;
-  } catch {
-    return Infinity;
-  }
-  const trial = new FineTuner(tf, weights, { ...config, batch_size: TRIAL_BATCH });
-  const batches = trial.batches(sample);
-  try {
-    trial.resetState();
-    const shape = [TRIAL_BATCH, config.seq_len];
-    const run = ([x, y]) => trial.trainBatch(tf.tensor2d(x, shape, "int32"), tf.tensor2d(y, shape, "int32"));
-    run(batches.next().value); // the first batch compiles shaders or warms the wasm module
-    const started = performance.now();
-    run(batches.next().value);
-    return (performance.now() - started) / 1000;
-  } catch (error) {
-    console.warn(`training on ${backend} failed`, error);
-    return Infinity;
-  } finally {
-    trial.dispose();
-  }
-}
-
-// The faster of wasm and webgl for training this model here (webgl wins on a real GPU, wasm without one).
-async function fastestBackend(tf, weights, config, sample) {
-  const writing = tf.getBackend();
-  if (laneLength(sample.length, TRIAL_BATCH, config.seq_len) < 2 * config.seq_len) return { backend: writing, times: {} };
-  const times = {};
-  for (const backend of ["wasm", "webgl"]) times[backend] = await timeBackend(tf, backend, weights, config, sample);
-  const best = Object.keys(times).reduce((a, b) => (times[a] <= times[b] ? a : b));
-  await tf.setBackend(Number.isFinite(times[best]) ? best : writing);
-  return { backend: tf.getBackend(), times };
-}
-
 export function setUpYours(app) {
   const { tf, vocab, settings, rules } = app;
   let tweets = [];
-  let stopRequested = false;
-  let tuned = null; // {weights tensors snapshot, config, novelty, summary} of the last fine-tune
+  let stop = null; // while learning: tells the worker to stop after its batch
+  let tuned = null; // {config, novelty, history, before, after} of the last fine-tune (its weights: app.weights)
 
   const status = (text) => ($("learn-status").textContent = text);
   const fileError = (text) => {
@@ -96,88 +55,59 @@ export function setUpYours(app) {
     }
   }
 
+  // Learning runs in a worker (train-worker.js): the page stays responsive, and Stop is heard at once.
   async function learn() {
     const { train, validate } = splitTweets(tweets, VALIDATE_SHARE);
-    const trainIds = encodeTweets(train, vocab);
-    const validateIds = encodeTweets(validate, vocab);
+    const streams = { train: encodeTweets(train, vocab), validate: encodeTweets(validate, vocab) };
     const base = settings.config;
     const config = {
       ...base,
       learning_rate: base.learning_rate / 10, // as `bot finetune`
-      batch_size: fittingBatchSize(base.batch_size, validateIds.length, base.seq_len),
+      batch_size: fittingBatchSize(base.batch_size, streams.validate.length, base.seq_len),
     };
     const epochs = Number($("passes").value);
-    stopRequested = false;
     $("learn").disabled = true;
     $("stop").disabled = false;
     $("download").disabled = true;
     $("learn-progress").hidden = false;
     $("learn-progress").value = 0;
     status("Getting ready…");
-    await yieldToBrowser();
-    const writingBackend = tf.getBackend();
-    const started = performance.now();
-    const weights = app.weights;
-    const chosen = await fastestBackend(tf, weights, config, trainIds);
-    const tuner = new FineTuner(tf, weights, config);
-    const history = [];
-    const before = tuner.evaluate(validateIds);
-    let best = { loss: Infinity, snapshot: null }; // the best pass's weights, kept (Keras's save_best_only)
-    let monitored = Infinity; // early stopping's best, which must improve by min_delta (Keras's EarlyStopping)
-    let waited = 0;
-    const perEpoch = tuner.batchCount(trainIds);
-    const trainStarted = performance.now();
-    try {
-      for (let epoch = 0; epoch < epochs && !stopRequested; epoch++) {
-        const loss = await tuner.trainEpoch(trainIds, {
-          shouldStop: () => stopRequested,
-          onBatch: (done, total, mean) => {
-            const batches = epoch * total + done;
-            const elapsed = (performance.now() - trainStarted) / 1000;
-            const left = (elapsed / batches) * (epochs * total - batches);
-            $("learn-progress").value = batches / (epochs * total);
-            status(`Pass ${epoch + 1} of ${epochs}: batch ${done} of ${total}, loss ${mean.toFixed(2)} (lower is better), about ${minutes(left)} left.`);
-            return yieldToBrowser();
-          },
-        });
-        if (loss === null) break; // stopped inside the pass: its weights are half-way, the best pass's stay
-        const valLoss = tuner.evaluate(validateIds);
-        history.push({ epoch, loss, val_loss: valLoss });
-        if (valLoss < best.loss) {
-          if (best.snapshot) best.snapshot.forEach((t) => t.dispose());
-          best = { loss: valLoss, snapshot: tuner.snapshot() };
-        }
-        if (valLoss < monitored - base.min_delta) [monitored, waited] = [valLoss, 0];
-        else if (++waited >= base.patience) break;
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const trainedChars = history.length * perEpoch * config.batch_size * config.seq_len;
-      if (!best.snapshot) {
-        status("Stopped before a whole pass: the writer is as it was.");
-      } else {
-        tuner.restore(best.snapshot);
-        await tf.setBackend(writingBackend);
-        const novelty = buildNovelty(tweets);
-        tuned = { config, novelty, history, before, after: best.loss };
-        const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
-        app.use(tuner.copyWeights(), filters);
-        $("download").disabled = false;
-        status(
-          `Done: it writes in your voice now. Its loss on tweets of yours it did not learn from fell from ${before.toFixed(2)} ` +
-            `to ${best.loss.toFixed(2)} (${history.length} pass${history.length === 1 ? "" : "es"}, ${minutes(seconds)}).`,
-        );
-      }
-      window.twitterbot.tuning = { history, before, after: best.loss, seconds, trainSeconds: (performance.now() - trainStarted) / 1000, trainedChars, config, backend: chosen };
-    } catch (error) {
-      status(`Could not learn: ${error.message}`);
-    } finally {
-      if (best.snapshot) best.snapshot.forEach((t) => t.dispose());
-      tuner.dispose();
-      await tf.setBackend(writingBackend);
-      $("learn-progress").hidden = true;
-      $("stop").disabled = true;
-      $("learn").disabled = false;
+    const worker = new Worker("train-worker.js");
+    stop = () => worker.postMessage({ type: "stop" });
+    const wasmPaths = new URL("vendor/", location.href).href;
+    worker.postMessage({ type: "train", weights: toArrays(app.weights), config, streams, epochs, wasmPaths });
+    const result = await new Promise((resolve) => {
+      worker.onmessage = ({ data }) => {
+        if (data.type !== "progress") return resolve(data);
+        const { pass, done, total, loss, left } = data;
+        $("learn-progress").value = ((pass - 1) * total + done) / (epochs * total);
+        status(`Pass ${pass} of ${epochs}: batch ${done} of ${total}, loss ${loss.toFixed(2)} (lower is better), about ${minutes(left)} left.`);
+      };
+      worker.onerror = (event) => resolve({ type: "error", message: event.message });
+    });
+    worker.terminate();
+    stop = null;
+    $("learn-progress").hidden = true;
+    $("stop").disabled = true;
+    $("learn").disabled = false;
+    if (result.type === "error") {
+      status(`Could not learn: ${result.message}`);
+      return;
     }
+    const { weights, history, before, after, seconds } = result;
+    window.twitterbot.tuning = { ...result, weights: undefined, config };
+    if (!weights) {
+      status("Stopped before a whole pass: the writer is as it was.");
+      return;
+    }
+    const novelty = buildNovelty(tweets);
+    tuned = { config, novelty, history, before, after };
+    app.use(fromArrays(tf, weights), new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders }));
+    $("download").disabled = false;
+    status(
+      `Done: it writes in your voice now. Its loss on tweets of yours it did not learn from fell from ${before.toFixed(2)} ` +
+        `to ${after.toFixed(2)} (${history.length} pass${history.length === 1 ? "" : "es"}, ${minutes(seconds)}).`,
+    );
   }
 
   // The fine-tuned model as a .zip: model.json + one float32 shard (the export's topology and weight
@@ -259,7 +189,7 @@ export function setUpYours(app) {
   });
   $("learn").addEventListener("click", learn);
   $("stop").addEventListener("click", () => {
-    stopRequested = true;
+    if (stop) stop();
     $("stop").disabled = true;
     status("Stopping after this batch…");
   });
