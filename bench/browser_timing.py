@@ -9,8 +9,8 @@ backend. The reference, measured in the same page and run: the tfjs layers API s
 The page writes several tweets in one batched step (its default is 3): the per-tweet time of a
 batch of --batch streams is reported beside the single-stream time.
 
-With --finetune, instead: "Make it yours" with the bundled model on the first --tweets tweets of the
-shared X archive (../shared/data/archive/tweets.js), one pass, in the page; the reference is
+With --finetune, instead: "Make it yours" with the bundled model on the first --tweets of the account's
+own tweets (not retweets) in the shared X archive (../shared/data/archive/tweets.js), one pass, in the page; the reference is
 `bot finetune` (Keras) for one epoch on the same tweets with the same settings on this machine.
 Reported: the page's training throughput (chars/s), the whole Learn (backend trial, the loss before
 and after, the pass) for that account, and the ratio to Keras.
@@ -105,7 +105,8 @@ def finetune_in_page(count: int) -> None:
 
     archive = ROOT.parent / "shared" / "data" / "archive" / "tweets.js"
     text = archive.read_text(encoding="utf-8")
-    tweets = json.loads(text[text.index("=") + 1 :])[:count]
+    own = [t for t in json.loads(text[text.index("=") + 1 :]) if not t["tweet"]["full_text"].startswith("RT @")]
+    tweets = own[:count]  # the account's own tweets: retweets are left out by cleaning anyway
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         account = tmp / "tweets.js"

@@ -16,7 +16,7 @@ from twitterbot.finetune import finetune
 ROOT = Path(__file__).resolve().parents[1]
 # |page - bot finetune| of the epoch's mean training loss and the validation loss after it, nats/char, over
 # ~300 batches: both float32 on the same batches, in another order of operations. Measured ≤ 2.3e-7
-# (RMSprop, Adam, SGD; tfjs cpu against Keras on JAX).
+# (RMSprop, Adam, SGD; tfjs's wasm backend, the page's, against Keras on JAX).
 TOLERANCE = 1e-5
 
 
@@ -29,7 +29,7 @@ def base(data_folder, tiny_config, tmp_path_factory):
     return open_checkpoint(out)
 
 
-def page_epoch(export_dir: Path, config: dict, data, tmp_path: Path, backend: str = "cpu") -> dict:
+def page_epoch(export_dir: Path, config: dict, data, tmp_path: Path, backend: str = "wasm") -> dict:
     run = tmp_path / "run.json"
     streams = {name: np.asarray(data.split(name)[:]).tolist() for name in ("train", "validate")}
     run.write_text(json.dumps({"config": config, **streams}))

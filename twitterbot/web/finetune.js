@@ -130,7 +130,11 @@ export class FineTuner {
     const tf = this.tf;
     const [batch, steps] = x.shape;
     const rate = training ? this.config.drop_rate : 0;
-    let sequence = tf.gather(this.embedding, x); // [batch, steps, embedding]
+    // The embedding lookup as one-hot · table: gather's gradient needs UnsortedSegmentSum, which tfjs's
+    // wasm backend lacks; a product's gradient is a product, on every backend.
+    const vocabSize = this.embedding.shape[0];
+    const flatIds = tf.reshape(x, [-1]);
+    let sequence = tf.reshape(tf.matMul(tf.oneHot(flatIds, vocabSize), this.embedding), [batch, steps, -1]);
     if (rate > 0) sequence = tf.dropout(sequence, rate);
     const next = [];
     this.lstms.forEach((layer, index) => {
@@ -156,7 +160,7 @@ export class FineTuner {
     });
     const flat = tf.reshape(sequence, [batch * steps, -1]);
     const logits = tf.add(tf.matMul(flat, this.dense.kernel), this.dense.bias);
-    const targets = tf.oneHot(tf.reshape(y, [-1]), logits.shape[1]);
+    const targets = tf.oneHot(tf.reshape(y, [-1]), vocabSize);
     const loss = tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(targets, logits), 1)));
     return { loss, next };
   }
