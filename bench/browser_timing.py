@@ -9,9 +9,10 @@ backend. The reference, measured in the same page and run: the tfjs layers API s
 The page writes several tweets in one batched step (its default is 3): the per-tweet time of a
 batch of --batch streams is reported beside the single-stream time.
 
-With --finetune, instead: "Make it yours" with the bundled model on the first --tweets of the account's
-own tweets (not retweets) in the shared X archive (../shared/data/archive/tweets.js), one pass, in the page; the reference is
-`bot finetune` (Keras) for one epoch on the same tweets with the same settings on this machine.
+With --finetune, instead: "Make it yours" with the bundled model on the first --tweets of the
+account's own tweets (not retweets) in the shared X archive (../shared/data/archive/tweets.js), one
+pass, in the page; the reference is `bot finetune` (Keras) for one epoch on the same tweets with the
+same settings on this machine.
 Reported: the page's training throughput (chars/s), the whole Learn (backend trial, the loss before
 and after, the pass) for that account, and the ratio to Keras.
 
