@@ -80,6 +80,19 @@ export function fittingBatchSize(baseBatchSize, validateLength, seqLen) {
   return Math.min(baseBatchSize, Math.max(1, Math.floor((validateLength - 1) / seqLen)));
 }
 
+// a · b whose gradients are plain products of explicitly transposed operands: tfjs's wasm backend runs
+// a product with transposeA or transposeB (what matMul's own gradient asks for) 13-40x slower than
+// a transpose followed by a plain product (measured 0.5 and 1.7 against 22 GFLOP/s, 128x512 · 512x2048).
+function product(tf) {
+  return tf.customGrad((a, b, save) => {
+    save([a, b]);
+    return {
+      value: tf.matMul(a, b),
+      gradFunc: (dy, [a0, b0]) => [tf.matMul(dy, tf.transpose(b0)), tf.matMul(tf.transpose(a0), dy)],
+    };
+  });
+}
+
 export class FineTuner {
   // weights: {embedding, lstms: [{kernel, recurrent, bias}], dense: {kernel, bias}} (tensors, copied);
   // config: the checkpoint's Config (batch_size, seq_len, optimizer, learning_rate, clip_norm, drop_rate,
@@ -87,6 +100,7 @@ export class FineTuner {
   constructor(tf, weights, config) {
     this.tf = tf;
     this.config = config;
+    this.matMul = product(tf);
     const variable = (tensor, trainable) => tf.variable(tensor, trainable); // names: tfjs's, unique per page
     this.embedding = variable(weights.embedding, !config.freeze_embedding);
     this.lstms = weights.lstms.map((layer, i) => {
@@ -134,7 +148,7 @@ export class FineTuner {
     // wasm backend lacks; a product's gradient is a product, on every backend.
     const vocabSize = this.embedding.shape[0];
     const flatIds = tf.reshape(x, [-1]);
-    let sequence = tf.reshape(tf.matMul(tf.oneHot(flatIds, vocabSize), this.embedding), [batch, steps, -1]);
+    let sequence = tf.reshape(this.matMul(tf.oneHot(flatIds, vocabSize), this.embedding), [batch, steps, -1]);
     if (rate > 0) sequence = tf.dropout(sequence, rate);
     const next = [];
     this.lstms.forEach((layer, index) => {
@@ -142,13 +156,13 @@ export class FineTuner {
       const units = layer.units;
       // Every step's input projection in one matrix product; each step then only adds h · recurrent.
       const projected = tf.reshape(
-        tf.add(tf.matMul(tf.reshape(sequence, [batch * steps, -1]), layer.kernel), layer.bias),
+        tf.add(this.matMul(tf.reshape(sequence, [batch * steps, -1]), layer.kernel), layer.bias),
         [batch, steps, 4 * units],
       );
       const inputs = tf.unstack(projected, 1);
       const outputs = [];
       for (let t = 0; t < steps; t++) {
-        const z = tf.add(inputs[t], tf.matMul(h, layer.recurrent));
+        const z = tf.add(inputs[t], this.matMul(h, layer.recurrent));
         const [i, f, g, o] = tf.split(z, 4, 1);
         c = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(g)));
         h = tf.mul(tf.sigmoid(o), tf.tanh(c));
@@ -159,7 +173,7 @@ export class FineTuner {
       if (rate > 0) sequence = tf.dropout(sequence, rate);
     });
     const flat = tf.reshape(sequence, [batch * steps, -1]);
-    const logits = tf.add(tf.matMul(flat, this.dense.kernel), this.dense.bias);
+    const logits = tf.add(this.matMul(flat, this.dense.kernel), this.dense.bias);
     const targets = tf.oneHot(tf.reshape(y, [-1]), vocabSize);
     const loss = tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(targets, logits), 1)));
     return { loss, next };
