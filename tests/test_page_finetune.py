@@ -2,13 +2,14 @@
 
 import dataclasses
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from twitterbot.checkpoint import open_checkpoint
+from twitterbot.checkpoint import open_checkpoint, save_config
 from twitterbot.datafolder import open_data
 from twitterbot.export import export
 from twitterbot.finetune import finetune
@@ -40,12 +41,11 @@ def page_epoch(export_dir: Path, config: dict, data, tmp_path: Path, backend: st
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
-def test_one_epoch_in_the_page_matches_bot_finetune(base, data_folder, tmp_path, optimizer):
-    if optimizer != base.config.optimizer:  # the base's optimizer is the fine-tune's: train one with this one
-        from twitterbot.train import train
-
-        train(data_folder, tmp_path / "base", base.config.replace(optimizer=optimizer))
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])  # the bundled model's, and one with a step count
+def test_one_epoch_in_the_page_matches_bot_finetune(base, tmp_path, data_folder, optimizer):
+    if optimizer != base.config.optimizer:  # a fine-tune takes the base's optimizer: the same weights, told adam
+        shutil.copytree(base.path, tmp_path / "base")
+        save_config(tmp_path / "base", base.config.replace(optimizer=optimizer))
         base = open_checkpoint(tmp_path / "base")
     export(base, tmp_path / "web")
     result = finetune(base.path, data_folder, tmp_path / "tuned", num_epochs=1)
