@@ -105,6 +105,16 @@ def test_a_trial_killed_twice_counts_once_and_runs_a_third_time():
     assert search_module._counted(study) == 1
 
 
+def test_a_resumed_search_does_not_draw_its_first_trials_again():
+    space = {"x": optuna.distributions.FloatDistribution(0, 1), "n": optuna.distributions.IntDistribution(1, 1000)}
+    study = optuna.create_study()
+    for _ in range(2):  # one process: two trials; the next process (a resume): two more
+        study.sampler = search_module.sampler(0, study, shared=False)
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1) + trial.suggest_int("n", 1, 1000) * 0, n_trials=2)
+    draws = [tuple(t.params[name] for name in space) for t in study.trials]
+    assert len(set(draws)) == 4, draws
+
+
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):
     study = optuna.create_study(directions=["minimize", "minimize"])
     for loss in (1.0, 1.2):

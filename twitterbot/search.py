@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import os
 import re
 import shutil
 import statistics
@@ -152,14 +153,9 @@ def search(
             grace_period=3 * HEARTBEAT,
             heartbeat_stale_trial_callback=Retry(max_retry=RUNS_AFTER_KILL),
         )
-        study = optuna.create_study(
-            study_name="search",
-            storage=storage,
-            directions=directions,
-            sampler=optuna.samplers.TPESampler(seed=settings.seed),
-            load_if_exists=True,
-        )
+        study = optuna.create_study(study_name="search", storage=storage, directions=directions, load_if_exists=True)
         optuna.storages.fail_stale_trials(study)
+        study.sampler = sampler(settings.seed, study, shared=settings.storage is not None)
     except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
         raise BotError(f"cannot open the study in {settings.storage or out / STUDY} ({error})") from error
     base = Config(seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs)
@@ -194,6 +190,13 @@ def search(
             study.optimize(objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True)
     report(study, out, settings.objective, console)
     return study
+
+
+def sampler(seed: int, study: optuna.Study, shared: bool) -> optuna.samplers.TPESampler:
+    """TPE seeded past the trials the study holds: with the seed alone, a resumed search drew its first
+    trials again (the same seed gives the same random start-up draws). Workers sharing a study (`shared`)
+    also mix in their process id, or two started together would draw alike."""
+    return optuna.samplers.TPESampler(seed=seed + len(study.trials) + (os.getpid() if shared else 0))
 
 
 def _counted(study: optuna.Study) -> int:
