@@ -66,7 +66,8 @@ export function setUpYours(app) {
       batch_size: fittingBatchSize(base.batch_size, streams.validate.length, base.seq_len),
     };
     const epochs = Number($("passes").value);
-    $("learn").disabled = true;
+    const inputs = ["learn", "tweet-files", "model-file", "passes"];
+    inputs.forEach((id) => ($(id).disabled = true)); // one learning at a time, on the tweets it started with
     $("stop").disabled = false;
     $("download").disabled = true;
     $("learn-progress").hidden = false;
@@ -89,7 +90,7 @@ export function setUpYours(app) {
     stop = null;
     $("learn-progress").hidden = true;
     $("stop").disabled = true;
-    $("learn").disabled = false;
+    inputs.forEach((id) => ($(id).disabled = false));
     if (result.type === "error") {
       status(`Could not learn: ${result.message}`);
       return;
