@@ -115,6 +115,20 @@ def test_a_resumed_search_does_not_draw_its_first_trials_again():
     assert len(set(draws)) == 4, draws
 
 
+def test_pruning_saved_counts_each_pruned_trials_epochs_left_at_its_speed():
+    def finished(state, epochs_run, seconds):
+        attrs = {"config": {"num_epochs": 3}, "epochs_run": epochs_run, "seconds_per_epoch": seconds}
+        values = None if state != optuna.trial.TrialState.COMPLETE else [1.0]
+        return optuna.trial.create_trial(state=state, values=values, user_attrs=attrs)
+
+    trials = [
+        finished(optuna.trial.TrialState.PRUNED, 1, 100.0),  # 2 epochs left: 200 s
+        finished(optuna.trial.TrialState.PRUNED, 2, 30.0),  # 1 left: 30 s
+        finished(optuna.trial.TrialState.COMPLETE, 3, 500.0),  # ran to the end: nothing saved
+    ]
+    assert search_module.pruning_saved(trials) == 230.0
+
+
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):
     study = optuna.create_study(directions=["minimize", "minimize"])
     for loss in (1.0, 1.2):

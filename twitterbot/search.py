@@ -171,14 +171,18 @@ def search(
         folder = out / "trials" / _folder(frozen)
         trial.set_user_attr("folder", folder.name)
         again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
+        earlier = _epochs_in(folder) if again else 0  # what a killed run of this draw did
         started = time.perf_counter()
-        history = train(
-            train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
-            extra_callbacks=[MedianStop(trial)],
-        )  # fmt: skip
+        try:
+            history = train(
+                train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
+                extra_callbacks=[MedianStop(trial)],
+            )  # fmt: skip
+        finally:  # pruned trials too: what pruning saved is counted from these
+            ran = _epochs_in(folder)
+            trial.set_user_attr("epochs_run", ran)
+            trial.set_user_attr("seconds_per_epoch", (time.perf_counter() - started) / max(ran - earlier, 1))
         losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
-        trial.set_user_attr("epochs_run", len(history))
-        trial.set_user_attr("seconds_per_epoch", (time.perf_counter() - started) / max(len(history), 1))
         if not losses:
             raise BotError("no finite validation loss")
         console.print(f"trial {trial.number}: val_loss {min(losses):.4f}, {parameters(config):,} parameters")
@@ -265,8 +269,24 @@ def report(study: optuna.Study, out: Path, objective: Objective, console: Consol
         )  # fmt: skip
     console.print(table)
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in finished)
-    console.print(f"{len(finished)} trials: {len(complete)} complete, {pruned} pruned; {out / TRIALS}")
+    saved = f", saving about {pruning_saved(finished) / 3600:.1f} h of training" if pruned else ""
+    console.print(f"{len(finished)} trials: {len(complete)} complete, {pruned} pruned{saved}; {out / TRIALS}")
     _plots(study, out, objective)
+
+
+def pruning_saved(trials: list[optuna.trial.FrozenTrial]) -> float:
+    """Seconds of training pruning saved: each pruned trial's epochs left, at its own seconds per epoch."""
+    needed = {"config", "epochs_run", "seconds_per_epoch"}
+    return sum(
+        (t.user_attrs["config"]["num_epochs"] - t.user_attrs["epochs_run"]) * t.user_attrs["seconds_per_epoch"]
+        for t in trials
+        if t.state == optuna.trial.TrialState.PRUNED and needed <= t.user_attrs.keys()
+    )
+
+
+def _epochs_in(folder: Path) -> int:
+    """Whole epochs a trial's checkpoint folder has trained."""
+    return len(checkpoint.read_history(folder)) if (folder / checkpoint.HISTORY).is_file() else 0
 
 
 def _folder(trial: optuna.trial.FrozenTrial) -> str:
