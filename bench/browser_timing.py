@@ -23,6 +23,7 @@ and after, the pass) for that account, and the ratio to Keras.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from reference import TWEET, reference_checkpoint
@@ -59,18 +61,9 @@ def main() -> None:
         tmp = Path(tmp)
         ckpt = open_checkpoint(reference_checkpoint(tmp / "ckpt"))
         sizes = export(ckpt, tmp / "web", args.quantize, SampleOptions(max_len=TWEET))
-        server = subprocess.Popen(
-            [sys.executable, "-m", "twitterbot.cli", "serve", str(tmp / "web"), "--port", "0"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            url = server.stdout.readline().split(" at ")[1].split()[0]
+        with served(tmp / "web") as url:
             single = run_page(url, tmp / "single.json", args.runs, 1, TWEET)
             batched = run_page(url, tmp / "batched.json", args.runs, args.batch, 0)
-        finally:
-            server.terminate()
-            server.wait()
     single_s = statistics.median(t["seconds"] for t in single["timings"])
     batched_s = statistics.median(t["seconds"] for t in batched["timings"]) / args.batch
     reference = single["referenceSeconds"]
@@ -100,6 +93,19 @@ def main() -> None:
     )
 
 
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """`bot serve FOLDER` on a free port, for as long as the block runs: yields the page's URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "twitterbot.cli", "serve", str(folder), "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield server.stdout.readline().split(" at ")[1].split()[0]
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def finetune_in_page(count: int) -> None:
     from twitterbot.data import prepare
     from twitterbot.finetune import finetune
@@ -114,13 +120,7 @@ def finetune_in_page(count: int) -> None:
         account.write_text("window.YTD.tweets.part0 = " + json.dumps(tweets), encoding="utf-8")
         base = open_checkpoint(None)
         export(base, tmp / "web")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "twitterbot.cli", "serve", str(tmp / "web"), "--port", "0"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            url = server.stdout.readline().split(" at ")[1].split()[0]
+        with served(tmp / "web") as url:
             out = tmp / "page.json"
             subprocess.run(
                 ["node", "tests/js/browser.mjs", url, out, tmp / "page.png", "1", "1", "0", account, tmp, "0"],
@@ -129,9 +129,6 @@ def finetune_in_page(count: int) -> None:
                 timeout=3600,
             )
             page = json.loads(out.read_text())
-        finally:
-            server.terminate()
-            server.wait()
         tuning = page["yours"]["tuning"]
         config = tuning["config"]
         prepare([str(account)], tmp / "data", vocab=base.vocab, validate=0.1, test=0.05)
