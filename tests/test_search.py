@@ -5,6 +5,7 @@ import json
 import math
 import time
 
+import keras
 import optuna
 import pytest
 from typer.testing import CliRunner
@@ -12,8 +13,9 @@ from typer.testing import CliRunner
 from twitterbot import search as search_module
 from twitterbot.cli import app
 from twitterbot.config import Config
+from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
-from twitterbot.search import MedianStop, SearchSettings, load_space, search
+from twitterbot.search import EpochCost, MedianStop, SearchSettings, load_space, search
 from twitterbot.train import train
 
 TINY_SPACE = """
@@ -127,6 +129,21 @@ def test_pruning_saved_counts_each_pruned_trials_epochs_left_at_its_speed():
         finished(optuna.trial.TrialState.COMPLETE, 3, 500.0),  # ran to the end: nothing saved
     ]
     assert search_module.pruning_saved(trials) == 230.0
+
+
+def test_a_pause_mid_epoch_does_not_count_in_seconds_per_epoch(data_folder, tiny_config, tmp_path):
+    class Pause(keras.callbacks.Callback):  # a worker stopped (kill -STOP) for a while mid-epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                time.sleep(4.0)
+
+    steps = len(open_data(data_folder).batches("train", tiny_config.batch_size, tiny_config.seq_len))
+    cost = EpochCost(steps)
+    started = time.perf_counter()
+    train(data_folder, tmp_path / "t", tiny_config.replace(num_epochs=1), extra_callbacks=[Pause(), cost])
+    assert time.perf_counter() - started > 4.0
+    assert len(cost.batches) == steps and len(cost.validations) == 1  # fit's validation is timed too
+    assert 0 < cost.seconds < 4.0
 
 
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):

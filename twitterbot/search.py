@@ -103,6 +103,36 @@ class MedianStop(keras.callbacks.Callback):
             raise optuna.TrialPruned(f"val_loss {loss:.4f} after epoch {epoch + 1} is above the median")
 
 
+class EpochCost(keras.callbacks.Callback):
+    """A trial's seconds per epoch with the machine to itself: its median batch time × the epoch's batches,
+    plus its fastest validation. Wall time counted whatever else ran: a worker paused for 15 minutes, or
+    a test suite sharing the cores, made a trial look several times slower than it is."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps, self.batches, self.validations = steps, [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.mark = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):  # after the progress bar read the loss: the step is done
+        now = time.perf_counter()
+        self.batches.append(now - self.mark)
+        self.mark = now
+
+    def on_test_begin(self, logs=None):
+        self.tested = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.validations.append(time.perf_counter() - self.tested)
+
+    @property
+    def seconds(self) -> float | None:
+        if not self.batches:
+            return None
+        return statistics.median(self.batches) * self.steps + min(self.validations, default=0.0)
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     trials: int = 20
@@ -171,17 +201,16 @@ def search(
         folder = out / "trials" / _folder(frozen)
         trial.set_user_attr("folder", folder.name)
         again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
-        earlier = _epochs_in(folder) if again else 0  # what a killed run of this draw did
-        started = time.perf_counter()
+        cost = EpochCost(len(open_data(train_on).batches("train", config.batch_size, config.seq_len)))
         try:
             history = train(
                 train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
-                extra_callbacks=[MedianStop(trial)],
+                extra_callbacks=[cost, MedianStop(trial)],
             )  # fmt: skip
         finally:  # pruned trials too: what pruning saved is counted from these
-            ran = _epochs_in(folder)
-            trial.set_user_attr("epochs_run", ran)
-            trial.set_user_attr("seconds_per_epoch", (time.perf_counter() - started) / max(ran - earlier, 1))
+            trial.set_user_attr("epochs_run", _epochs_in(folder))
+            if cost.seconds is not None:
+                trial.set_user_attr("seconds_per_epoch", cost.seconds)
         losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
         if not losses:
             raise BotError("no finite validation loss")
