@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 import time
 
 import keras
@@ -89,6 +90,29 @@ def test_a_killed_workers_trial_runs_again_on_resume(data_folder, space, tmp_pat
     assert again.params["rnn_size"] == killed.params["rnn_size"]  # the same draw, run again
     assert again.user_attrs["folder"] == "0001" and again.user_attrs["epochs_run"] == 2
     assert "val_loss_1" in again.user_attrs and "val_loss_0" not in again.user_attrs  # went on from epoch 2
+
+
+def test_ctrl_c_mid_trial_runs_that_trial_again_on_resume(data_folder, space, tmp_path, monkeypatch):
+    class CtrlC(keras.callbacks.Callback):  # pressed after the first epoch (its state saved)
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    real_train = search_module.train
+    monkeypatch.setattr(
+        search_module, "train", lambda *args, extra_callbacks=(), **kwargs: real_train(
+            *args, extra_callbacks=[*extra_callbacks, CtrlC()], **kwargs)
+    )  # fmt: skip
+    out = tmp_path / "s"
+    with pytest.raises(KeyboardInterrupt):
+        search(data_folder, out, SearchSettings(trials=1, epochs=2, seed=2), space)
+    monkeypatch.undo()
+    study = search(data_folder, out, SearchSettings(trials=1, epochs=2, seed=2), space, resume=True)
+    stopped, again = study.trials
+    assert stopped.state.name == "FAIL" and again.state.name in {"COMPLETE", "PRUNED"}  # the 1 trial asked for
+    assert again.params == stopped.params and again.user_attrs["folder"] == "0000"
+    assert again.user_attrs["epochs_run"] == 2
+    epochs_trained = re.findall(r"^epoch (\d)/2  loss", (out / "trials.log").read_text(), flags=re.MULTILINE)
+    assert epochs_trained == ["1", "2"]  # the second run went on from epoch 2; epoch 1 was not trained again
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # retry bookkeeping, stable since v3

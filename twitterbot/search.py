@@ -8,7 +8,7 @@ Trials stop early when their validation loss after an epoch is worse than the me
 trials' at that epoch. The study lives in SQLite in the search folder (`--resume` goes on) or in any
 optuna storage URL (`--storage postgresql://…`: several machines on one study). Running trials beat a
 heartbeat: one whose worker was killed is marked failed and run again (up to 5 times, going on from its
-last saved state) by whichever worker is next.
+last saved state) by whichever worker is next; one whose worker was stopped (Ctrl-C) is queued again at once.
 """
 
 from __future__ import annotations
@@ -193,7 +193,10 @@ def search(
     left = max(settings.trials - done, 0)
     console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(url)}")
 
+    running: list[int] = []  # the trial this worker has under way
+
     def objective(trial: optuna.Trial):
+        running[:] = [trial.number]
         config = suggest(trial, space, base)
         trial.set_user_attr("parameters", parameters(config))
         trial.set_user_attr("config", dataclasses.asdict(config))  # for best.json, wherever the trial ran
@@ -220,7 +223,13 @@ def search(
     if left:
         with open(out / "trials.log", "a", encoding="utf-8") as log:  # each trial's training lines
             quiet = Console(file=log, force_terminal=False)
-            study.optimize(objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True)
+            try:
+                study.optimize(
+                    objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True
+                )
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: as for a killed worker, --resume goes on with it
+                _queue_again(study, running)
+                raise
     report(study, out, settings.objective, console)
     return study
 
@@ -230,6 +239,14 @@ def sampler(seed: int, study: optuna.Study, shared: bool) -> optuna.samplers.TPE
     trials again (the same seed gives the same random start-up draws). Workers sharing a study (`shared`)
     also mix in their process id, or two started together would draw alike."""
     return optuna.samplers.TPESampler(seed=seed + len(study.trials) + (os.getpid() if shared else 0))
+
+
+def _queue_again(study: optuna.Study, running: list[int]) -> None:
+    """Queue the trial a stopped worker had under way (optuna marked it failed) to run again from its saved
+    state; it counted as done, and its draw was lost."""
+    stopped = [t for t in study.get_trials(deepcopy=False) if t.number in running]
+    if stopped and stopped[0].state == optuna.trial.TrialState.FAIL:
+        Retry(max_retry=RUNS_AFTER_KILL)(study, stopped[0])
 
 
 def _counted(study: optuna.Study) -> int:
