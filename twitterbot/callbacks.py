@@ -141,13 +141,16 @@ class RichProgress(keras.callbacks.Callback):
         )
 
 
-class StopOnCtrlC(keras.callbacks.Callback):
-    """Ctrl-C stops training at the next batch end.
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C, or SIGTERM (`kill`, a service manager, a session's end), stops training at the next batch end.
 
     On JAX a KeyboardInterrupt raised while Python waits on a computation can be swallowed
-    (jax-ml/jax#18246: here training went on to its last epoch), so during `fit` SIGINT only sets
-    a flag and this callback raises the KeyboardInterrupt from Python; a second Ctrl-C acts at once.
+    (jax-ml/jax#18246: here training went on to its last epoch; `kill` left a search's worker
+    training), so during `fit` either signal only sets a flag and this callback raises the
+    KeyboardInterrupt from Python; a second signal acts at once.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         super().__init__()
@@ -158,15 +161,16 @@ class StopOnCtrlC(keras.callbacks.Callback):
         if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
             yield
             return
-        previous = signal.signal(signal.SIGINT, self._request)
+        previous = {signum: signal.signal(signum, self._request) for signum in self.SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _request(self, signum, frame):
         self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signum, signal.default_int_handler)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.requested:
@@ -244,7 +248,7 @@ class Callbacks:
     best_model: AtomicModelCheckpoint
     save_state: SaveState
     progress: RichProgress
-    stop_on_ctrl_c: StopOnCtrlC
+    stop_on_interrupt: StopOnInterrupt
 
 
 def training_callbacks(
@@ -262,7 +266,7 @@ def training_callbacks(
     best_model = AtomicModelCheckpoint(out / checkpoint.WEIGHTS, monitor="val_loss")
     save_state = SaveState(out, early_stopping, reduce_lr, best_model, restored, save_every)
     progress = RichProgress(console, steps, config.batch_size * config.seq_len, config.num_epochs)
-    stop_on_ctrl_c = StopOnCtrlC()
+    stop_on_interrupt = StopOnInterrupt()
     callbacks = [
         ResetStates(resuming=first_step > 0),
         keras.callbacks.TerminateOnNaN(raise_error=True),  # no more callbacks: nothing non-finite is saved
@@ -273,11 +277,11 @@ def training_callbacks(
         LossPlot(out),
         save_state,
         progress,
-        stop_on_ctrl_c,
+        stop_on_interrupt,
     ]
     if importlib.util.find_spec("tensorflow") is not None:  # TensorBoard writes through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / checkpoint.LOGS), write_graph=False))
-    return Callbacks(callbacks, best_model, save_state, progress, stop_on_ctrl_c)
+    return Callbacks(callbacks, best_model, save_state, progress, stop_on_interrupt)
 
 
 def plot_history(folder: Path) -> None:

@@ -161,7 +161,7 @@ def _fit(
     fit = functools.partial(model.fit, validation_data=val_batches, callbacks=callbacks.all, verbose=0, shuffle=False)
     epoch = start.epoch
     try:
-        with callbacks.stop_on_ctrl_c.installed():
+        with callbacks.stop_on_interrupt.installed():
             if start.step:
                 console.print(f"resuming epoch {epoch + 1} at batch {start.step + 1}")
                 callbacks.save_state.first = start.step
