@@ -170,6 +170,17 @@ def test_a_pause_mid_epoch_does_not_count_in_seconds_per_epoch(data_folder, tiny
     assert 0 < cost.seconds < 4.0
 
 
+def test_a_trial_that_does_not_learn_stops_halfway_through_its_first_epoch(data_folder, tmp_path):
+    space = tmp_path / "sgd.toml"  # plain SGD at a rate far too small: the loss stays at the uniform guess
+    slow = TINY_SPACE.replace("low = 0.001, high = 0.03", "low = 1e-7, high = 2e-7")
+    space.write_text(slow + 'optimizer = { choices = ["sgd"] }\n')
+    study = search(data_folder, tmp_path / "s", SearchSettings(trials=1, epochs=2), space)
+    (trial,) = study.trials
+    assert trial.state.name == "PRUNED" and trial.user_attrs["pruned_at_epoch"] == 0
+    assert 0.4 <= trial.user_attrs["epochs_run"] <= 0.6 and "val_loss_0" not in trial.user_attrs
+    assert search_module.pruning_saved([trial]) == pytest.approx(1.5 * trial.user_attrs["seconds_per_epoch"], rel=0.1)
+
+
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):
     study = optuna.create_study(directions=["minimize", "minimize"])
     for loss in (1.0, 1.2):

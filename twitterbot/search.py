@@ -5,10 +5,11 @@ parameter count, what the browser's time per character follows): optuna's multi-
 Pareto front (NSGA-II's first generation, 50 random draws, is more than a 20-trial budget). `--objective
 loss` runs the single-objective TPE search the reference project ran.
 Trials stop early when their validation loss after an epoch is worse than the median of the finished
-trials' at that epoch. The study lives in SQLite in the search folder (`--resume` goes on) or in any
-optuna storage URL (`--storage postgresql://…`: several machines on one study). Running trials beat a
-heartbeat: one whose worker was killed is marked failed and run again (up to 5 times, going on from its
-last saved state) by whichever worker is next; one whose worker was stopped (Ctrl-C) is queued again at once.
+trials' at that epoch, or when halfway through the first epoch their loss is still the uniform guess's.
+The study lives in SQLite in the search folder (`--resume` goes on) or in any optuna storage URL
+(`--storage postgresql://…`: several machines on one study). Running trials beat a heartbeat: one
+whose worker was killed is marked failed and run again (up to 5 times, going on from its last saved
+state) by whichever worker is next; one whose worker was stopped (Ctrl-C, `kill`) is queued again at once.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ KEEP = 5  # trial checkpoints kept besides the Pareto front: the best by loss
 HEARTBEAT = 60  # seconds between a running trial's signs of life; 3 missed and it counts as killed
 RUNS_AFTER_KILL = 5  # a killed trial is run again up to this many times, each going on from its saved state
 SAVE_EVERY = 200  # batches: a killed trial's second run goes on from its last saved state
+LEARNING = 0.98  # a trial learns once its loss is below this share of the uniform guess's
 Objective = Literal["both", "loss"]
 
 
@@ -111,14 +113,18 @@ class EpochCost(keras.callbacks.Callback):
     def __init__(self, steps: int):
         super().__init__()
         self.steps, self.batches, self.validations = steps, [], []
+        self.in_epoch = 0  # batches of an epoch not finished (a trial stopped mid-epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.mark = time.perf_counter()
+        self.mark, self.in_epoch = time.perf_counter(), 0
 
     def on_train_batch_end(self, batch, logs=None):  # after the progress bar read the loss: the step is done
         now = time.perf_counter()
         self.batches.append(now - self.mark)
-        self.mark = now
+        self.mark, self.in_epoch = now, self.in_epoch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.in_epoch = 0
 
     def on_test_begin(self, logs=None):
         self.tested = time.perf_counter()
@@ -131,6 +137,29 @@ class EpochCost(keras.callbacks.Callback):
         if not self.batches:
             return None
         return statistics.median(self.batches) * self.steps + min(self.validations, default=0.0)
+
+
+class NotLearning(keras.callbacks.Callback):
+    """Stop a trial whose loss is still at the uniform guess (ln V nats/char) halfway through its first
+    epoch: plain SGD at a small rate sat there for all 3 epochs, and a 2 × 905 draw took 36 minutes to
+    show the median rule what half an epoch shows."""
+
+    def __init__(self, trial: optuna.Trial, vocab_size: int):
+        super().__init__()
+        self.trial, self.guess = trial, math.log(vocab_size)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        # halfway through what this run trains of epoch 1: all of it, or the rest after a killed run
+        if self.epoch == 0 and batch + 1 == max(self.params["steps"] // 2, 1):
+            loss = float((logs or {}).get("loss", math.nan))
+            if not loss < LEARNING * self.guess:
+                self.trial.set_user_attr("pruned_at_epoch", 0)
+                raise optuna.TrialPruned(
+                    f"loss {loss:.4f} halfway through epoch 1: the uniform guess is {self.guess:.4f}"
+                )
 
 
 @dataclass(frozen=True)
@@ -204,14 +233,17 @@ def search(
         folder = out / "trials" / _folder(frozen)
         trial.set_user_attr("folder", folder.name)
         again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
-        cost = EpochCost(len(open_data(train_on).batches("train", config.batch_size, config.seq_len)))
+        trial_data = open_data(train_on)
+        steps = len(trial_data.batches("train", config.batch_size, config.seq_len))
+        cost = EpochCost(steps)
+        stops = [MedianStop(trial), NotLearning(trial, trial_data.vocab.size)]
         try:
             history = train(
                 train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
-                extra_callbacks=[cost, MedianStop(trial)],
+                extra_callbacks=[cost, *stops],
             )  # fmt: skip
         finally:  # pruned trials too: what pruning saved is counted from these
-            trial.set_user_attr("epochs_run", _epochs_in(folder))
+            trial.set_user_attr("epochs_run", round(_epochs_in(folder) + cost.in_epoch / steps, 2))
             if cost.seconds is not None:
                 trial.set_user_attr("seconds_per_epoch", cost.seconds)
         losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
