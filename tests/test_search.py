@@ -9,6 +9,7 @@ import time
 import keras
 import optuna
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from twitterbot import search as search_module
@@ -103,8 +104,10 @@ def test_ctrl_c_mid_trial_runs_that_trial_again_on_resume(data_folder, space, tm
             *args, extra_callbacks=[*extra_callbacks, CtrlC()], **kwargs)
     )  # fmt: skip
     out = tmp_path / "s"
+    console = Console(record=True, width=200)
     with pytest.raises(KeyboardInterrupt):
-        search(data_folder, out, SearchSettings(trials=1, epochs=2, seed=2), space)
+        search(data_folder, out, SearchSettings(trials=1, epochs=2, seed=2), space, console=console)
+    assert "search stopped in trial 0: the same command with --resume runs it again" in console.export_text()
     monkeypatch.undo()
     study = search(data_folder, out, SearchSettings(trials=1, epochs=2, seed=2), space, resume=True)
     stopped, again = study.trials
@@ -174,11 +177,24 @@ def test_a_trial_that_does_not_learn_stops_halfway_through_its_first_epoch(data_
     space = tmp_path / "sgd.toml"  # plain SGD at a rate far too small: the loss stays at the uniform guess
     slow = TINY_SPACE.replace("low = 0.001, high = 0.03", "low = 1e-7, high = 2e-7")
     space.write_text(slow + 'optimizer = { choices = ["sgd"] }\n')
-    study = search(data_folder, tmp_path / "s", SearchSettings(trials=1, epochs=2), space)
+    console = Console(record=True, width=200)
+    study = search(data_folder, tmp_path / "s", SearchSettings(trials=1, epochs=2), space, console=console)
     (trial,) = study.trials
     assert trial.state.name == "PRUNED" and trial.user_attrs["pruned_at_epoch"] == 0
+    assert re.search(r"trial 0: stopped early \(loss [\d.]+ halfway through epoch 1", console.export_text())
     assert 0.4 <= trial.user_attrs["epochs_run"] <= 0.6 and "val_loss_0" not in trial.user_attrs
     assert search_module.pruning_saved([trial]) == pytest.approx(1.5 * trial.user_attrs["seconds_per_epoch"], rel=0.1)
+
+
+def test_a_failed_trial_is_recorded_and_the_search_goes_on(data_folder, tmp_path):
+    space = tmp_path / "big.toml"  # batches larger than the validation split: every draw fails at once
+    space.write_text(TINY_SPACE.replace("batch_size = { choices = [4] }", "batch_size = { choices = [4096] }"))
+    console = Console(record=True, width=200)
+    study = search(data_folder, tmp_path / "s", SearchSettings(trials=2), space, console=console)
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+    assert [r["state"] for r in rows(tmp_path / "s")] == ["fail", "fail"]
+    printed = console.export_text()
+    assert printed.count("failed: ") == 2 and "fewer than one batch needs" in printed and "Traceback" not in printed
 
 
 def test_a_trial_worse_than_the_median_stops_early(tmp_path):

@@ -102,7 +102,9 @@ class MedianStop(keras.callbacks.Callback):
         earlier = [t.user_attrs[f"val_loss_{epoch}"] for t in finished if f"val_loss_{epoch}" in t.user_attrs]
         if len(earlier) >= self.warmup and not loss <= statistics.median(earlier):
             self.trial.set_user_attr("pruned_at_epoch", epoch)
-            raise optuna.TrialPruned(f"val_loss {loss:.4f} after epoch {epoch + 1} is above the median")
+            raise optuna.TrialPruned(
+                f"val_loss {loss:.4f} after epoch {epoch + 1}, above the median {statistics.median(earlier):.4f}"
+            )
 
 
 class EpochCost(keras.callbacks.Callback):
@@ -203,7 +205,7 @@ def search(
     train_on = _subset(data, out / "data", settings.subset) if settings.subset else data.path
     url = settings.storage or f"sqlite:///{(out / STUDY).resolve()}"
     directions = ["minimize"] if settings.objective == "loss" else ["minimize", "minimize"]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's warning has a traceback: _outcome says it
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since v2
     try:
         storage = optuna.storages.RDBStorage(
@@ -226,6 +228,13 @@ def search(
 
     def objective(trial: optuna.Trial):
         running[:] = [trial.number]
+        try:
+            return run(trial)
+        except (optuna.TrialPruned, BotError) as stopped:
+            trial.set_user_attr("why", str(stopped))
+            raise
+
+    def run(trial: optuna.Trial):
         config = suggest(trial, space, base)
         trial.set_user_attr("parameters", parameters(config))
         trial.set_user_attr("config", dataclasses.asdict(config))  # for best.json, wherever the trial ran
@@ -249,7 +258,6 @@ def search(
         losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
         if not losses:
             raise BotError("no finite validation loss")
-        console.print(f"trial {trial.number}: val_loss {min(losses):.4f}, {parameters(config):,} parameters")
         return min(losses) if settings.objective == "loss" else (min(losses), parameters(config))
 
     if left:
@@ -257,10 +265,15 @@ def search(
             quiet = Console(file=log, force_terminal=False)
             try:
                 study.optimize(
-                    objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True
-                )
+                    objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True,
+                    callbacks=[lambda study, trial: console.print(_outcome(trial))],
+                )  # fmt: skip
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: as for a killed worker, --resume goes on with it
                 _queue_again(study, running)
+                console.print(
+                    f"search stopped in trial {running[0]}: the same command with --resume runs it again "
+                    "from its last saved state"
+                )
                 raise
     report(study, out, settings.objective, console)
     return study
@@ -271,6 +284,16 @@ def sampler(seed: int, study: optuna.Study, shared: bool) -> optuna.samplers.TPE
     trials again (the same seed gives the same random start-up draws). Workers sharing a study (`shared`)
     also mix in their process id, or two started together would draw alike."""
     return optuna.samplers.TPESampler(seed=seed + len(study.trials) + (os.getpid() if shared else 0))
+
+
+def _outcome(trial: optuna.trial.FrozenTrial) -> str:
+    """A finished trial in one line (optuna's own say it with a traceback)."""
+    attrs = trial.user_attrs
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+        return f"trial {trial.number}: val_loss {trial.values[0]:.4f}, {attrs['parameters']:,} parameters"
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        return f"trial {trial.number}: stopped early ({attrs.get('why')}), {attrs.get('epochs_run')} epochs run"
+    return f"trial {trial.number} failed: {attrs.get('why')}"
 
 
 def _queue_again(study: optuna.Study, running: list[int]) -> None:
