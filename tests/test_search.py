@@ -197,18 +197,34 @@ def test_a_failed_trial_is_recorded_and_the_search_goes_on(data_folder, tmp_path
     assert printed.count("failed: ") == 2 and "fewer than one batch needs" in printed and "Traceback" not in printed
 
 
-def test_a_trial_worse_than_the_median_stops_early(tmp_path):
+def test_a_trial_stopped_in_an_epoch_a_killed_run_began_counts_both_runs_batches():
+    cost = EpochCost(steps=10)
+    cost.set_params({"steps": 6, "epochs": 3})  # the rest of an epoch: a killed run trained its first 4 batches
+    cost.on_epoch_begin(0)
+    for batch in range(3):
+        cost.on_train_batch_end(batch)
+    assert cost.in_epoch == 7  # epochs run: 0.7, and pruning saved the other 2.3
+
+
+def test_a_trial_worse_than_the_median_stops_early_but_not_after_its_last_epoch(tmp_path):
     study = optuna.create_study(directions=["minimize", "minimize"])
     for loss in (1.0, 1.2):
         trial = study.ask()
         trial.set_user_attr("val_loss_0", loss)
+        trial.set_user_attr("val_loss_1", loss)
         study.tell(trial, (loss, 10))
-    good, bad = study.ask(), study.ask()
-    MedianStop(good).on_epoch_end(0, {"val_loss": 1.05})  # under the median (1.1): goes on
+
+    def stop(trial):  # as fit hands it its parameters: 2 epochs
+        callback = MedianStop(trial)
+        callback.set_params({"epochs": 2})
+        return callback
+
+    stop(study.ask()).on_epoch_end(0, {"val_loss": 1.05})  # under the median (1.1): goes on
     with pytest.raises(optuna.TrialPruned):
-        MedianStop(bad).on_epoch_end(0, {"val_loss": 1.5})
+        stop(study.ask()).on_epoch_end(0, {"val_loss": 1.5})
     with pytest.raises(optuna.TrialPruned):  # a NaN loss is never below the median
-        MedianStop(study.ask()).on_epoch_end(0, {"val_loss": float("nan")})
+        stop(study.ask()).on_epoch_end(0, {"val_loss": float("nan")})
+    stop(study.ask()).on_epoch_end(1, {"val_loss": 1.5})  # the last epoch: the trial is complete, not pruned
 
 
 def test_bad_spaces_and_settings_are_one_line(tmp_path):

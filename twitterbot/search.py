@@ -100,7 +100,8 @@ class MedianStop(keras.callbacks.Callback):
         self.trial.set_user_attr(f"val_loss_{epoch}", loss)
         finished = self.trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         earlier = [t.user_attrs[f"val_loss_{epoch}"] for t in finished if f"val_loss_{epoch}" in t.user_attrs]
-        if len(earlier) >= self.warmup and not loss <= statistics.median(earlier):
+        last = epoch + 1 >= self.params["epochs"]  # stopping after the last epoch saves nothing, loses the result
+        if len(earlier) >= self.warmup and not loss <= statistics.median(earlier) and not last:
             self.trial.set_user_attr("pruned_at_epoch", epoch)
             raise optuna.TrialPruned(
                 f"val_loss {loss:.4f} after epoch {epoch + 1}, above the median {statistics.median(earlier):.4f}"
@@ -117,8 +118,8 @@ class EpochCost(keras.callbacks.Callback):
         self.steps, self.batches, self.validations = steps, [], []
         self.in_epoch = 0  # batches of an epoch not finished (a trial stopped mid-epoch)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.mark, self.in_epoch = time.perf_counter(), 0
+    def on_epoch_begin(self, epoch, logs=None):  # an epoch a killed run began: its batches are done already
+        self.mark, self.in_epoch = time.perf_counter(), self.steps - self.params.get("steps", self.steps)
 
     def on_train_batch_end(self, batch, logs=None):  # after the progress bar read the loss: the step is done
         now = time.perf_counter()
