@@ -1,6 +1,7 @@
 """`bot search` on tiny data: it runs, stops bad trials early, ranks, resumes, hands its best to `bot train`."""
 
 import csv
+import io
 import json
 import math
 import re
@@ -53,8 +54,12 @@ def test_a_tiny_search_runs_ranks_resumes_and_its_best_trains(data_folder, space
     assert {"rnn_size", "learning_rate", "parameters", "seconds_per_epoch", "epochs_run", "pruned"} <= set(first[0])
     with pytest.raises(BotError, match="already exists"):
         search(data_folder, out, settings, space)  # an existing search is not replaced by accident
-    study = search(data_folder, out, SearchSettings(trials=3, epochs=1, seed=1), space, resume=True)
+    log = io.StringIO()  # a log file: no terminal, 80 columns by default
+    study = search(
+        data_folder, out, SearchSettings(trials=3, epochs=1, seed=1), space, resume=True, console=Console(file=log)
+    )
     assert len(study.trials) == 3 and len(rows(out)) == 3  # one more, the first two kept
+    assert "learning_rate" in log.getvalue() and "…" not in log.getvalue()  # the table whole, not squeezed
     assert (out / "history.png").is_file() and (out / "pareto.png").is_file()
     best = json.loads((out / "best.json").read_text())
     assert best["rnn_size"] == int(rows(out)[0]["rnn_size"]) or rows(out)[0]["state"] != "complete"

@@ -314,6 +314,7 @@ def _counted(study: optuna.Study) -> int:
 def report(study: optuna.Study, out: Path, objective: Objective, console: Console) -> None:
     """trials.csv (ranked by validation loss), best.json, the best 10 as a table, and the plots; keep only
     the checkpoints of the Pareto front and the KEEP best."""
+    from rich.measure import Measurement
     from rich.table import Table
 
     finished = [t for t in study.trials if t.state.is_finished()]
@@ -367,12 +368,18 @@ def report(study: optuna.Study, out: Path, objective: Objective, console: Consol
         table.add_row(
             str(cell["rank"]), f"{cell['trial']}{mark}", cell["state"], cell["best_val_loss"],
             f"{cell['parameters']:,}" if cell["parameters"] != "" else "", cell["seconds_per_epoch"],
-            *(str(cell[n]) for n in names),
+            *(f"{cell[n]:.3g}" if isinstance(cell[n], float) else str(cell[n]) for n in names),
         )  # fmt: skip
+    # A log file is not a terminal: rich would squeeze the table into 80 columns of "…"; print it whole.
+    width = console.width
+    if not console.is_terminal:
+        console.width = max(width, Measurement.get(console, console.options.update_width(1000), table).maximum)
     console.print(table)
+    console.width = width
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in finished)
     saved = f", saving about {pruning_saved(finished) / 3600:.1f} h of training" if pruned else ""
-    console.print(f"{len(finished)} trials: {len(complete)} complete, {pruned} pruned{saved}; {out / TRIALS}")
+    summary = f"{len(finished)} trials: {len(complete)} complete, {pruned} pruned{saved}; {out / TRIALS}"
+    console.print(summary, soft_wrap=True)
     _plots(study, out, objective)
 
 
