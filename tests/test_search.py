@@ -18,6 +18,7 @@ from twitterbot.cli import app
 from twitterbot.config import Config
 from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
+from twitterbot.lstm import parameters
 from twitterbot.search import EpochCost, MedianStop, SearchSettings, load_space, search
 from twitterbot.train import train
 
@@ -52,6 +53,8 @@ def test_a_tiny_search_runs_ranks_resumes_and_its_best_trains(data_folder, space
     losses = [float(r["best_val_loss"]) for r in first]
     assert losses == sorted(losses) and all(math.isfinite(v) for v in losses)
     assert {"rnn_size", "learning_rate", "parameters", "seconds_per_epoch", "epochs_run", "pruned"} <= set(first[0])
+    trained = Config.load(out / "trials" / f"{int(first[0]['trial']):04d}" / "config.json")
+    assert int(first[0]["parameters"]) == parameters(trained)  # embedding and softmax counted
     with pytest.raises(BotError, match="already exists"):
         search(data_folder, out, settings, space)  # an existing search is not replaced by accident
     log = io.StringIO()  # a log file: no terminal, 80 columns by default

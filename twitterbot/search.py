@@ -220,7 +220,8 @@ def search(
         study.sampler = sampler(settings.seed, study, shared=settings.storage is not None)
     except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
         raise BotError(f"cannot open the study in {settings.storage or out / STUDY} ({error})") from error
-    base = Config(seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs)
+    # the vocabulary in: a model's embedding and softmax are a large share of a small one's parameters
+    base = Config(seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs, vocab_size=data.vocab.size)
     done = _counted(study)
     left = max(settings.trials - done, 0)
     console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(url)}")
