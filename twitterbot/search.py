@@ -100,12 +100,12 @@ class MedianStop(keras.callbacks.Callback):
         self.trial.set_user_attr(f"val_loss_{epoch}", loss)
         finished = self.trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         earlier = [t.user_attrs[f"val_loss_{epoch}"] for t in finished if f"val_loss_{epoch}" in t.user_attrs]
-        last = epoch + 1 >= self.params["epochs"]  # stopping after the last epoch saves nothing, loses the result
-        if len(earlier) >= self.warmup and not loss <= statistics.median(earlier) and not last:
+        if len(earlier) < self.warmup or epoch + 1 >= self.params["epochs"]:  # the last: stopping saves nothing
+            return
+        median = statistics.median(earlier)
+        if not loss <= median:
             self.trial.set_user_attr("pruned_at_epoch", epoch)
-            raise optuna.TrialPruned(
-                f"val_loss {loss:.4f} after epoch {epoch + 1}, above the median {statistics.median(earlier):.4f}"
-            )
+            raise optuna.TrialPruned(f"val_loss {loss:.4f} after epoch {epoch + 1}, above the median {median:.4f}")
 
 
 class EpochCost(keras.callbacks.Callback):
@@ -220,8 +220,11 @@ def search(
         study.sampler = sampler(settings.seed, study, shared=settings.storage is not None)
     except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
         raise BotError(f"cannot open the study in {settings.storage or out / STUDY} ({error})") from error
+    train_data = open_data(train_on)
     # the vocabulary in: a model's embedding and softmax are a large share of a small one's parameters
-    base = Config(seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs, vocab_size=data.vocab.size)
+    base = Config(
+        seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs, vocab_size=train_data.vocab.size
+    )
     done = _counted(study)
     left = max(settings.trials - done, 0)
     console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(url)}")
@@ -244,10 +247,9 @@ def search(
         folder = out / "trials" / _folder(frozen)
         trial.set_user_attr("folder", folder.name)
         again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
-        trial_data = open_data(train_on)
-        steps = len(trial_data.batches("train", config.batch_size, config.seq_len))
+        steps = len(train_data.batches("train", config.batch_size, config.seq_len))
         cost = EpochCost(steps)
-        stops = [MedianStop(trial), NotLearning(trial, trial_data.vocab.size)]
+        stops = [MedianStop(trial), NotLearning(trial, config.vocab_size)]
         try:
             history = train(
                 train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
