@@ -222,9 +222,9 @@ def test_a_trial_worse_than_the_median_stops_early_but_not_after_its_last_epoch(
         trial.set_user_attr("val_loss_1", loss)
         study.tell(trial, (loss, 10))
 
-    def stop(trial):  # as fit hands it its parameters: 2 epochs
-        callback = MedianStop(trial)
-        callback.set_params({"epochs": 2})
+    def stop(trial):  # a trial of 2 epochs, resumed into its first: fit's own count is 1 then
+        callback = MedianStop(trial, epochs=2)
+        callback.set_params({"epochs": 1})
         return callback
 
     stop(study.ask()).on_epoch_end(0, {"val_loss": 1.05})  # under the median (1.1): goes on

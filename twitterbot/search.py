@@ -91,16 +91,16 @@ class MedianStop(keras.callbacks.Callback):
     """Stop a trial whose validation loss after an epoch is worse than the median of the finished trials'
     at that epoch (optuna's pruners do not serve multi-objective studies; this rule serves both)."""
 
-    def __init__(self, trial: optuna.Trial, warmup: int = 2):
+    def __init__(self, trial: optuna.Trial, epochs: int, warmup: int = 2):
         super().__init__()
-        self.trial, self.warmup = trial, warmup
+        self.trial, self.epochs, self.warmup = trial, epochs, warmup
 
     def on_epoch_end(self, epoch, logs=None):
         loss = float((logs or {}).get("val_loss", math.nan))
         self.trial.set_user_attr(f"val_loss_{epoch}", loss)
         finished = self.trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         earlier = [t.user_attrs[f"val_loss_{epoch}"] for t in finished if f"val_loss_{epoch}" in t.user_attrs]
-        if len(earlier) < self.warmup or epoch + 1 >= self.params["epochs"]:  # the last: stopping saves nothing
+        if len(earlier) < self.warmup or epoch + 1 >= self.epochs:  # the last: stopping saves nothing
             return
         median = statistics.median(earlier)
         if not loss <= median:
@@ -249,7 +249,7 @@ def search(
         again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
         steps = len(train_data.batches("train", config.batch_size, config.seq_len))
         cost = EpochCost(steps)
-        stops = [MedianStop(trial), NotLearning(trial, config.vocab_size)]
+        stops = [MedianStop(trial, config.num_epochs), NotLearning(trial, config.vocab_size)]
         try:
             history = train(
                 train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
