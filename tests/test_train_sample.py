@@ -53,6 +53,13 @@ def test_checkpoint_is_self_contained_and_loss_falls(trained, keras_backend):
 
 
 @pytest.mark.both_backends
+def test_one_lane_trains(data_folder, tiny_config, tmp_path, keras_backend):
+    """Batch size 1 (`--batch-size 1`, a tiny account's fine-tuning): TensorFlow's traced loop had refused it."""
+    history = train(data_folder, tmp_path / "one", tiny_config.replace(batch_size=1, seq_len=128, num_epochs=1))
+    assert history[-1]["val_loss"] < math.log(open_checkpoint(tmp_path / "one").config.vocab_size)
+
+
+@pytest.mark.both_backends
 def test_restore_continues_exactly(data_folder, tiny_config, tmp_path, keras_backend):
     whole = tmp_path / "whole"
     train(data_folder, whole, tiny_config.replace(num_epochs=3))

@@ -39,6 +39,12 @@ class CarriedLSTM(layers.LSTM):
             for name in ("h", "c")
         ]
 
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        # TensorFlow traces a dataset's batches with the batch size unknown; broadcast with a state of one
+        # row it stays unknown, and its while loop refuses a state whose shape changed (batch size 1 failed).
+        sequences = keras.ops.reshape(sequences, (self.states[0].shape[0], -1, sequences.shape[-1]))
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
     def save_own_variables(self, store) -> None:
         """h and c are not weights: nothing of this layer's own goes into a weight file (its cell's weights do)."""
 
