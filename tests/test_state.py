@@ -15,7 +15,7 @@ from twitterbot.clean import CleanOptions
 from twitterbot.config import Config
 from twitterbot.data import prepare
 from twitterbot.datafolder import open_data
-from twitterbot.evaluate import evaluate
+from twitterbot.evaluate import evaluate, evaluation_lanes
 from twitterbot.model import LOSS, build_model, lstm_layers, lstm_weights, reset_states
 from twitterbot.train import train
 
@@ -115,10 +115,11 @@ def test_a_dependency_longer_than_a_window_is_learned_only_when_state_carries(tm
     train(tmp_path / "data", tmp_path / "ckpt", config)
     carried = evaluate(tmp_path / "ckpt", tmp_path / "data", "validate").loss
 
-    ckpt = open_checkpoint(tmp_path / "ckpt")
-    model = ckpt.load_model(config.batch_size, config.seq_len)
+    ckpt, data = open_checkpoint(tmp_path / "ckpt"), open_data(tmp_path / "data")
+    lanes = evaluation_lanes(data.lengths["validate"], config.batch_size)
+    model = ckpt.load_model(lanes, config.seq_len)
     model.compile(loss=LOSS)
-    batches = open_data(tmp_path / "data").batches("validate", 8, 8)
+    batches = data.batches("validate", lanes, config.seq_len)
 
     class ResetEveryBatch(keras.callbacks.Callback):
         def on_test_batch_begin(self, batch, logs=None):

@@ -1,14 +1,18 @@
 """Training, --restore, refusals, sampling rules and evaluation on a tiny model."""
 
+import json
 import math
+import shutil
 
 import h5py
 import keras
 import numpy as np
 import pytest
 
+from twitterbot import evaluate as evaluate_module
 from twitterbot.checkpoint import BUNDLED, open_checkpoint
 from twitterbot.data import prepare
+from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
 from twitterbot.finetune import finetune
@@ -245,13 +249,26 @@ def test_bad_sample_options():
 
 
 @pytest.mark.both_backends
-def test_evaluate_reports_loss_bits_and_perplexity(trained, data_folder, keras_backend):
+def test_evaluate_reports_loss_bits_and_perplexity(trained, data_folder, keras_backend, monkeypatch):
     out, history = trained
+    monkeypatch.setattr(evaluate_module, "MIN_LANE_CHARS", 1)  # the lanes training validated with
     result = evaluate(out, data_folder, "validate")
     assert result.loss == pytest.approx(min(row["val_loss"] for row in history), rel=1e-4)
     assert result.bits_per_char == pytest.approx(result.loss / math.log(2))
     assert result.perplexity == pytest.approx(math.exp(result.loss))
     assert evaluate(out, data_folder).split == "test"
+
+
+def test_a_small_splits_loss_does_not_depend_on_the_batch_size_trained_at(trained, data_folder, tmp_path):
+    """Every lane starts from a zeroed state; many short lanes would charge that start many times."""
+    out, _ = trained
+    wide = tmp_path / "wide"
+    shutil.copytree(out, wide)
+    config = json.loads((wide / "config.json").read_text())
+    (wide / "config.json").write_text(json.dumps({**config, "batch_size": 64}))
+    result = evaluate(out, data_folder)
+    assert result.chars > open_data(data_folder).lengths["test"] - 2 * config["seq_len"]  # one lane
+    assert evaluate(wide, data_folder).loss == pytest.approx(result.loss, abs=1e-6)
 
 
 def test_not_a_checkpoint(tmp_path):
