@@ -1,6 +1,6 @@
 """Time to write one 280-character tweet in headless Chromium with the exported page.
 
-Builds a reference-size model (vocab 98, embedding 64, one LSTM of 512; random weights, with the
+Builds a reference-size model (vocab 98, embedding 64, one LSTM of 512, or --shape; random weights, with the
 end-of-tweet bias pushed down so every sample runs the full 280 characters), exports it, serves
 it, clicks Write several times and reports the median, the model load time and the tfjs
 backend. The reference, measured in the same page and run: the tfjs layers API stepped with
@@ -16,7 +16,7 @@ same settings on this machine.
 Reported: the page's training throughput (chars/s), the whole Learn (backend trial, the loss before
 and after, the pass) for that account, and the ratio to Keras.
 
-    python bench/browser_timing.py [--runs 7] [--batch 3] [--quantize float16]
+    python bench/browser_timing.py [--runs 7] [--batch 3] [--quantize float16] [--shape 3x180x110]
     python bench/browser_timing.py --finetune [--tweets 1000]
 """
 
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--batch", type=int, default=3, choices=[3, 5, 10], help="streams written at once")
     parser.add_argument("--quantize", choices=["float16", "uint8"])
+    parser.add_argument("--shape", default="1x512x64", help="LAYERSxUNITSxEMBEDDING of the timed model")
     parser.add_argument("--finetune", action="store_true", help="time Make it yours instead of writing")
     parser.add_argument("--tweets", type=int, default=1000, help="--finetune: the account's size in tweets")
     args = parser.parse_args()
@@ -59,7 +60,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ckpt = open_checkpoint(reference_checkpoint(tmp / "ckpt"))
+        num_layers, rnn_size, embedding_size = (int(n) for n in args.shape.split("x"))
+        ckpt = open_checkpoint(reference_checkpoint(tmp / "ckpt", rnn_size, num_layers, embedding_size))
         sizes = export(ckpt, tmp / "web", args.quantize, SampleOptions(max_len=TWEET))
         with served(tmp / "web") as url:
             single = run_page(url, tmp / "single.json", args.runs, 1, TWEET)

@@ -16,11 +16,11 @@ from twitterbot.vocab import EOT, Vocab
 TWEET = 280
 
 
-def reference_checkpoint(folder: Path, rnn_size: int = 512) -> Path:
-    """Write a checkpoint folder of the reference size; return its path."""
+def reference_checkpoint(folder: Path, rnn_size: int = 512, num_layers: int = 1, embedding_size: int = 64) -> Path:
+    """Write a checkpoint folder of the reference size (or another shape); return its path."""
     chars = [chr(c) for c in range(33, 33 + 96)]
     vocab = Vocab(chars, [1] * len(chars), 1.0)
-    config = Config(vocab_size=vocab.size, embedding_size=64, rnn_size=rnn_size)
+    config = Config(vocab_size=vocab.size, embedding_size=embedding_size, rnn_size=rnn_size, num_layers=num_layers)
     model = build_model(config, 1, 1)
     dense = model.get_layer("next_char")
     kernel, bias = dense.get_weights()
