@@ -229,10 +229,11 @@ def search(
     left = max(settings.trials - done, 0)
     console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(url)}")
 
-    running: list[int] = []  # the trial this worker has under way
+    running: int | None = None  # the trial this worker has under way
 
     def objective(trial: optuna.Trial):
-        running[:] = [trial.number]
+        nonlocal running
+        running = trial.number
         try:
             return run(trial)
         except (optuna.TrialPruned, BotError) as stopped:
@@ -273,11 +274,12 @@ def search(
                     callbacks=[lambda study, trial: console.print(_outcome(trial))],
                 )  # fmt: skip
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: as for a killed worker, --resume goes on with it
-                _queue_again(study, running)
-                console.print(
-                    f"search stopped in trial {running[0]}: the same command with --resume runs it again "
-                    "from its last saved state"
-                )
+                if running is not None:  # not while the first trial was still being drawn
+                    _queue_again(study, running)
+                    console.print(
+                        f"search stopped in trial {running}: the same command with --resume runs it again "
+                        "from its last saved state"
+                    )
                 raise
     report(study, out, settings.objective, console)
     return study
@@ -300,12 +302,12 @@ def _outcome(trial: optuna.trial.FrozenTrial) -> str:
     return f"trial {trial.number} failed: {attrs.get('why')}"
 
 
-def _queue_again(study: optuna.Study, running: list[int]) -> None:
+def _queue_again(study: optuna.Study, number: int) -> None:
     """Queue the trial a stopped worker had under way (optuna marked it failed) to run again from its saved
     state; it counted as done, and its draw was lost."""
-    stopped = [t for t in study.get_trials(deepcopy=False) if t.number in running]
-    if stopped and stopped[0].state == optuna.trial.TrialState.FAIL:
-        Retry(max_retry=RUNS_AFTER_KILL)(study, stopped[0])
+    stopped = study.get_trials(deepcopy=False)[number]
+    if stopped.state == optuna.trial.TrialState.FAIL:
+        Retry(max_retry=RUNS_AFTER_KILL)(study, stopped)
 
 
 def _counted(study: optuna.Study) -> int:
