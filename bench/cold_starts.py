@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from twitterbot.checkpoint import open_checkpoint
@@ -44,10 +45,9 @@ def start_losses(ckpt_path: Path | None, data_path: Path, split: str, starts: in
     losses = []
     for window in range(WINDOWS):
         offsets = begins[:, None] + window * WINDOW + np.arange(WINDOW)
-        logits = np.asarray(model.predict_on_batch(stream[offsets]), np.float64)
-        logits -= logits.max(-1, keepdims=True)
-        log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-        losses.append(-np.take_along_axis(log_p, stream[offsets + 1][..., None], -1)[..., 0])
+        logits = model.predict_on_batch(stream[offsets])
+        loss = keras.losses.sparse_categorical_crossentropy(stream[offsets + 1], logits, from_logits=True)
+        losses.append(keras.ops.convert_to_numpy(loss))
     return np.concatenate(losses, axis=1)[:, JUDGED_FROM:].mean(axis=1)
 
 
@@ -64,9 +64,10 @@ def main() -> None:
     tails = start_losses(ckpt, args.data, args.split, args.starts, args.seed, args.at)
     collapsed = tails > COLLAPSED
     print(
-        f"{args.checkpoint}, {args.split} split, {args.starts} starts ({args.at}): {collapsed.sum()} collapsed "
+        f"{args.checkpoint} on {keras.backend.backend()}, {args.split} split, {args.starts} starts ({args.at}): "
+        f"{collapsed.sum()} collapsed "
         f"({collapsed.mean():.2%}); median loss over characters {JUDGED_FROM}-512: {np.median(tails):.4f}"
-        + (f"; the collapsed: {np.round(np.sort(tails[collapsed]), 2).tolist()}" if collapsed.any() else "")
+        + (f"; the collapsed: {[round(float(t), 2) for t in np.sort(tails[collapsed])]}" if collapsed.any() else "")
     )
 
 
