@@ -3,11 +3,11 @@
 import h5py
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from twitterbot import data, sources
-from twitterbot.batches import LaneBatches, lane_length
+from twitterbot.batches import LaneBatches, lane_length, tweet_lanes
 from twitterbot.data import prepare
 from twitterbot.datafolder import SPLITS, open_data
 from twitterbot.errors import BotError
@@ -124,3 +124,28 @@ def test_lanes_continue_exactly_across_batches(length, batch_size, seq_len):
     assert length - 1 - batch_size * lane_len < batch_size * seq_len  # only a final remainder is left out
     with pytest.raises(IndexError):
         batches[len(batches)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 60), min_size=1, max_size=150),
+    batch_size=st.integers(1, 9),
+    seq_len=st.integers(1, 12),
+)
+def test_loss_lanes_start_at_tweets(lengths, batch_size, seq_len):
+    """Validation and test lanes start at a tweet (the first, or an <eot> the lane is fed first), never
+    overlap, and keep at least half the characters; with too few tweets they tile the stream as before."""
+    stream = np.concatenate([[*range(2, 2 + length), EOT] for length in lengths])
+    assume(lane_length(len(stream), batch_size, seq_len) > 0)
+    aligned = tweet_lanes(stream, batch_size, seq_len)
+    batches = LaneBatches(stream, batch_size, seq_len, at_tweets=True)
+    plain = LaneBatches(stream, batch_size, seq_len)
+    if aligned is None:
+        assert batches.lane_len == plain.lane_len and (batches.starts == plain.starts).all()
+        return
+    starts, lane_len = aligned
+    assert starts[0] == 0 and (stream[starts[1:]] == EOT).all()
+    assert lane_len % seq_len == 0 and lane_len >= max(seq_len, plain.lane_len // 2)
+    assert (starts[1:] >= starts[:-1] + lane_len).all() and starts[-1] + lane_len < len(stream)
+    lanes = np.concatenate([batches[index][0] for index in range(len(batches))], axis=1)
+    np.testing.assert_array_equal(lanes, np.stack([stream[start : start + lane_len] for start in starts]))

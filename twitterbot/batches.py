@@ -2,7 +2,9 @@
 
 Lane b of batch i+1 continues exactly where lane b of batch i ended, so the LSTM state carried
 between batches always belongs to the text that follows. Lanes tile the stream end to end; only
-the final remainder (shorter than one batch) is left out.
+the final remainder (shorter than one batch) is left out. Lanes read for a loss figure (validation,
+test) can instead start at tweets (`tweet_lanes`): each lane starts from a zeroed state, and one cut
+mid-word could send the model off for thousands of characters (docs/base-model.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import keras
 import numpy as np
 
 from .errors import BotError
+from .vocab import EOT
 
 WINDOWS_PER_READ = 64  # windows read from disk at once per lane: few reads, bounded memory
 
@@ -31,15 +34,47 @@ def check_fits(stream_length: int, batch_size: int, seq_len: int, what: str) -> 
         )
 
 
+def tweet_lanes(stream, batch_size: int, seq_len: int) -> tuple[np.ndarray, int] | None:
+    """Lane starts at tweets near where the tiling would start them, and the lane length all of them have
+    room for; None where the stream has too few tweets for that to keep half of its characters (tweets
+    longer than lanes). The first lane starts at the stream's first tweet, the others at an <eot>: they
+    are fed it first, as generation starts a tweet."""
+    ids = np.asarray(stream[()])
+    plain = lane_length(len(ids), batch_size, seq_len)
+    tweets = np.concatenate([[0], np.flatnonzero(ids[1:-1] == EOT) + 1])
+    if len(tweets) < batch_size:
+        return None
+    nominal = (len(ids) - 1) // batch_size
+    starts = tweets[np.searchsorted(tweets, np.arange(batch_size) * nominal).clip(max=len(tweets) - 1)]
+    room = np.diff(np.append(starts, len(ids) - 1)).min()
+    length = (room // seq_len) * seq_len
+    return (starts, int(length)) if length >= max(seq_len, plain // 2) else None
+
+
 class LaneBatches(keras.utils.PyDataset):
     """(x, y) windows of one id stream, where y is x shifted by one character."""
 
-    def __init__(self, stream, batch_size: int, seq_len: int, what: str = "the stream", first: int = 0, **kwargs):
-        """`first`: start at this batch (the rest of an epoch that was interrupted there)."""
+    def __init__(
+        self,
+        stream,
+        batch_size: int,
+        seq_len: int,
+        what: str = "the stream",
+        first: int = 0,
+        at_tweets: bool = False,
+        **kwargs,
+    ):
+        """`first`: start at this batch (the rest of an epoch that was interrupted there); `at_tweets`:
+        lanes start at tweets (`tweet_lanes`) where the stream has enough of them."""
         super().__init__(**kwargs)
         check_fits(len(stream), batch_size, seq_len, what)
         self.stream, self.batch_size, self.seq_len, self.first = stream, batch_size, seq_len, first
-        self.lane_len = lane_length(len(stream), batch_size, seq_len)
+        aligned = tweet_lanes(stream, batch_size, seq_len) if at_tweets else None
+        if aligned is None:
+            self.lane_len = lane_length(len(stream), batch_size, seq_len)
+            self.starts = np.arange(batch_size) * self.lane_len
+        else:
+            self.starts, self.lane_len = aligned
         self._block, self._rows = -1, None
 
     def __len__(self) -> int:
@@ -49,12 +84,7 @@ class LaneBatches(keras.utils.PyDataset):
         """Windows [block*W, (block+1)*W) of every lane, plus each lane's next id, as one array."""
         start = block * WINDOWS_PER_READ * self.seq_len
         end = min(start + WINDOWS_PER_READ * self.seq_len, self.lane_len)
-        return np.stack(
-            [
-                self.stream[lane * self.lane_len + start : lane * self.lane_len + end + 1]
-                for lane in range(self.batch_size)
-            ]
-        )
+        return np.stack([self.stream[lane + start : lane + end + 1] for lane in self.starts.tolist()])
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < len(self):

@@ -50,11 +50,13 @@ class DataFolder:
             raise BotError(f"{self.h5_path}: cannot read split {name!r} ({error})") from error
 
     def batches(self, split: str, batch_size: int, seq_len: int, first: int = 0) -> LaneBatches:
-        """A split as stateful lanes of `batch_size` × `seq_len` windows, from batch `first` on."""
+        """A split as stateful lanes of `batch_size` × `seq_len` windows, from batch `first` on. The lanes of
+        validation and test start at tweets (batches.tweet_lanes), so a loss figure does not hang on where
+        a lane was cut; training's tile the split end to end."""
         from .batches import LaneBatches
 
         what = f"{self.path} split {split!r}"
-        return LaneBatches(self.split(split), batch_size, seq_len, what=what, first=first)
+        return LaneBatches(self.split(split), batch_size, seq_len, what=what, first=first, at_tweets=split != "train")
 
 
 def is_data_folder(path: Path) -> bool:

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .batches import lane_length
 from .checkpoint import open_checkpoint
 from .datafolder import SPLITS, open_data, require_vocab
 from .errors import BotError
@@ -56,7 +55,7 @@ def evaluate(checkpoint_path: Path | None, data_path: Path, split: str = "test")
         checkpoint=str(ckpt.path),
         data=str(data.path),
         split=split,
-        chars=batch_size * lane_length(length, batch_size, seq_len),
+        chars=batch_size * batches.lane_len,
         loss=loss,
         bits_per_char=loss / math.log(2),
         perplexity=math.exp(loss),
