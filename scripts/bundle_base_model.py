@@ -1,12 +1,14 @@
 """Copy a trained checkpoint into the package as the bundled base model (twitterbot/models/base/).
 
 Keeps what generation, evaluation, export and fine-tuning need — config.json, vocab.json,
-history.csv, loss.png and the best weights re-saved without optimizer slots and stored as
-float16 (Keras casts them back to float32 on load; the test loss moves by < 1e-3) — and nothing
-of the training state. `--state` takes the weights of the last saved training state instead of the
-best epoch's: a run of less than one epoch over a large corpus (`--save-every`) has no best epoch.
+history.csv, loss.png, the best weights re-saved without optimizer slots and stored as float16
+(Keras casts them back to float32 on load; the test loss moves by < 1e-3), and the tweet-start
+state of those float16 weights, read from the training split of DATA (the data folder the model
+was trained on) — and nothing of the training state. `--state` takes the weights of the last saved
+training state instead of the best epoch's: a run of less than one epoch over a large corpus
+(`--save-every`) has no best epoch.
 
-    python scripts/bundle_base_model.py CKPT_DIR [--state]
+    python scripts/bundle_base_model.py CKPT_DIR DATA [--state]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from twitterbot import checkpoint, fsutil
 from twitterbot.checkpoint import BUNDLED, open_checkpoint
+from twitterbot.datafolder import open_data, require_vocab
 
 LIMIT_BYTES = 10 * 1024 * 1024
 
@@ -43,6 +46,7 @@ def _float16_copy(source: Path, target: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("data", type=Path, help="the data folder it was trained on (its tweet-start state)")
     parser.add_argument("--state", action="store_true", help="the last saved training state's weights")
     args = parser.parse_args()
     if args.state:  # a run stopped within its first epoch has config, vocab and state, but no best weights yet
@@ -50,6 +54,8 @@ def main() -> None:
         weights = checkpoint.last_state_weights(args.checkpoint)
     else:
         ckpt, weights = open_checkpoint(args.checkpoint), None
+    data = open_data(args.data)
+    require_vocab(data, ckpt.vocab, ckpt.path)
     with fsutil.staged_dir(BUNDLED) as staging:
         for piece in checkpoint.RECORDS:
             if (ckpt.path / piece).exists():
@@ -57,6 +63,7 @@ def main() -> None:
         ckpt.load_model(1, 1, weights).save_weights(staging / "float32.weights.h5")  # no optimizer: not compiled
         _float16_copy(staging / "float32.weights.h5", staging / checkpoint.WEIGHTS)
         (staging / "float32.weights.h5").unlink()
+        checkpoint.write_start_state(staging, ckpt.config, data.split("train"))
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())
     print(f"bundled {ckpt.path} into {BUNDLED}: {size / 1e6:.2f} MB")
     if size > LIMIT_BYTES:

@@ -21,8 +21,9 @@ from twitterbot.cli import app
 from twitterbot.config import SampleOptions
 from twitterbot.errors import BotError
 from twitterbot.export import export
-from twitterbot.lstm import ModelWeights
+from twitterbot.lstm import ModelWeights, lstm_step, numpy_ops
 from twitterbot.model import reset_states
+from twitterbot.sample import Sampler
 from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,15 @@ def test_tfjs_matches_keras_step_by_step(checkpoint, tmp_path, quantize, backend
     for path in ("layers", "fused"):  # tfjs's own LSTM layer, and the page's fused step
         difference = np.abs(np.array(result[path]) - reference).max()
         assert difference <= TOLERANCE[quantize], (path, difference)
+    # From the tweet-start state, where the page starts each tweet: the same as `bot generate`'s step
+    sampler = Sampler(checkpoint)
+    state, expected = sampler.start_state(1), []
+    for i in ids:
+        logits, state = lstm_step(sampler.weights.as_dict(), np.array([i], "int32"), state, numpy_ops)
+        expected.append(numpy_ops.softmax(logits)[0])
+    assert not np.allclose(expected, reference, atol=1e-3)  # a state of its own, not zeros
+    difference = np.abs(np.array(result["fromStart"]) - np.array(expected)).max()
+    assert difference <= TOLERANCE[quantize], ("fromStart", difference)
 
 
 def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
@@ -88,7 +98,13 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
     ]
     generation = json.loads((out / "generation.json").read_text())
     defaults = {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "max_len": 280, "link": "", "mention": ""}
-    assert generation == {**defaults, "config": dataclasses.asdict(checkpoint.config), "finetune_epochs": 10}
+    start_state = [part[0].tolist() for part in checkpoint.start_state()]  # where the page starts a tweet
+    assert generation == {
+        **defaults,
+        "config": dataclasses.asdict(checkpoint.config),
+        "finetune_epochs": 10,
+        "startState": start_state,
+    }
     vocab = json.loads((out / "vocab.json").read_text())
     assert vocab["eot"] == 0 and vocab["unk"] == 1 and len(vocab["chars"]) == checkpoint.vocab.size - 2
     assert vocab["placeholders"] == {"link": URL_TOKEN, "mention": MENTION_TOKEN}  # the page renders them
@@ -352,6 +368,8 @@ def test_import_web_gives_back_the_checkpoint(checkpoint, tmp_path):
         ):
             np.testing.assert_array_equal(a, b)
         assert back.novelty().tweets.tolist() == checkpoint.novelty().tweets.tolist()
+        for a, b in zip(back.start_state(), checkpoint.start_state(), strict=True):
+            np.testing.assert_array_equal(a, b)
         generated = CliRunner().invoke(app, ["generate", str(out), "-n", "2", "--seed", "1"])
         assert generated.exit_code == 0, generated.output
     result = CliRunner().invoke(app, ["import-web", str(tmp_path / "web"), "--out", str(out)])

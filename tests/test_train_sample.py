@@ -16,8 +16,8 @@ from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
 from twitterbot.finetune import finetune
-from twitterbot.lstm import lstm_step, numpy_ops
-from twitterbot.model import reset_states
+from twitterbot.lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops, tweet_start_state
+from twitterbot.model import lstm_layers, reset_states
 from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate
 from twitterbot.train import train
 from twitterbot.vocab import EOT, UNK
@@ -54,6 +54,50 @@ def test_checkpoint_is_self_contained_and_loss_falls(trained, keras_backend):
     ckpt = open_checkpoint(out)
     assert [int(row["epoch"]) for row in history] == [0, 1]
     assert history[-1]["val_loss"] < 0.6 * math.log(ckpt.config.vocab_size)
+
+
+def test_the_best_model_keeps_its_tweet_start_state(trained, data_folder):
+    """Each best model is saved with the state it starts tweets from, read from the training text."""
+    ckpt = open_checkpoint(trained[0])
+    weights = LstmWeights.fold(ModelWeights.read(ckpt.weights, ckpt.config))
+    saved = ckpt.start_state()
+    assert [part.shape for part in saved] == [(1, ckpt.config.rnn_size)] * 2
+    expected = tweet_start_state(weights, open_data(data_folder).split("train")[()])
+    np.testing.assert_allclose(np.concatenate(saved), np.concatenate(expected), atol=1e-6)
+    assert np.abs(saved[1]).max() > 0.1  # not the zeroed state tweets started from before
+
+
+def test_tweet_start_state_is_the_mean_state_just_before_eot(trained):
+    """The mean of the states after a tweet's last character (before <eot> is fed), past the burn-in."""
+    ckpt = open_checkpoint(trained[0])
+    weights = LstmWeights.fold(ModelWeights.read(ckpt.weights, ckpt.config))
+    tweets = ["a dog ate my hat", "we love tiny tests #3", "hello world", "the cat sat on the mat"] * 4
+    stream = np.concatenate([[*ckpt.vocab.encode(tweet).tolist(), EOT] for tweet in tweets]).astype(np.int32)
+    assert len(stream) < 2 * 257  # one lane, its first half the burn-in
+    state, ends = weights.zero_state(1), []
+    for t in range(len(stream) - 1):
+        _, state = lstm_step(weights.as_dict(), stream[t : t + 1], state, numpy_ops)
+        if stream[t + 1] == EOT and t >= (len(stream) - 1) // 2:
+            ends.append(np.concatenate(state, axis=1))
+    expected = np.mean(ends, axis=0)
+    np.testing.assert_allclose(np.concatenate(tweet_start_state(weights, stream), axis=1), expected, atol=1e-6)
+    assert tweet_start_state(weights, np.full(100, 5, np.int32)) is None  # no tweet ends: none
+
+
+def test_samplers_start_tweets_from_the_start_state(trained, tmp_path):
+    """Without a start state (checkpoints written before it) tweets start from zeros, as they did."""
+    ckpt = open_checkpoint(trained[0])
+    sampler = Sampler(ckpt)
+    for part, saved in zip(sampler.start_state(3), ckpt.start_state(), strict=True):
+        np.testing.assert_array_equal(part, np.repeat(saved, 3, axis=0))
+    older = tmp_path / "older"
+    shutil.copytree(trained[0], older)
+    (older / "start_state.npz").unlink()
+    assert all((part == 0).all() for part in Sampler(open_checkpoint(older)).start_state(2))
+    assert all((part == 0).all() for part in Sampler(ckpt, tweet_start=False).start_state(2))
+    (older / "start_state.npz").write_bytes(b"not numpy")
+    with pytest.raises(BotError, match="cannot read the tweet-start state"):
+        open_checkpoint(older).start_state()
 
 
 @pytest.mark.both_backends
@@ -157,7 +201,7 @@ def test_fused_step_matches_keras(any_checkpoint, ops):
     reset_states(model)
     reference = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict_on_batch(np.array([ids], "int32"))[0]))
     weights = sampler.weights.as_dict(np.asarray if ops is numpy_ops else keras.ops.convert_to_tensor)
-    state, fused = sampler.zero_state(1), []
+    state, fused = sampler.weights.zero_state(1), []
     for i in ids:
         logits, state = lstm_step(weights, np.array([i], "int32"), state, ops)
         fused.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0])
@@ -186,7 +230,10 @@ def test_the_loop_follows_the_model_greedily(trained, compiled):
     ckpt = open_checkpoint(trained[0])
     (tweet,) = Sampler(ckpt, compiled).sample(1, SampleOptions(temperature=1.0, top_k=1, max_len=50, seed_text="a dog"))
     model = ckpt.load_model(1, 1)
-    reset_states(model)
+    start = ckpt.start_state()
+    for layer, h, c in zip(lstm_layers(model), start[0::2], start[1::2], strict=True):
+        layer.states[0].assign(h)  # where generation starts a tweet
+        layer.states[1].assign(c)
     expected = "a dog"
     for i in [EOT, *ckpt.vocab.encode("a dog").tolist()]:
         logits = model.predict_on_batch(np.array([[i]], "int32"))[0, -1]

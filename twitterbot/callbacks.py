@@ -9,7 +9,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +48,12 @@ class ResetStates(keras.callbacks.Callback):
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint (best by val loss) that writes a temp file and renames it into place, and never
-    saves a model whose loss is not finite (Keras saves the first epoch whatever its loss)."""
+    saves a model whose loss is not finite (Keras saves the first epoch whatever its loss).
 
-    def __init__(self, path: Path, **kwargs):
-        self.final_path = Path(path)
+    `on_saved` runs after each new best is in place (the tweet-start state of those weights)."""
+
+    def __init__(self, path: Path, on_saved: Callable[[], None] = lambda: None, **kwargs):
+        self.final_path, self.on_saved = Path(path), on_saved
         self.temp_path = self.final_path.with_name(f"{fsutil.temp_prefix(self.final_path.stem)}tmp.weights.h5")
         super().__init__(str(self.temp_path), save_weights_only=True, save_best_only=True, **kwargs)
 
@@ -69,6 +71,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             if self.temp_path.exists():
                 fsutil.fsync_path(self.temp_path)
                 self.temp_path.replace(self.final_path)
+                self.on_saved()
         finally:
             self.temp_path.unlink(missing_ok=True)
 
@@ -252,18 +255,30 @@ class Callbacks:
 
 
 def training_callbacks(
-    out: Path, config: Config, restored: dict | None, first_step: int, save_every: int, steps: int, console: Console
+    out: Path,
+    config: Config,
+    restored: dict | None,
+    first_step: int,
+    save_every: int,
+    steps: int,
+    console: Console,
+    train_stream: np.ndarray,
 ) -> Callbacks:
     """The callbacks of a run into checkpoint folder `out`, fresh or restored (`restored`: the saved
-    counters, `first_step`: the batch the resumed epoch goes on from). SaveState comes after the
-    callbacks whose counters it saves; TerminateOnNaN before anything that saves."""
+    counters, `first_step`: the batch the resumed epoch goes on from; `train_stream`: the training ids
+    each best model's tweet-start state is read from). SaveState comes after the callbacks whose
+    counters it saves; TerminateOnNaN before anything that saves."""
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience, min_delta=config.min_delta, restore_best_weights=True
     )
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=max(config.patience - 1, 1), min_delta=config.min_delta / 2
     )
-    best_model = AtomicModelCheckpoint(out / checkpoint.WEIGHTS, monitor="val_loss")
+    best_model = AtomicModelCheckpoint(
+        out / checkpoint.WEIGHTS,
+        on_saved=lambda: checkpoint.write_start_state(out, config, train_stream),
+        monitor="val_loss",
+    )
     save_state = SaveState(out, early_stopping, reduce_lr, best_model, restored, save_every)
     progress = RichProgress(console, steps, config.batch_size * config.seq_len, config.num_epochs)
     stop_on_interrupt = StopOnInterrupt()

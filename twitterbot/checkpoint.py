@@ -1,6 +1,6 @@
 """The checkpoint folder: everything generation, evaluation and export need, plus the resumable state.
 
-config.json  vocab.json  model.weights.h5 (best)  history.csv  loss.png  logs/
+config.json  vocab.json  model.weights.h5 (best)  start_state.npz (its tweet-start state)  history.csv  loss.png  logs/
 state/  last.weights.h5 (weights + optimizer)  lstm_rng_states.npz  state.json (epoch, batch, LR, callback state)
 state.prev/  the state before it, kept in case the last one is damaged
 """
@@ -21,7 +21,7 @@ import numpy as np
 from . import fsutil
 from .config import BUNDLED, Config
 from .errors import BotError
-from .lstm import require_finite, weight_shapes
+from .lstm import LstmWeights, ModelWeights, require_finite, tweet_start_state, weight_shapes
 from .novelty import NoveltyIndex
 from .vocab import FILE as VOCAB_FILE
 from .vocab import Vocab
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # Keras is imported by what builds a model, not by opening a 
 CONFIG = "config.json"
 VOCAB = VOCAB_FILE
 WEIGHTS = "model.weights.h5"  # the best epoch's, by validation loss
+START_STATE = "start_state.npz"  # the best weights' tweet-start state (lstm.tweet_start_state): generation starts there
 HISTORY = "history.csv"
 LOSS_PLOT = "loss.png"
 LOGS = "logs"  # TensorBoard
@@ -55,6 +56,24 @@ class Checkpoint:
     @property
     def weights(self) -> Path:
         return self.path / WEIGHTS
+
+    def start_state(self) -> list[np.ndarray] | None:
+        """[h, c, ...] (one row each) that generation starts a tweet from; None for a checkpoint written
+        before they were kept (generation then starts from zeros, as it did)."""
+        path = self.path / START_STATE
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as saved:
+                state = [saved[key].astype(np.float32) for key in sorted(saved.files, key=_array_index)]
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            raise BotError(f"{path}: cannot read the tweet-start state ({error}); delete it to start from zeros") from (
+                error
+            )
+        expected = [(1, self.config.rnn_size)] * (2 * self.config.num_layers)
+        if [part.shape for part in state] != expected or not all(np.isfinite(part).all() for part in state):
+            raise BotError(f"{path}: not a tweet-start state of this model; delete it to start from zeros")
+        return state
 
     def novelty(self) -> NoveltyIndex | None:
         """The index of the tweets it was trained on, where the data folder had one."""
@@ -90,6 +109,18 @@ def create(path: Path, config: Config, vocab: Vocab, novelty: Path | None = None
     if novelty is not None and novelty.is_file():
         with fsutil.atomic_path(path / NOVELTY) as tmp:
             shutil.copyfile(novelty, tmp)
+
+
+def write_start_state(path: Path, config: Config, stream: np.ndarray, weights: Path | None = None) -> None:
+    """Compute the tweet-start state of a checkpoint's best weights (or `weights`) over a training
+    stream, and write it beside them (replacing it atomically; removed where the stream has no tweet end)."""
+    folded = LstmWeights.fold(ModelWeights.read(weights or path / WEIGHTS, config))
+    state = tweet_start_state(folded, stream)
+    if state is None:
+        (path / START_STATE).unlink(missing_ok=True)
+        return
+    with fsutil.atomic_path(path / START_STATE) as tmp, open(tmp, "wb") as stream_out:
+        np.savez(stream_out, *state)
 
 
 def save_config(path: Path, config: Config) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from . import __version__, fsutil
-from .config import FINETUNE_EPOCHS, FilterOptions, SampleOptions
+from .config import FINETUNE_EPOCHS, Config, FilterOptions, SampleOptions
 from .errors import BotError
 from .filters import page_rules
 from .lstm import ModelWeights, require_finite, stored_precision, weight_shapes
@@ -199,6 +199,9 @@ def export(
         vocab |= {"counts": ckpt.vocab.counts, "coverage": ckpt.vocab.coverage}  # for `bot import-web`
         fsutil.write_json(staging / VOCAB_FILE, {**vocab, "placeholders": PLACEHOLDERS, "hash": ckpt.vocab.hash})
         generation = {name: getattr(options, name) for name in PAGE_OPTIONS}
+        start_state = ckpt.start_state()
+        if start_state is not None:  # where the page starts each tweet, as `bot generate` does
+            generation["startState"] = [part[0].tolist() for part in start_state]
         fsutil.write_json(  # the page fine-tunes with the checkpoint's settings, as `bot finetune` would
             staging / GENERATION,
             {**generation, "config": dataclasses.asdict(ckpt.config), "finetune_epochs": FINETUNE_EPOCHS},
@@ -222,10 +225,10 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
 
     The weights are decoded as tfjs reads them (float32, or quantized float16 / uint8) and written as a
     Keras weights file; config.json and vocab.json come from generation.json and vocab.json, and the
-    page's index of the tweets it trained on (novelty.bin) becomes novelty.npz."""
+    page's index of the tweets it trained on (novelty.bin) becomes novelty.npz, its tweet-start state
+    start_state.npz."""
     from . import checkpoint
     from .backend import import_keras
-    from .config import Config
     from .novelty import NoveltyIndex
     from .vocab import Vocab
 
@@ -260,6 +263,8 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
     with fsutil.staged_dir(out) as staging:
         checkpoint.create(staging, config, vocab)
         model.save_weights(staging / checkpoint.WEIGHTS)
+        if "startState" in generation:
+            _write_start_state(staging / checkpoint.START_STATE, generation["startState"], config, source)
         if "novelty" in rules and NOVELTY in files:
             counts = rules["novelty"]
             data = files[NOVELTY]
@@ -269,6 +274,20 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
             minima = np.frombuffer(data, "<u4", counts["minima"], offset=8 * counts["tweets"]).astype(np.uint32)
             NoveltyIndex(tweets, minima).save(staging / checkpoint.NOVELTY)
     return out
+
+
+def _write_start_state(path: Path, rows: object, config: Config, source: Path) -> None:
+    """generation.json's startState as a checkpoint's start_state.npz, checked against the model's shape."""
+    try:
+        state = [np.asarray(row, dtype=np.float32)[None, :] for row in rows]
+    except (TypeError, ValueError) as error:
+        raise BotError(f"{source}/{GENERATION}: startState is not lists of numbers ({error})") from error
+    if [part.shape for part in state] != [(1, config.rnn_size)] * (2 * config.num_layers):
+        shape = f"{config.num_layers} layer(s) of {config.rnn_size} units"
+        raise BotError(f"{source}/{GENERATION}: startState does not fit the model's {shape}")
+    require_finite(f"{source}/{GENERATION}", state)
+    with open(path, "wb") as stream:
+        np.savez(stream, *state)
 
 
 def _web_files(source: Path) -> dict[str, bytes]:

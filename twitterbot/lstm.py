@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import Config
 from .errors import BotError
+from .vocab import EOT
 
 # Keras's weights file: a group per layer, named after its class in snake case (`lstm`, then `lstm_1`, …).
 EMBEDDING_VARS = "layers/embedding/vars"
@@ -122,6 +123,33 @@ class LstmWeights:
     def zero_state(self, count: int) -> list[np.ndarray]:
         """[h, c] for each layer, flattened."""
         return [np.zeros((count, recurrent.shape[0]), np.float32) for _, recurrent, _ in self.layers for _ in range(2)]
+
+
+# What tweet_start_state reads: lanes spread over the training stream, each read from a zeroed state for
+# BURN_IN characters (left out: training rarely saw a zeroed state) and then START_STATE_STEPS more.
+START_STATE_LANES = 64
+START_STATE_STEPS = 2048  # 64 × 2,048 characters: ~1,600 tweet ends of everyday tweets, ~5 s for a 1 × 512
+BURN_IN = 256
+
+
+def tweet_start_state(weights: LstmWeights, stream: np.ndarray) -> list[np.ndarray] | None:
+    """The mean LSTM state [h, c, ...] (one row each) just before <eot> is fed at a tweet's end, over
+    the training text: the state generation starts from. Training carries the state across tweets, so a
+    zeroed state is one the model almost never saw, and tweets begun from it opened with gibberish and
+    capitals (docs/base-model.md). None when the stream has no tweet end past the burn-in."""
+    lanes = min(START_STATE_LANES, max(1, (len(stream) - 1) // (BURN_IN + 1)))
+    steps = min(BURN_IN + START_STATE_STEPS, (len(stream) - 1) // lanes)
+    starts = np.arange(lanes) * ((len(stream) - 1) // lanes)
+    ids = np.stack([np.asarray(stream[start : start + steps + 1], dtype=np.int32) for start in starts])
+    step_weights, state = weights.as_dict(), weights.zero_state(lanes)
+    totals, count = [np.zeros(part.shape[1], np.float64) for part in state], 0
+    for t in range(steps):
+        _, state = lstm_step(step_weights, ids[:, t], state, numpy_ops)
+        ending = ids[:, t + 1] == EOT
+        if t >= min(BURN_IN, steps // 2) and ending.any():
+            totals = [total + part[ending].sum(axis=0) for total, part in zip(totals, state, strict=True)]
+            count += int(ending.sum())
+    return [(total / count).astype(np.float32)[None, :] for total in totals] if count else None
 
 
 def lstm_step(weights: dict, ids, state: list, ops) -> tuple[object, list]:

@@ -121,10 +121,12 @@ class Sampler:
     number of streams or length). Both draw the same tweets from the same random numbers, but for a rare
     draw within float rounding of a boundary between two characters (docs/benchmarks.md)."""
 
-    def __init__(self, ckpt: Checkpoint, compiled: bool = False):
+    def __init__(self, ckpt: Checkpoint, compiled: bool = False, tweet_start: bool = True):
+        """`tweet_start`: begin tweets from the checkpoint's tweet-start state (False: from zeros, as before
+        checkpoints kept one; the quality benchmark compares the two)."""
         self.vocab, self.compiled = ckpt.vocab, compiled
         self.weights = LstmWeights.fold(ModelWeights.read(ckpt.weights, ckpt.config))
-        self.zero_state = self.weights.zero_state
+        self._start = ckpt.start_state() if tweet_start else None
         self._tensors: dict | None = None
         self._compiled: dict = {}
 
@@ -157,6 +159,12 @@ class Sampler:
         drawn = map(drop_debris, self._draw(count, options, rng))
         return [(raw, render(raw, options.link, options.mention)) for raw in drawn]
 
+    def start_state(self, count: int) -> list[np.ndarray]:
+        """[h, c, ...] of `count` streams about to be fed the <eot> a tweet starts after."""
+        if self._start is None:
+            return self.weights.zero_state(count)
+        return [np.repeat(part, count, axis=0) for part in self._start]
+
     def check_seed_text(self, options: SampleOptions) -> None:
         unknown = self.vocab.unknown(options.seed_text)
         if unknown:
@@ -185,7 +193,7 @@ class Sampler:
         """(steps, streams) ids, from NumPy's loop or the compiled one."""
         count = uniforms.shape[1]
         if not self.compiled:
-            return _numpy_loop(self.weights.as_dict(), schedule, first, uniforms, self.zero_state(count), options)
+            return _numpy_loop(self.weights.as_dict(), schedule, first, uniforms, self.start_state(count), options)
         import_keras()
         from keras import ops
 
@@ -194,7 +202,7 @@ class Sampler:
             self._compiled = {key: _compiled_loop(options)}
         self._tensors = self._tensors or self.weights.as_dict(ops.convert_to_tensor)
         run = self._compiled[key]
-        return ops.convert_to_numpy(run(self._tensors, schedule, np.int32(first), uniforms, self.zero_state(count)))
+        return ops.convert_to_numpy(run(self._tensors, schedule, np.int32(first), uniforms, self.start_state(count)))
 
 
 def _compile(function):

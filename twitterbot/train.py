@@ -84,7 +84,9 @@ def train(
                 return checkpoint.read_history(out)
         else:
             start = Start()
-        callbacks = training_callbacks(out, config, start.restored, start.step, save_every, len(train_batches), console)
+        callbacks = training_callbacks(
+            out, config, start.restored, start.step, save_every, len(train_batches), console, data.split("train")
+        )
         callbacks.all.extend(extra_callbacks)
         console.print(
             f"training on {keras.backend.backend()} ({_devices()}): {config.num_layers}×LSTM {config.rnn_size}, "

@@ -90,7 +90,7 @@ async function main() {
     tf, vocab, settings, rules, modelJson,
     use(weights, filters) {
       if (this.writer) this.writer.dispose();
-      Object.assign(this, { weights, filters, writer: new TweetWriter(tf, weights, vocab) });
+      Object.assign(this, { weights, filters, writer: new TweetWriter(tf, weights, vocab, settings.startState) });
       Object.assign(window.twitterbot, { writer: this.writer, filters });
     },
   };

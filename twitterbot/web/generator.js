@@ -38,10 +38,13 @@ export function layerWeights(model) {
 }
 
 export class TweetWriter {
-  // weights: layerWeights(model) of an export, or a FineTuner's; vocab: the export's vocab.json.
-  constructor(tf, weights, vocab) {
+  // weights: layerWeights(model) of an export, or a FineTuner's; vocab: the export's vocab.json;
+  // startState: generation.json's startState ([h, c] per layer as arrays of numbers, the state
+  // `bot generate` starts a tweet from), or none for zeros.
+  constructor(tf, weights, vocab, startState = null) {
     this.tf = tf;
     this.vocab = vocab;
+    this.startState = startState;
     this.chars = vocab.chars;
     this.offset = vocab.specials.length; // ids below this are <eot>, <unk>
     this.size = this.offset + this.chars.length;
@@ -64,9 +67,16 @@ export class TweetWriter {
     [this.embedding, this.dense.kernel, this.dense.bias, ...this.lstms.flatMap((l) => [l.weights, l.bias])].forEach((t) => t.dispose());
   }
 
-  // Zero state for n streams: [h, c] per layer.
+  // The state n streams start a tweet from: [h, c] per layer, the model's tweet-start state (zeros
+  // without one). A zeroed state is one training almost never saw: tweets begun there opened with gibberish.
   initialState(n) {
-    return this.lstms.map((lstm) => [this.tf.zeros([n, lstm.units]), this.tf.zeros([n, lstm.units])]);
+    const tf = this.tf;
+    return this.lstms.map((lstm, layer) =>
+      [0, 1].map((part) => {
+        const row = this.startState ? this.startState[2 * layer + part] : null;
+        return row ? tf.tidy(() => tf.tile(tf.tensor2d([row], [1, lstm.units]), [n, 1])) : tf.zeros([n, lstm.units]);
+      }),
+    );
   }
 
   disposeState(state) {
