@@ -5,13 +5,20 @@ For each temperature, N samples drawn raw (no redraw guard; placeholders rendere
 shows them) and, as the reference, N tweets of the data folder's test split:
 - copies: verbatim copies of a training tweet; share whose longest common substring with one training
   tweet is ≥ 40 % of its length
-- non-words: share of alphabetic words of ≥ 3 letters never seen in the training text
+- non-words: share of alphabetic words of ≥ 3 letters never seen in the training text (links, @handles and
+  #tags left out), overall and by the word's position in the tweet (words 1–3, 4–6, 7–9, 10 on); and the
+  share of tweets with no non-word at all
+- mostly caps: tweets with ≥ 10 letters, ≥ 60 % of them upper case; and tweets whose first 20 characters
+  are (≥ 5 letters there, ≥ 60 % upper case): where a tweet starts is where a sampler's start state shows
 - distinct-2: distinct word bigrams / bigrams, at an equal word budget
 - degenerate: a character 6+ times in a row, a period-≤4 loop over 30+ characters, or 3+ identical
   mentions (twitterbot.filters.degeneracy); also after the sampler's redraw guard (what users get)
 - placeholders shown (<url>, @user, the private-use tokens); length mean / median; share at the cap
 
-    python bench/quality.py CKPT DATA [--n 300] [--temps 0.5 0.8 1.0] [--json OUT]
+    python bench/quality.py CKPT DATA [--n 300] [--temps 0.5 0.8 1.0] [--json OUT] [--zero-start]
+
+`--zero-start` samples every tweet from a zeroed LSTM state, as `bot generate` did before checkpoints
+kept a tweet-start state (checkpoint.START_STATE), to compare the two.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render
 
 SHOWN = (URL_TOKEN, MENTION_TOKEN, "<url>", "@user")
 WORD = re.compile(r"[^\W\d_]{3,}")
+NOT_WORDS = re.compile(r"(?:https?://|www\.|[@#])\S*")  # links, @handles and #tags: not words to judge
+POSITIONS = ((0, 3), (3, 6), (6, 9), (9, None))  # word positions for non-words by position: 1–3, …, 10 on
 PROBE = 8  # n-gram length of the novelty index's prefilter
 SEPARATOR = "\x00"  # between tweets in the decoded training text (cleaning removes every control character)
 
@@ -67,10 +76,20 @@ class TrainingText:
         return any(raw[j : j + need] in self.text for j in np.flatnonzero(covered).tolist())
 
 
+def mostly_caps(text: str, least_letters: int) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= least_letters and sum(c.isupper() for c in letters) >= 0.6 * len(letters)
+
+
+def non_word_share(tokens: list[list[str]], known: set[str], start: int, stop: int | None) -> float:
+    """Share of non-words among the words at positions [start, stop) of their tweets."""
+    words = [word for ws in tokens for word in ws[start:stop]]
+    return float(np.mean([word not in known for word in words])) if words else 0.0
+
+
 def figures(raws: list[str], training: TrainingText, max_len: int, words: int) -> dict:
     shown = [render(raw) for raw in raws]
-    tokens = [WORD.findall(text.lower()) for text in shown]
-    all_words = [word for ws in tokens for word in ws]
+    tokens = [WORD.findall(NOT_WORDS.sub(" ", text).lower()) for text in shown]
     bigrams, budget = [], words
     for text in shown:
         ws = text.split()[:budget]
@@ -80,7 +99,14 @@ def figures(raws: list[str], training: TrainingText, max_len: int, words: int) -
     return {
         "copies": np.mean([raw in training.tweets for raw in raws]),
         "lcs_40": np.mean([training.shares_40(raw) for raw in raws]),
-        "non_words": np.mean([w not in training.words for w in all_words]) if all_words else 0.0,
+        "non_words": non_word_share(tokens, training.words, 0, None),
+        **{
+            f"non_words_{start + 1}_{stop or ''}": non_word_share(tokens, training.words, start, stop)
+            for start, stop in POSITIONS
+        },
+        "no_non_word": np.mean([all(w in training.words for w in ws) for ws in tokens]),
+        "mostly_caps": np.mean([mostly_caps(text, 10) for text in shown]),
+        "caps_first_20": np.mean([mostly_caps(text[:20], 5) for text in shown]),
         "distinct_2": len(set(bigrams)) / max(len(bigrams), 1),
         "degenerate": np.mean([degeneracy(raw) is not None for raw in raws]),
         "placeholders": int(sum(any(p in text for p in SHOWN) for text in shown)),
@@ -99,6 +125,7 @@ def main() -> None:
     parser.add_argument("--kn-order", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--zero-start", action="store_true", help="start tweets from zeros, not the tweet-start state")
     args = parser.parse_args()
 
     ckpt, data = open_checkpoint(args.checkpoint), open_data(args.data)
@@ -107,7 +134,7 @@ def main() -> None:
     real = [t for t in decode_stream(test_ids, data.vocab).split(SEPARATOR) if t]
     real = [real[i] for i in np.random.default_rng(args.seed).permutation(len(real))[: args.n]]
     options = SampleOptions()
-    sampler = Sampler(ckpt, compiled=True)
+    sampler = Sampler(ckpt, compiled=True, tweet_start=not args.zero_start)
     drawn = {t: sampler.sample(args.n, SampleOptions(temperature=t, seed=args.seed), guard=False) for t in args.temps}
     budget = min(sum(len(render(r).split()) for r in raws) for raws in [real, *drawn.values()])
     rows = {"real test tweets": figures(real, training, options.max_len, budget)}
@@ -122,6 +149,7 @@ def main() -> None:
         "checkpoint": str(ckpt.path),
         "data": str(data.path),
         "n": args.n,
+        "start": "zeros" if args.zero_start else "tweet-start state",
         "word_budget": budget,
         "test_loss": model_loss,
         f"kn{args.kn_order}_test_loss": kn,
