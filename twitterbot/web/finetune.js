@@ -75,6 +75,28 @@ export function laneLength(streamLength, batchSize, seqLen) {
   return Math.floor(Math.floor((streamLength - 1) / batchSize) / seqLen) * seqLen;
 }
 
+const EOT = 0; // the end-of-tweet id (twitterbot.vocab.EOT; vocab.json's "eot")
+
+// Lanes for a loss figure that start at tweets (twitterbot.batches.tweet_lanes): the first at the stream's
+// first tweet, the others at an <eot> near where the tiling would cut them, all as long as the shortest
+// has room for; null where that keeps less than half the characters (the stream then tiles as for training).
+export function tweetLanes(stream, batchSize, seqLen) {
+  const plain = laneLength(stream.length, batchSize, seqLen);
+  const tweets = [0];
+  for (let i = 1; i < stream.length - 1; i++) if (stream[i] === EOT) tweets.push(i);
+  if (tweets.length < batchSize) return null;
+  const nominal = Math.floor((stream.length - 1) / batchSize);
+  const starts = [];
+  for (let b = 0, k = 0; b < batchSize; b++) {
+    while (k < tweets.length - 1 && tweets[k] < b * nominal) k++;
+    starts.push(tweets[k]);
+  }
+  let room = Infinity;
+  starts.forEach((start, b) => (room = Math.min(room, (b + 1 < batchSize ? starts[b + 1] : stream.length - 1) - start)));
+  const length = Math.floor(room / seqLen) * seqLen;
+  return length >= Math.max(seqLen, Math.floor(plain / 2)) ? { starts, length } : null;
+}
+
 // The lane count `bot finetune` picks for a small account: as many as the validation stream can fill.
 export function fittingBatchSize(baseBatchSize, validateLength, seqLen) {
   return Math.min(baseBatchSize, Math.max(1, Math.floor((validateLength - 1) / seqLen)));
@@ -208,17 +230,22 @@ export class FineTuner {
     return loss;
   }
 
-  // Lane batches of a stream: batch i holds window i of every lane; y is x shifted by one.
-  *batches(stream) {
+  // Lane batches of a stream: batch i holds window i of every lane; y is x shifted by one. atTweets: lanes
+  // start at tweets where the stream has enough of them (tweetLanes), as validation's do in `bot finetune`.
+  *batches(stream, atTweets = false) {
     const { batch_size: batch, seq_len: seq } = this.config;
     const lane = laneLength(stream.length, batch, seq);
-    for (let start = 0; start + seq <= lane; start += seq) {
+    const { starts, length } = (atTweets && tweetLanes(stream, batch, seq)) || {
+      starts: Array.from({ length: batch }, (_, b) => b * lane),
+      length: lane,
+    };
+    for (let start = 0; start + seq <= length; start += seq) {
       const x = new Int32Array(batch * seq);
       const y = new Int32Array(batch * seq);
-      for (let b = 0; b < batch; b++) {
-        x.set(stream.subarray(b * lane + start, b * lane + start + seq), b * seq);
-        y.set(stream.subarray(b * lane + start + 1, b * lane + start + seq + 1), b * seq);
-      }
+      starts.forEach((first, b) => {
+        x.set(stream.subarray(first + start, first + start + seq), b * seq);
+        y.set(stream.subarray(first + start + 1, first + start + seq + 1), b * seq);
+      });
       yield [x, y];
     }
   }
@@ -248,13 +275,14 @@ export class FineTuner {
     return sum / done;
   }
 
-  // Mean loss over a stream, state reset before and after (as the training callbacks do).
+  // Mean loss over a stream read as lanes that start at tweets, state reset before and after (as the
+  // training callbacks do).
   evaluate(stream) {
     const tf = this.tf;
     this.resetState();
     let sum = 0;
     let count = 0;
-    for (const [x, y] of this.batches(stream)) {
+    for (const [x, y] of this.batches(stream, true)) {
       const shape = [this.config.batch_size, this.config.seq_len];
       const loss = tf.tidy(() => {
         const out = this.forward(tf.tensor2d(x, shape, "int32"), tf.tensor2d(y, shape, "int32"), false);
