@@ -8,7 +8,7 @@ Variants are names made of parts joined by "_": `raw` (a train_on_batch loop) or
 every callback `bot train` uses); `speN` (compile with steps_per_execution N); `bf16` (Keras's
 mixed_bfloat16 policy: float32 weights and state, bfloat16 matmuls; the logits layer stays float32).
 
-    pip install torch==2.13.0+cpu   # bench-only
+    pip install torch==2.13.0+cpu "setuptools<81"   # bench-only; torch alone upgrades setuptools too far
     python bench/train_step_variants.py DATA [--batch-size 64] [jax:raw jax:fit_cb tensorflow:fit_cb_bf16 ...]
 """
 
