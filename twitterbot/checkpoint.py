@@ -70,9 +70,9 @@ class Checkpoint:
             raise BotError(f"{path}: cannot read the tweet-start state ({error}); delete it to start from zeros") from (
                 error
             )
-        expected = [(1, self.config.rnn_size)] * (2 * self.config.num_layers)
-        if [part.shape for part in state] != expected or not all(np.isfinite(part).all() for part in state):
-            raise BotError(f"{path}: not a tweet-start state of this model; delete it to start from zeros")
+        check_start_state(
+            state, self.config, f"{path}: not a tweet-start state of this model; delete it to start from zeros"
+        )
         return state
 
     def novelty(self) -> NoveltyIndex | None:
@@ -109,6 +109,13 @@ def create(path: Path, config: Config, vocab: Vocab, novelty: Path | None = None
     if novelty is not None and novelty.is_file():
         with fsutil.atomic_path(path / NOVELTY) as tmp:
             shutil.copyfile(novelty, tmp)
+
+
+def check_start_state(state: list[np.ndarray], config: Config, problem: str) -> None:
+    """Refuse (with `problem`) a tweet-start state that is not one finite row per h and c of each layer."""
+    expected = [(1, config.rnn_size)] * (2 * config.num_layers)
+    if [part.shape for part in state] != expected or not all(np.isfinite(part).all() for part in state):
+        raise BotError(problem)
 
 
 def write_start_state(path: Path, config: Config, stream: np.ndarray, weights: Path | None = None) -> None:

@@ -278,14 +278,16 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
 
 def _write_start_state(path: Path, rows: object, config: Config, source: Path) -> None:
     """generation.json's startState as a checkpoint's start_state.npz, checked against the model's shape."""
+    from .checkpoint import check_start_state
+
     try:
         state = [np.asarray(row, dtype=np.float32)[None, :] for row in rows]
     except (TypeError, ValueError) as error:
         raise BotError(f"{source}/{GENERATION}: startState is not lists of numbers ({error})") from error
-    if [part.shape for part in state] != [(1, config.rnn_size)] * (2 * config.num_layers):
-        shape = f"{config.num_layers} layer(s) of {config.rnn_size} units"
-        raise BotError(f"{source}/{GENERATION}: startState does not fit the model's {shape}")
-    require_finite(f"{source}/{GENERATION}", state)
+    shape = f"{config.num_layers} layer(s) of {config.rnn_size} units"
+    check_start_state(
+        state, config, f"{source}/{GENERATION}: startState is not finite numbers fitting the model's {shape}"
+    )
     with open(path, "wb") as stream:
         np.savez(stream, *state)
 
