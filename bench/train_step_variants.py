@@ -34,17 +34,13 @@ def run_variant(data: Path, variant: str, batch_size: int) -> float:
     from twitterbot.callbacks import training_callbacks
     from twitterbot.config import Config
     from twitterbot.datafolder import open_data
-    from twitterbot.model import LOSS, OUTPUT, build_model, make_optimizer
+    from twitterbot.model import LOSS, build_model, make_optimizer
 
     parts = variant.split("_")
     folder = open_data(data)
     batches = folder.batches("validate", batch_size, 32)
     config = Config(vocab_size=folder.vocab.size, batch_size=batch_size, drop_rate=0.0)
-    if "bf16" in parts:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    model = build_model(config, batch_size, 32)
-    if "bf16" in parts:
-        model.get_layer(OUTPUT).dtype_policy = keras.DTypePolicy("float32")
+    model = build_model(config, batch_size, 32, "mixed_bfloat16" if "bf16" in parts else "float32")
     spe = next((int(part[3:]) for part in parts if part.startswith("spe")), 1)
     model.compile(optimizer=make_optimizer(config), loss=LOSS, steps_per_execution=spe)
 

@@ -126,6 +126,27 @@ def test_restore_continues_exactly(data_folder, tiny_config, tmp_path, keras_bac
     assert open_checkpoint(split).config.learning_rate == tiny_config.learning_rate  # restore keeps the config
 
 
+@pytest.mark.both_backends
+def test_bfloat16_training_learns_and_keeps_float32_weights(data_folder, tiny_config, tmp_path, keras_backend):
+    """--precision mixed_bfloat16 runs the products in bfloat16; what it saves is float32, `bot evaluate`
+    (float32) reads about what training's validation did, and a restore may go back to float32."""
+    out = tmp_path / "bf16"
+    history = train(data_folder, out, tiny_config.replace(precision="mixed_bfloat16"))
+    vocab_size = open_checkpoint(out).config.vocab_size
+    assert history[-1]["val_loss"] < 0.6 * math.log(vocab_size)
+    for path in (out / "model.weights.h5", out / "state" / "last.weights.h5"):
+        kinds = {value.dtype for name, value in weights_of(path).items() if name.startswith("layers/")}
+        assert kinds == {np.dtype("float32")}, path
+    assert open_checkpoint(out).config.precision == "mixed_bfloat16"
+    assert evaluate(out, data_folder, split="validate").loss == pytest.approx(history[-1]["val_loss"], abs=0.05)
+    history = train(
+        data_folder, out, tiny_config.replace(num_epochs=3), restore=True, changed=["num_epochs", "precision"]
+    )
+    assert len(history) == 3 and open_checkpoint(out).config.precision == "float32"
+    with pytest.raises(BotError, match="--precision must be one of float32, mixed_bfloat16"):
+        tiny_config.replace(precision="float16")
+
+
 def test_fresh_run_refuses_existing_checkpoint(trained, data_folder, tiny_config):
     out, _ = trained
     before = (out / "model.weights.h5").read_bytes()

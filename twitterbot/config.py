@@ -18,8 +18,12 @@ BUNDLED = Path(__file__).parent / "models" / "base"  # the base model shipped in
 # --optimizer names and their keras.optimizers classes (model.make_optimizer builds them)
 OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam"}
 Optimizer = Literal[tuple(OPTIMIZERS)]  # type: ignore[valid-type]  # the --optimizer choices, from the table
+# --precision choices: Keras dtype policies training may run under (weights, optimizer and LSTM state stay
+# float32 either way; model.build_model applies it)
+PRECISIONS = ("float32", "mixed_bfloat16")
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 FINETUNE_EPOCHS = 10  # epochs at most of `bot finetune` (early stopping may end sooner)
-SCHEDULE = ("num_epochs", "learning_rate", "patience", "min_delta", "clip_norm")  # may change on --restore
+SCHEDULE = ("num_epochs", "learning_rate", "patience", "min_delta", "clip_norm", "precision")  # may change on --restore
 
 
 MAX_LEN = 25_000  # characters: X's longest post (Premium); a tweet is 280
@@ -71,6 +75,7 @@ class Config:
     seed: int = 0
     freeze_embedding: bool = False  # fine-tuning: keep the base model's character embedding
     freeze_layers: int = 0  # fine-tuning: keep this many of the lowest LSTM layers
+    precision: Precision = "float32"  # training's matrix products; sampling and `bot evaluate` run float32
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -94,6 +99,8 @@ class Config:
             raise BotError(f"--freeze-layers must be between 0 and {self.num_layers} (got {self.freeze_layers})")
         if self.optimizer not in OPTIMIZERS:
             raise BotError(f"--optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
+        if self.precision not in PRECISIONS:
+            raise BotError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
 
     def replace(self, **changes: object) -> Config:
         return dataclasses.replace(self, **changes)

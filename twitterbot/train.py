@@ -71,7 +71,7 @@ def train(
         keras.utils.set_random_seed(config.seed)
         if distribute:
             _distribute(config.batch_size)
-        model = build_model(config, config.batch_size, config.seq_len)
+        model = build_model(config, config.batch_size, config.seq_len, config.precision)
         if initial_weights and not restore:
             # Before compiling: a compiled model would also load the base run's optimizer wherever its
             # variables fit (all of SGD's: the base's learning rate and step count, not the fine-tune's).
