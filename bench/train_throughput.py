@@ -6,8 +6,11 @@ prints it (compile excluded; the small validation pass included). The reference 
 → nn.LSTM → nn.Linear with RMSprop and gradient clipping, stepped over the same lanes, timed
 after a warm-up.
 
-    pip install torch==2.13.0   # bench-only
-    python bench/train_throughput.py [--backends tensorflow jax] [--mb 1.5] [--rnn-size 512]
+The PyTorch loop runs first and last (the box drifts); a backend may name a `--precision`:
+`tensorflow:mixed_bfloat16`.
+
+    pip install torch==2.13.0+cpu "setuptools<81"   # bench-only
+    python bench/train_throughput.py [--backends tensorflow jax tensorflow:mixed_bfloat16] [--mb 1.5] [--rnn-size 512]
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ def sample_corpus(source: Path, target: Path, size: int) -> Path:
 
 
 def bot_train(data: Path, out: Path, backend: str, args: argparse.Namespace) -> float:
+    """chars/s of `bot train`'s second epoch on `backend` (BACKEND or BACKEND:PRECISION)."""
+    backend, _, precision = backend.partition(":")
     command = [sys.executable, "-c", "from twitterbot.cli import main; main()", "train", str(data)]
     command += ["--out", str(out), "--force", "--num-epochs", "2", "--rnn-size", str(args.rnn_size)]
     command += ["--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len)]
+    command += ["--precision", precision or "float32"]
     result = subprocess.run(
         command, env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=3600
     )
@@ -100,10 +106,13 @@ def main() -> None:
             f"LSTM {args.rnn_size}, batch {args.batch_size} x seq {args.seq_len}, vocab {folder.vocab.size}, "
             f"{steps} steps per epoch, {os.cpu_count()} CPU cores"
         )
-        reference = torch_train(work / "data", folder.vocab.size, args, steps)
-        print(f"PyTorch {__import__('torch').__version__} loop: {reference:,.0f} chars/s")
-        for backend in args.backends:
-            speed = bot_train(work / "data", work / f"ckpt-{backend}", backend, args)
+        first = torch_train(work / "data", folder.vocab.size, args, steps)
+        print(f"PyTorch {__import__('torch').__version__} loop: {first:,.0f} chars/s")
+        speeds = {backend: bot_train(work / "data", work / "ckpt", backend, args) for backend in args.backends}
+        last = torch_train(work / "data", folder.vocab.size, args, steps)
+        reference = (first + last) / 2
+        print(f"PyTorch loop again: {last:,.0f} chars/s; reference (mean) {reference:,.0f}")
+        for backend, speed in speeds.items():
             print(f"bot train, {backend}: {speed:,.0f} chars/s ({speed / reference:.2f}x PyTorch)")
 
 
