@@ -138,6 +138,8 @@ def test_bfloat16_training_learns_and_keeps_float32_weights(data_folder, tiny_co
         kinds = {value.dtype for name, value in weights_of(path).items() if name.startswith("layers/")}
         assert kinds == {np.dtype("float32")}, path
     assert open_checkpoint(out).config.precision == "mixed_bfloat16"
+    tuned = finetune(out, data_folder, tmp_path / "tuned", num_epochs=1)  # this machine's precision, not the base's
+    assert tuned.config.precision == open_checkpoint(tmp_path / "tuned").config.precision == "float32"
     assert evaluate(out, data_folder, split="validate").loss == pytest.approx(history[-1]["val_loss"], abs=0.05)
     history = train(
         data_folder, out, tiny_config.replace(num_epochs=3), restore=True, changed=["num_epochs", "precision"]

@@ -46,6 +46,10 @@ def flag(name: str, help: str) -> typer.models.OptionInfo:  # noqa: A002 - typer
 
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="folder to write")]
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(help="mixed_bfloat16: bfloat16 products, float32 weights and state (fastest on TensorFlow, AMX CPUs)"),
+]
 ForceOption = Annotated[
     bool, flag("--force", "replace an existing output folder of the same kind made by twitterbot (never an input)")
 ]
@@ -173,12 +177,7 @@ def train(
     ] = Config.learning_rate,
     clip_norm: Annotated[float, typer.Option(help="gradient norm clip")] = Config.clip_norm,
     optimizer: Annotated[Optimizer, typer.Option(help="the optimizer")] = Config.optimizer,
-    precision: Annotated[
-        Precision,
-        typer.Option(
-            help="mixed_bfloat16: bfloat16 products, float32 weights and state (fastest on TensorFlow, AMX CPUs)"
-        ),
-    ] = Config.precision,
+    precision: PrecisionOption = Config.precision,
     num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = Config.num_epochs,
     patience: Annotated[int, typer.Option(help="epochs without improvement before stopping")] = Config.patience,
     min_delta: Annotated[
@@ -271,6 +270,7 @@ def finetune(
         bool, flag("--freeze-embedding/--no-freeze-embedding", "keep the base model's character embedding")
     ] = Config.freeze_embedding,
     freeze_layers: Annotated[int, typer.Option(help="keep this many of the lowest LSTM layers")] = Config.freeze_layers,
+    precision: PrecisionOption = Config.precision,
     force: ForceOption = False,
 ) -> None:
     """Fine-tune a base model on one account's tweets; prints the account's test loss before and after."""
@@ -292,6 +292,7 @@ def finetune(
         seq_len=seq_len,
         freeze_embedding=freeze_embedding,
         freeze_layers=freeze_layers,
+        precision=precision,
         force=force,
         console=err_console,
     )

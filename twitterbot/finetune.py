@@ -36,6 +36,7 @@ def finetune(
     seq_len: int | None = None,
     freeze_embedding: bool = False,
     freeze_layers: int = 0,
+    precision: str = Config.precision,
     force: bool = False,
     console: Console | None = None,
 ) -> FinetuneResult:
@@ -43,6 +44,7 @@ def finetune(
 
     The data must be encoded with the base model's vocabulary (`bot prepare --vocab BASE`). Returns
     the account's test loss under the base model and under the fine-tuned one, and the history.
+    `precision` is this machine's choice, not the base's (the bundled base trained in bfloat16 on TensorFlow).
     """
     base = checkpoint.open_checkpoint(base_path)
     defaults_to_base = {"patience": patience, "min_delta": min_delta, "batch_size": batch_size, "seq_len": seq_len}
@@ -51,6 +53,7 @@ def finetune(
         num_epochs=num_epochs,
         freeze_embedding=freeze_embedding,
         freeze_layers=freeze_layers,
+        precision=precision,
         **{name: value for name, value in defaults_to_base.items() if value is not None},
     )
     data = open_data(data_path)
