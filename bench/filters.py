@@ -49,9 +49,9 @@ def main() -> None:
         drawn, reasons, filter_seconds = 0, Counter(), 0.0
         started = time.perf_counter()
         while drawn < args.n:
-            for raw, rendered in sampler.candidates(min(STREAMS, args.n - drawn), options, rng):
+            for raw, rendered, ended in sampler.candidates(min(STREAMS, args.n - drawn), options, rng):
                 checked = time.perf_counter()
-                reasons[filters.rejection(raw, rendered)] += 1
+                reasons[filters.rejection(raw, rendered, ended)] += 1
                 filter_seconds += time.perf_counter() - checked
                 drawn += 1
         total = time.perf_counter() - started

@@ -310,7 +310,8 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
         "👩\u200d💻 ok",
     ]
     filters = Filters(options, checkpoint.novelty(), "@me")
-    candidates = [(raw, render(raw, mention="@me")) for raw in raws]
+    candidates = [(raw, render(raw, mention="@me"), True) for raw in raws]
+    candidates += [("waiting to be rea", "waiting to be rea", False), ("ha" * 20, "ha" * 20, False)]  # ran to max_len
     texts = [
         "hi 👍🏽 there ❤️",
         "日本語",
@@ -334,8 +335,9 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
     )
     node("tests/js/filters.mjs", out, cases, tmp_path / "page.json")
     page = json.loads((tmp_path / "page.json").read_text(encoding="utf-8"))
-    assert page["rejections"] == [filters.rejection(raw, rendered) for raw, rendered in candidates]
-    assert {"copy", "copied run", "mention", "blocklist", "too long", "loop", None} <= set(page["rejections"])
+    assert page["rejections"] == [filters.rejection(*candidate) for candidate in candidates]
+    reasons = {"copy", "copied run", "mention", "blocklist", "too long", "loop", "unfinished", None}
+    assert reasons <= set(page["rejections"])
     # twitter-text (JS, Twitter's own) and twitter-text-parser (Python) date from different emoji tables:
     # they differ on 38 of 9,670 symbol texts (© and ® alone; some emoji + U+FE0F), none of these.
     assert page["lengths"] == [x_length(text) for text in texts]

@@ -34,12 +34,12 @@ def test_degenerate_tweets_are_named():
 def test_the_sampler_redraws_only_what_must_not_be_shown(monkeypatch):
     assert must_redraw(f"{M} {URL_TOKEN}", "")  # nothing left once placeholders are dropped
     assert not must_redraw("sooooooo good", "sooooooo good")  # people write that
-    draws = iter([["ha" * 20, "first"], [f"{M} {M} {M} hi", "second"]])
+    draws = iter([[("ha" * 20, False), ("first", True)], [(f"{M} {M} {M} hi", True), ("second", True)]])
     monkeypatch.setattr(Sampler, "_draw", lambda self, count, options, rng: next(draws))
     sampler = Sampler.__new__(Sampler)
     sampler.vocab = type("V", (), {"unknown": staticmethod(lambda text: [])})()
     assert sampler.sample(2, SampleOptions()) == ["first", "second"]
-    stuck = iter([["ha" * 20, "ok"]] * (REDRAWS + 1))
+    stuck = iter([[("ha" * 20, False), ("ok", True)]] * (REDRAWS + 1))
     monkeypatch.setattr(Sampler, "_draw", lambda self, count, options, rng: next(stuck))
     assert sampler.sample(2, SampleOptions()) == ["ok", "ok"]  # the guard gives up after REDRAWS, never loops forever
 
@@ -82,7 +82,10 @@ TRAINING = [
     f"{M} thanks for the link {URL_TOKEN} it was great",
 ]
 CJK = "".join(chr(0x4E00 + i) for i in range(141))  # each counts 2 on X
-REASONS = {"empty", "loop", "mention chain", "placeholder", "mention", "too long", "copy", "copied run", "blocklist"}
+REASONS = {
+    *("empty", "loop", "mention chain", "unfinished", "placeholder", "mention", "too long", "copy", "copied run"),
+    "blocklist",
+}
 
 
 def index_of(tweets):
@@ -114,6 +117,9 @@ def test_each_filter_names_its_reason(tmp_path):
     for text, reason in cases.items():
         assert filters.rejection(text, text) == reason, (text, filters.rejection(text, text))
     assert Filters(FilterOptions(allow_mentions=True)).rejection("hello @bob", "hello @bob") is None
+    # a tweet the model did not end (it ran to --max-len) is never shown cut; a loop is named as a loop
+    assert filters.rejection("waiting to be rea", "waiting to be rea", ended=False) == "unfinished"
+    assert filters.rejection("ha" * 20, "ha" * 20, ended=False) == "loop"
     assert x_length("see https://example.com/a/very/long/address/that/goes/on 🐟") == 23 + 4 + 1 + 2
 
 

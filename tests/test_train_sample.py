@@ -11,10 +11,12 @@ import pytest
 
 from twitterbot import evaluate as evaluate_module
 from twitterbot.checkpoint import BUNDLED, open_checkpoint
+from twitterbot.config import FilterOptions
 from twitterbot.data import prepare
 from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.evaluate import evaluate
+from twitterbot.filters import Filters
 from twitterbot.finetune import finetune
 from twitterbot.lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops, tweet_start_state
 from twitterbot.model import lstm_layers, reset_states
@@ -189,6 +191,22 @@ def test_samples_obey_the_rules(trained):
     assert all(t.startswith("the cat") and len(t) <= 30 for t in seeded)
     with pytest.raises(BotError, match="does not know"):
         generate(ckpt, 1, SampleOptions(seed_text="☃"))
+
+
+def test_tweets_cut_at_max_len_are_marked_and_not_shown(trained):
+    """A candidate the model did not end within --max-len is marked; the filters reject it as 'unfinished'
+    rather than show it cut mid-word, and `--no-filter` still shows what the model wrote."""
+    ckpt = open_checkpoint(trained[0])
+    options = SampleOptions(temperature=1.0, max_len=12, seed=5)
+    candidates = Sampler(ckpt).candidates(64, options, np.random.default_rng(5))
+    assert {candidate.ended for candidate in candidates} == {True, False}
+    for raw, _, ended in candidates:
+        assert ended == (len(raw) < 12), raw  # ended: <eot> drawn before the 12th character
+    shown = generate(ckpt, 20, options, Filters(FilterOptions()))
+    tweets = list(shown)
+    assert tweets and all(len(tweet) < 12 for tweet in tweets)
+    assert shown.rejected["unfinished"] > 0
+    assert any(len(tweet) == 12 for tweet in generate(ckpt, 20, options))
 
 
 def test_learned_pattern_shows_in_samples(trained):

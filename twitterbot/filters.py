@@ -51,8 +51,8 @@ def must_redraw(raw: str, rendered: str) -> bool:
 
 
 class Filters:
-    """Every rule a candidate must pass to be shown or posted, each failure named:
-    'empty', 'loop', 'mention chain', 'placeholder', 'mention', 'too long', 'copy', 'copied run', 'blocklist'.
+    """Every rule a candidate must pass to be shown or posted, each failure named: 'empty', 'loop',
+    'mention chain', 'unfinished', 'placeholder', 'mention', 'too long', 'copy', 'copied run', 'blocklist'.
 
     `novelty`: the training tweets' index (a checkpoint's novelty.npz); without one, copies are not checked.
     `mention`: the handle the user chose for the mention placeholder (`--mention`), which may appear.
@@ -70,14 +70,17 @@ class Filters:
         self.length = length or x_length
         self.blocked = _blocklist(Path(options.blocklist) if options.blocklist else None)
 
-    def rejection(self, raw: str, rendered: str) -> str | None:
-        """Why a candidate (raw: placeholders in; rendered: as it would be posted) fails, or None."""
+    def rejection(self, raw: str, rendered: str, ended: bool = True) -> str | None:
+        """Why a candidate (raw: placeholders in; rendered: as it would be posted; ended: the model ended it
+        rather than running to --max-len, where it was cut mid-word as often as not) fails, or None."""
         if not rendered.strip():
             return "empty"
         if has_loop(raw):
             return "loop"
         if _MENTION_CHAIN.search(raw):
             return "mention chain"
+        if not ended:
+            return "unfinished"
         if set(rendered) & set(PLACEHOLDERS.values()):
             return "placeholder"
         if not self.options.allow_mentions and any(

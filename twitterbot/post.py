@@ -232,9 +232,9 @@ def post_once(
     rejected: Counter = Counter()
     drawn = 0
     for _ in range(TRIES):
-        for raw, rendered in sampler.candidates(min(CANDIDATES, STREAMS), options, rng):
+        for raw, rendered, ended in sampler.candidates(min(CANDIDATES, STREAMS), options, rng):
             drawn += 1
-            reason = filters.rejection(raw, rendered) or ("posted before" if log.has(rendered) else None)
+            reason = filters.rejection(raw, rendered, ended) or ("posted before" if log.has(rendered) else None)
             if reason:
                 rejected[reason] += 1
                 say(f"rejected ({reason}): {rendered!r}")

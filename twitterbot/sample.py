@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,6 +25,16 @@ from .errors import BotError
 from .filters import Filters, must_redraw
 from .lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops
 from .vocab import EOT, UNK, render
+
+
+class Candidate(NamedTuple):
+    """A drawn tweet: raw (placeholders in), rendered (as it would be shown), and whether the model ended
+    it (False: it ran to --max-len, cut wherever that fell; the filters do not show it)."""
+
+    raw: str
+    rendered: str
+    ended: bool
+
 
 REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
 STREAMS = 256  # tweets drawn in parallel at most; a larger -n is drawn in groups of this many
@@ -143,21 +154,21 @@ class Sampler:
         self.check_seed_text(options)
         rng = rng or np.random.default_rng(options.seed)
         if not guard:
-            return self._draw(count, options, rng)
+            return [text for text, _ in self._draw(count, options, rng)]
         tweets: list[str] = []
         for _ in range(1 + REDRAWS):
             drawn = self.candidates(count, options, rng)
-            tweets += [rendered for raw, rendered in drawn if not must_redraw(raw, rendered)]
+            tweets += [rendered for raw, rendered, _ in drawn if not must_redraw(raw, rendered)]
             if len(tweets) >= count:
                 return tweets[:count]
-        failed = [rendered for raw, rendered in drawn if must_redraw(raw, rendered)]
+        failed = [rendered for raw, rendered, _ in drawn if must_redraw(raw, rendered)]
         return (tweets + failed)[:count]  # after REDRAWS tries, what the last draw gave, as it is
 
-    def candidates(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[tuple[str, str]]:
-        """`count` drawn tweets, each as (raw: placeholders in, rendered: as it would be shown), both without
-        the invisible debris `bot prepare` drops from training tweets."""
-        drawn = map(drop_debris, self._draw(count, options, rng))
-        return [(raw, render(raw, options.link, options.mention)) for raw in drawn]
+    def candidates(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[Candidate]:
+        """`count` drawn tweets, raw and rendered without the invisible debris `bot prepare` drops from
+        training tweets."""
+        drawn = [(drop_debris(text), ended) for text, ended in self._draw(count, options, rng)]
+        return [Candidate(raw, render(raw, options.link, options.mention), ended) for raw, ended in drawn]
 
     def start_state(self, count: int) -> list[np.ndarray]:
         """[h, c, ...] of `count` streams about to be fed the <eot> a tweet starts after."""
@@ -170,8 +181,9 @@ class Sampler:
         if unknown:
             raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
 
-    def _draw(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[str]:
-        """`count` raw tweets, placeholders still in, from one run of the sampling loop."""
+    def _draw(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[tuple[str, bool]]:
+        """`count` raw tweets, placeholders still in, from one run of the sampling loop, each with whether
+        the model ended it (drew <eot>) within max_len."""
         # What each position holds: <eot> (every tweet starts after one), the seed text, then -1 for
         # characters to draw.
         seed = self.vocab.encode(options.seed_text).astype(np.int32)
@@ -186,7 +198,8 @@ class Sampler:
         for stream in range(count):
             ids = drawn[:, stream]
             end = np.flatnonzero(ids == EOT)
-            tweets.append(options.seed_text + self.vocab.decode(ids[: end[0] if len(end) else generate]))
+            text = options.seed_text + self.vocab.decode(ids[: end[0] if len(end) else generate])
+            tweets.append((text, len(end) > 0))
         return tweets
 
     def _run(self, schedule: np.ndarray, first: int, uniforms: np.ndarray, options: SampleOptions) -> np.ndarray:
@@ -250,11 +263,11 @@ class Generation:
         while self.passed < self.count and self.drawn < budget:
             missing = self.count - self.passed
             wanted = min(STREAMS, missing + missing // 4 + 1, budget - self.drawn)
-            for raw, rendered in self.sampler.candidates(wanted, self.options, rng):
+            for raw, rendered, ended in self.sampler.candidates(wanted, self.options, rng):
                 if self.passed == self.count:
                     break
                 self.drawn += 1
-                reason = self.filters.rejection(raw, rendered)
+                reason = self.filters.rejection(raw, rendered, ended)
                 if reason:
                     self.rejected[reason] += 1
                     continue

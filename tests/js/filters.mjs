@@ -18,7 +18,7 @@ const cases = JSON.parse(fs.readFileSync(casesPath, "utf8"));
 fs.writeFileSync(
   outPath,
   JSON.stringify({
-    rejections: cases.candidates.map(([raw, rendered]) => filters.rejection(raw, rendered)),
+    rejections: cases.candidates.map(([raw, rendered, ended]) => filters.rejection(raw, rendered, ended)),
     lengths: cases.lengths.map(xLength),
     debris: cases.debris.map(dropDebris),
     built: cases.training && (({ tweets, minima }) => ({ tweets: Array.from(tweets, String), minima: Array.from(minima) }))(buildNovelty(cases.training)),

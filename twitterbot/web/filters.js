@@ -39,11 +39,13 @@ export class PageFilters {
     if (novelty) ({ tweets: this.tweets, minima: this.minima } = novelty);
   }
 
-  // Why a candidate (raw: placeholders in; rendered: as shown) fails, or null: the order of Filters.rejection.
-  rejection(raw, rendered) {
+  // Why a candidate (raw: placeholders in; rendered: as shown; ended: the model ended it before maxLen)
+  // fails, or null: the order of Filters.rejection.
+  rejection(raw, rendered, ended = true) {
     if (!rendered.trim()) return "empty";
     const degeneracy = degenerate(raw, this.placeholders);
     if (degeneracy) return degeneracy;
+    if (!ended) return "unfinished";
     if (Object.values(this.placeholders).some((token) => rendered.includes(token))) return "placeholder";
     if (!this.rules.allow_mentions && [...rendered.matchAll(HANDLE)].some(([handle]) => handle.toLowerCase() !== this.mention))
       return "mention";

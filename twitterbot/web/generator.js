@@ -163,18 +163,19 @@ export class TweetWriter {
   // drawn, as `bot generate`. Returns { tweets, drawn, rejected: {reason: count} }. Options as for draft().
   async write({ n = 1, link = "", mention = "", filters = null, ...options }) {
     const placeholders = this.vocab.placeholders || {};
-    const why = (raw, rendered) => (filters ? filters.rejection(raw, rendered) : mustRedraw(raw, rendered, placeholders) ? "degenerate" : null);
+    const why = (raw, rendered, ended) =>
+      filters ? filters.rejection(raw, rendered, ended) : mustRedraw(raw, rendered, placeholders) ? "degenerate" : null;
     const result = { tweets: [], drawn: 0, rejected: {} };
     const budget = (1 + REDRAWS) * n;
     while (result.tweets.length < n && result.drawn < budget) {
       const missing = n - result.tweets.length;
       const group = Math.min(missing + Math.floor(missing / 4) + 1, budget - result.drawn);
-      for (const draft of await this.draft({ n: group, ...options })) {
+      for (const { text, ended } of await this.draft({ n: group, ...options })) {
         if (result.tweets.length === n) break;
-        const raw = dropDebris(draft);
+        const raw = dropDebris(text);
         const rendered = render(raw, placeholders, { link, mention });
         result.drawn += 1;
-        const reason = why(raw, rendered);
+        const reason = why(raw, rendered, ended);
         if (reason) result.rejected[reason] = (result.rejected[reason] || 0) + 1;
         else result.tweets.push(rendered);
       }
@@ -182,8 +183,8 @@ export class TweetWriter {
     return result;
   }
 
-  // n raw tweets in parallel, placeholders still in. Each starts from the end-of-tweet state, is primed
-  // with seedText, stops at <eot> or maxLen characters. onStep(step) may return a promise: the page
+  // n raw tweets in parallel, placeholders still in, as { text, ended }. Each starts from the tweet-start
+  // state, is primed with seedText, stops at <eot> (ended) or maxLen characters (not ended: cut). onStep(step) may return a promise: the page
   // yields to the UI there.
   async draft({ n = 1, temperature, topK = 0, topP = 1, seedText = "", maxLen, random = Math.random, onStep }) {
     const seed = this.encode(seedText);
@@ -218,6 +219,6 @@ export class TweetWriter {
     }
     logits.dispose();
     this.disposeState(state);
-    return texts.map((chars) => seedText + chars.join(""));
+    return texts.map((chars, s) => ({ text: seedText + chars.join(""), ended: !active[s] }));
   }
 }
