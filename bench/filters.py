@@ -3,7 +3,9 @@
 Draws N raw candidates per temperature from a checkpoint (default: the bundled base model), checks each
 against every filter with the novelty index of a data folder (default: the checkpoint's own), and
 prints the share rejected by each rule (the first rule a candidate fails) and candidates per second,
-for the filters alone and for drawing plus filtering.
+for the filters alone and for drawing plus filtering; then, raw (every candidate, as `--no-filter`
+shows them) beside shown (those that pass), their length (mean, median) and how many are cut at
+--max-len: the filters must not skew what a bot shows.
 
     python bench/filters.py --data data/base -n 1000
 """
@@ -42,18 +44,24 @@ def main() -> None:
     sizes = f"{novelty.tweets.size:,} tweets, {novelty.minima.size:,} n-gram hashes" if novelty else "none"
     print(f"{ckpt.path}; novelty index: {sizes} (loaded in {loaded:.2f} s)")
     print("temp | candidates | passed | rejected by (share of candidates) | filters only | draw + filter")
+    profiles = []
     for temperature in args.temps:
         options = SampleOptions(temperature=temperature, seed=args.seed)
         rng = np.random.default_rng(args.seed)
         sampler.candidates(1, options, rng)  # compile outside the timing
         drawn, reasons, filter_seconds = 0, Counter(), 0.0
+        raw_texts, shown = [], []
         started = time.perf_counter()
         while drawn < args.n:
-            for raw, rendered, ended in sampler.candidates(min(STREAMS, args.n - drawn), options, rng):
+            for candidate in sampler.candidates(min(STREAMS, args.n - drawn), options, rng):
                 checked = time.perf_counter()
-                reasons[filters.rejection(raw, rendered, ended)] += 1
+                reason = filters.rejection(*candidate)
                 filter_seconds += time.perf_counter() - checked
+                reasons[reason] += 1
                 drawn += 1
+                raw_texts.append(candidate)
+                if reason is None:
+                    shown.append(candidate)
         total = time.perf_counter() - started
         passed = reasons.pop(None, 0)
         shares = ", ".join(f"{reason} {count / drawn:.1%}" for reason, count in reasons.most_common())
@@ -61,6 +69,12 @@ def main() -> None:
             f"{temperature} | {drawn} | {passed / drawn:.1%} | {shares or 'none'} | "
             f"{drawn / filter_seconds:,.0f}/s | {drawn / total:,.0f}/s"
         )
+        profiles += [(temperature, "raw", raw_texts), (temperature, "shown", shown)]
+    print("\ntemp | tweets | length mean | median | cut at --max-len")
+    for temperature, kind, candidates in profiles:
+        lengths = [len(candidate.rendered) for candidate in candidates] or [0]
+        cut = sum(not candidate.ended for candidate in candidates)
+        print(f"{temperature} {kind} | {len(candidates)} | {np.mean(lengths):.1f} | {np.median(lengths):.0f} | {cut}")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ TRAINING = [
     "the cat sat on the mat and looked at the dog for a long time",
     "a completely different tweet about the weather in paris today",
     f"{M} thanks for the link {URL_TOKEN} it was great",
+    "every morning I walk down to the river with my old dog and we watch the boats go by until the sun is up",
 ]
+LONG_RUN = TRAINING[3][:90]  # 90 characters: past --max-run (80), a copy in a tweet of any length
 CJK = "".join(chr(0x4E00 + i) for i in range(141))  # each counts 2 on X
 REASONS = {
     *("empty", "loop", "mention chain", "unfinished", "placeholder", "mention", "too long", "copy", "copied run"),
@@ -105,7 +107,9 @@ def test_each_filter_names_its_reason(tmp_path):
         "hello @bob how are you": "mention",
         CJK[:141]: "too long",
         TRAINING[0]: "copy",
-        "yesterday the cat sat on the mat and looked at me": "copied run",
+        "so the cat sat on the mat and looked at the dog": "copied run",  # 44 of 47 characters shared: ≥ 70 %
+        "yesterday the cat sat on the mat and looked at me": None,  # 29 of 49 measured: a phrase, not a copy
+        f"honestly, {LONG_RUN}, and then a great many more words of my own about other things that day": "copied run",
         "you are a b1tch": "blocklist",
         "what a @$$hole": "blocklist",
         "I hate broccoli": "blocklist",

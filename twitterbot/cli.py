@@ -60,7 +60,13 @@ MentionOption = Annotated[
     str, typer.Option(help="what the model's @mention placeholder becomes, e.g. @yourbot (default: dropped)")
 ]
 OverlapOption = Annotated[
-    float, typer.Option(help="reject a tweet sharing a run this long (share of its length) with a training tweet")
+    float,
+    typer.Option(
+        help="reject a tweet sharing a run this long (share of its length) with a training tweet, or --max-run"
+    ),
+]
+MaxRunOption = Annotated[
+    int, typer.Option(help="reject a tweet sharing a run of this many characters with a training tweet, or --overlap")
 ]
 AllowMentionsOption = Annotated[
     bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
@@ -334,6 +340,7 @@ def generate(
         bool, flag("--filter/--no-filter", "show only tweets that pass every filter (--no-filter: raw samples)")
     ] = True,
     overlap: OverlapOption = FilterOptions.overlap,
+    max_run: MaxRunOption = FilterOptions.max_run,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
 ) -> None:
@@ -357,7 +364,9 @@ def generate(
         link=link,
         mention=mention,
     )
-    filter_options = FilterOptions(overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""))
+    filter_options = FilterOptions(
+        overlap=overlap, max_run=max_run, allow_mentions=allow_mentions, blocklist=str(blocklist or "")
+    )
     ckpt = open_checkpoint(checkpoint)
     filters = Filters(filter_options, ckpt.novelty(), options.mention) if filtered else None
     tweets = run_generate(ckpt, count, options, filters)
@@ -423,6 +432,7 @@ def export(
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
     overlap: OverlapOption = FilterOptions.overlap,
+    max_run: MaxRunOption = FilterOptions.max_run,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
     novelty: Annotated[
@@ -438,7 +448,9 @@ def export(
     from .export import export as run_export
 
     options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, link=link, mention=mention)
-    filter_options = FilterOptions(overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""))
+    filter_options = FilterOptions(
+        overlap=overlap, max_run=max_run, allow_mentions=allow_mentions, blocklist=str(blocklist or "")
+    )
     ckpt = open_checkpoint(checkpoint)
     sizes = run_export(ckpt, out, quantize, options, force=force, filters=filter_options, novelty=novelty)
     index = f", {sizes['novelty_bytes'] / 1e6:.2f} MB novelty index" if sizes["novelty_bytes"] else ""

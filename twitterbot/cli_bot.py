@@ -15,6 +15,7 @@ from .cli import (
     BlocklistOption,
     ForceOption,
     LinkOption,
+    MaxRunOption,
     MentionOption,
     OutOption,
     OverlapOption,
@@ -71,6 +72,7 @@ def post(
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
     overlap: OverlapOption = FilterOptions.overlap,
+    max_run: MaxRunOption = FilterOptions.max_run,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
 ) -> None:
@@ -91,7 +93,11 @@ def post(
     destination = kind(read_secrets(kind.keys, env_file)) if live else None
     options = SampleOptions(temperature=temp, seed=seed, link=link, mention=mention)
     filter_options = FilterOptions(
-        overlap=overlap, allow_mentions=allow_mentions, blocklist=str(blocklist or ""), max_length=kind.max_length
+        overlap=overlap,
+        max_run=max_run,
+        allow_mentions=allow_mentions,
+        blocklist=str(blocklist or ""),
+        max_length=kind.max_length,
     )
     ckpt = open_checkpoint(checkpoint)
     log = log or (Path(POST_LOG) if ckpt.path == BUNDLED else ckpt.path / POST_LOG)

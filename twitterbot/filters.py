@@ -93,7 +93,7 @@ class Filters:
             if self.novelty.is_copy(raw):
                 return "copy"
             shared = self.novelty.longest_shared(raw)
-            if shared and shared >= self.options.overlap * len(raw):
+            if shared and shared >= min(self.options.max_run, self.options.overlap * len(raw)):
                 return "copied run"
         if self.blocked is not None and self.blocked.search(_unleet(rendered)):
             return "blocklist"
@@ -164,6 +164,7 @@ def page_rules(options: FilterOptions) -> dict:
     return {
         "max_length": options.max_length,
         "overlap": options.overlap,
+        "max_run": options.max_run,
         "allow_mentions": options.allow_mentions,
         "leet": {chr(code): letter for code, letter in _LEET.items()},
         "blocked_words": sorted(words),

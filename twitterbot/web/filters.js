@@ -53,7 +53,7 @@ export class PageFilters {
     if (this.tweets) {
       if (this.isCopy(raw)) return "copy";
       const shared = this.longestShared(raw);
-      if (shared && shared >= this.rules.overlap * Array.from(raw).length) return "copied run";
+      if (shared && shared >= Math.min(this.rules.max_run, this.rules.overlap * Array.from(raw).length)) return "copied run";
     }
     if (this.blocked.test(this.unleet(rendered))) return "blocklist";
     return null;
