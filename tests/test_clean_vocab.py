@@ -20,6 +20,21 @@ def test_default_cleaning():
     assert render(text, link="https://example.org", mention="@me") == "Fish & chips\nhttps://example.org @me !"
 
 
+def test_a_replys_leading_handles_are_stripped():
+    """X shows a reply's leading @handles apart from its text; kept in, they taught the model chains of them."""
+    assert clean_tweet("@bob @carol_2\n@dan thanks, all!", CleanOptions()) == ("thanks, all!", None)
+    assert clean_tweet("@bob @carol", CleanOptions()) == ("", "empty")
+    assert clean_tweet("@bob's cat", CleanOptions())[0] == f"{MENTION_TOKEN}'s cat"  # not a reply's handle
+    assert clean_tweet("hi @bob", CleanOptions())[0] == f"hi {MENTION_TOKEN}"
+    assert clean_tweet("@bob hi", CleanOptions(replies="keep"))[0] == f"{MENTION_TOKEN} hi"
+    assert clean_tweet("@bob hi", CleanOptions(mentions="keep"))[0] == "hi"
+    texts = ["@bob hi", "@bob @carol", "x @bob"]
+    assert clean_batch(texts, CleanOptions()) == (["hi", f"x {MENTION_TOKEN}"], Counter(empty=1))
+    assert clean_lines("\n".join(texts), CleanOptions()) == clean_batch(texts, CleanOptions())
+    with pytest.raises(BotError, match="--replies must be one of strip, keep"):
+        CleanOptions(replies="drop")
+
+
 def test_switches():
     raw = "RT @bob: e\u0301 &lt;3 https://t.co/x @alice\x01"
     assert clean_tweet(raw, CleanOptions())[1] == "retweet"

@@ -16,8 +16,8 @@ from twitterbot.vocab import EOT, PLACEHOLDERS
 ROOT = Path(__file__).resolve().parents[1]
 
 # What cleaning must get right: entities (named, numeric, without ';'), CR and CRLF, tabs and control
-# characters, NFD accents, links, @handles (and one too long to be one), retweets, emoji debris and emoji
-# kept whole, duplicates after cleaning, empty ones, lone surrogates, and what is only whitespace.
+# characters, NFD accents, links, @handles (and one too long to be one), a reply's leading handles,
+# retweets, emoji debris and emoji kept whole, duplicates after cleaning, empty ones, lone surrogates, and what is only whitespace.
 TRICKY = [
     "fish &amp; chips &lt;3 &gt;_&gt; &copy; &#x1F600; &#8364; &notit; &amp",
     "line one\r\nline two\rline three",
@@ -35,6 +35,9 @@ TRICKY = [
     "emoji only \U0001f389\U0001f389",
     "lone \ud83d surrogate",
     "hi @someone_1, @x and @abcdefghijklmnopq are here; mail me@home",
+    "@alice @bob_2\n@carol thanks, all of you!",  # a reply: its leading handles go
+    "@alice's cat and .@bob too",  # not a reply's handles: they stay (as placeholders)
+    "@alice @bob",  # nothing but handles: empty
 ]
 
 

@@ -19,9 +19,13 @@ from .vocab import MENTION_TOKEN, URL_TOKEN
 Retweets = Literal["drop", "keep"]
 Links = Literal["token", "drop", "keep"]
 Mentions = Literal["token", "drop", "keep"]
+Replies = Literal["strip", "keep"]
 
 _LINK = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"(?<![\w@])@\w{1,15}\b")
+# A reply's leading @handles, as the mention rule left them: X shows them apart from the text (its archive's
+# display_text_range leaves them out), and kept in they taught the model chains of handles (issue 27).
+_REPLY_PREFIX = re.compile(rf"^(?:(?:@\w{{1,15}}|{MENTION_TOKEN})(?:\s+|$))+")
 _RETWEET = re.compile(rf"^RT (?:@\w|{MENTION_TOKEN}|:)")  # the handle as kept, made a token, or dropped
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Category Cc but tab and newline, and lone surrogates (JSON escapes make them; no encoding takes them).
@@ -45,13 +49,14 @@ class CleanOptions:
     retweets: Retweets = "drop"
     links: Links = "token"  # token: one placeholder per link
     mentions: Mentions = "token"  # a bot must not tag real people, so each handle becomes one placeholder
+    replies: Replies = "strip"  # strip: a reply's leading @handles go, the text people read stays
     debris: bool = True  # drop invisible characters and emoji parts left without their emoji
     normalize: bool = True  # Unicode NFC
     strip_control: bool = True
     dedupe: bool = True
 
     def __post_init__(self) -> None:
-        for name, choices in (("retweets", Retweets), ("links", Links), ("mentions", Mentions)):
+        for name, choices in (("retweets", Retweets), ("links", Links), ("mentions", Mentions), ("replies", Replies)):
             allowed = get_args(choices)
             if getattr(self, name) not in allowed:
                 raise BotError(f"--{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
@@ -62,7 +67,8 @@ class CleanOptions:
 
 def clean_tweet(text: str, options: CleanOptions) -> tuple[str, str | None]:
     """The cleaned text and, when the tweet is to be dropped, why ('empty' or 'retweet')."""
-    return _verdict(_char_rules(_normalize(_entity_rules(text, options), options), options).strip(), options)
+    text = _char_rules(_normalize(_entity_rules(text, options), options), options).strip()
+    return _verdict(_without_reply_prefix(text) if options.replies == "strip" else text, options)
 
 
 def clean_batch(texts: list[str], options: CleanOptions) -> tuple[list[str], Counter]:
@@ -93,6 +99,8 @@ def _clean_joined(
             rewritten = _normalize_lines(rewritten)
         cleaned = _char_rules(rewritten, options).split(separator)
     stripped = list(map(str.strip, cleaned))
+    if options.replies == "strip":
+        stripped = list(map(_without_reply_prefix, stripped))
     kept = list(filter(None, stripped))
     dropped = Counter(empty=len(stripped) - len(kept))
     if options.retweets == "drop":
@@ -180,6 +188,11 @@ def _attached_or_nothing(match: re.Match) -> str:
 
 def _takes_emoji_part(ch: str) -> bool:
     return bool(ch) and (ch in _TAKES_EMOJI_PART or unicodedata.category(ch) in ("So", "Sk", "Sm"))
+
+
+def _without_reply_prefix(text: str) -> str:
+    """The text without a reply's leading @handles (or their placeholders); "@bob's cat" keeps its @bob."""
+    return _REPLY_PREFIX.sub("", text) if text.startswith(("@", MENTION_TOKEN)) else text
 
 
 def _verdict(text: str, options: CleanOptions) -> tuple[str, str | None]:

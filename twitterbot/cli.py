@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .backend import import_keras  # sets the default backend, before anything imports Keras
-from .clean import CleanOptions, Links, Mentions, Retweets
+from .clean import CleanOptions, Links, Mentions, Replies, Retweets
 from .config import FINETUNE_EPOCHS, Config, FilterOptions, Optimizer, Precision, PrepareOptions, SampleOptions
 from .datafolder import Split
 from .export import Quantize
@@ -85,6 +85,9 @@ def prepare(
     mentions: Annotated[
         Mentions, typer.Option(help="token: each @handle becomes a placeholder, never shown (no tagging); drop; keep")
     ] = CleanOptions.mentions,
+    replies: Annotated[
+        Replies, typer.Option(help="strip: drop a reply's leading @handles (X shows them apart); keep")
+    ] = CleanOptions.replies,
     debris: Annotated[
         bool, flag("--debris/--keep-debris", "drop zero-width characters and emoji parts without emoji")
     ] = CleanOptions.debris,
@@ -120,6 +123,7 @@ def prepare(
         retweets=retweets,
         links=links,
         mentions=mentions,
+        replies=replies,
         debris=debris,
         normalize=nfc,
         strip_control=control,

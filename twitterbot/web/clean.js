@@ -1,6 +1,7 @@
 // `bot prepare`'s cleaning rules with its default options (twitterbot.clean), for tweets the page reads
 // from the user's files: HTML entities, line breaks, NFC, control characters, links and @handles made
-// placeholders, emoji debris; empty tweets and retweets dropped, duplicates kept once.
+// placeholders, a reply's leading @handles stripped, emoji debris; empty tweets and retweets dropped,
+// duplicates kept once.
 import { decodeHTML } from "./vendor/entities.min.js";
 
 // Python's \s and \w on str, which `bot prepare`'s regular expressions use.
@@ -31,6 +32,8 @@ export function cleanTweet(text, placeholders) {
   text = text.replace(/\t/g, " ").replace(CONTROL, "");
   text = text.replace(LINK, placeholders.link).replace(MENTION, placeholders.mention);
   text = dropDebris(text).replace(new RegExp(`^[${SPACE}]+|[${SPACE}]+$`, "gu"), "");
+  // A reply's leading @handles (placeholders by now), as `bot prepare --replies strip`: X shows them apart.
+  text = text.replace(new RegExp(`^(?:(?:@${WORD}{1,15}|${placeholders.mention})(?:[${SPACE}]+|$))+`, "u"), "");
   if (!text) return [text, "empty"];
   return [text, new RegExp(`^RT (?:@${WORD}|${placeholders.mention}|:)`, "u").test(text) ? "retweet" : null];
 }
