@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # What cleaning must get right: entities (named, numeric, without ';'), CR and CRLF, tabs and control
 # characters, NFD accents, links, @handles (and one too long to be one), a reply's leading handles,
-# retweets, emoji debris and emoji kept whole, duplicates after cleaning, empty ones, lone surrogates, and what is only whitespace.
+# retweets, emoji debris and emoji kept whole, duplicates after cleaning, empty ones, lone surrogates, and
+# what is only whitespace.
 TRICKY = [
     "fish &amp; chips &lt;3 &gt;_&gt; &copy; &#x1F600; &#8364; &notit; &amp",
     "line one\r\nline two\rline three",
