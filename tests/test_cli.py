@@ -70,6 +70,10 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
     assert all(sample in generated.stdout for sample in samples)
     vocab = set(json.loads((tmp_path / "checkpoints/tiny/vocab.json").read_text())["chars"])
     assert all(set(sample) <= vocab for sample in samples)
+    filtered = bot("generate", "checkpoints/tiny", "-n", "2", "--temp", "1.5", "--seed", "1", cwd=tmp_path)
+    assert re.search(
+        r"^2 of (\d+) candidates passed the filters \(\d+\.\d candidates a tweet\); rejected: ", filtered.stderr, re.M
+    )
     evaluated = json.loads(bot("evaluate", "checkpoints/tiny", "data/tiny", "--json", cwd=tmp_path).stdout)
     assert evaluated["split"] == "test" and 0 < evaluated["loss"] < 0.6 * math.log(len(vocab) + 2)
     table = bot("evaluate", "checkpoints/tiny", "data/tiny", cwd=tmp_path).stdout

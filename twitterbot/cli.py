@@ -391,8 +391,9 @@ def generate(
     if filters:
         rejected = ", ".join(f"{n} {reason}" for reason, n in tweets.rejected.most_common()) or "none"
         novelty = "" if filters.novelty else " (no novelty index: copies not checked)"
+        cost = f" ({tweets.drawn / tweets.passed:.1f} candidates a tweet)" if tweets.passed else ""
         err_console.print(
-            f"{tweets.passed} of {tweets.drawn} candidates passed the filters{novelty}; rejected: {rejected}",
+            f"{tweets.passed} of {tweets.drawn} candidates passed the filters{cost}{novelty}; rejected: {rejected}",
             highlight=False,
         )
         if tweets.passed < count:
