@@ -5,7 +5,10 @@ against every filter with the novelty index of a data folder (default: the check
 prints the share rejected by each rule (the first rule a candidate fails) and candidates per second,
 for the filters alone and for drawing plus filtering; then, raw (every candidate, as `--no-filter`
 shows them) beside shown (those that pass), their length (mean, median) and how many are cut at
---max-len: the filters must not skew what a bot shows.
+--max-len: the filters must not skew what a bot shows. With --real, the tweets of a data folder the
+index does not hold (held-out accounts, prepared with the model's vocabulary) go through the same
+filters as if written, with what fails listed: a filter that rejects what people write skews what a
+bot shows.
 
     python bench/filters.py --data data/base -n 1000
 """
@@ -21,10 +24,11 @@ import numpy as np
 
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
-from twitterbot.datafolder import NOVELTY
+from twitterbot.datafolder import NOVELTY, open_data
 from twitterbot.filters import Filters
 from twitterbot.novelty import NoveltyIndex
 from twitterbot.sample import STREAMS, Sampler
+from twitterbot.vocab import EOT, render
 
 
 def main() -> None:
@@ -34,6 +38,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=1000, help="candidates per temperature")
     parser.add_argument("--temps", type=float, nargs="+", default=[0.5, 0.8, 1.0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real", type=Path, nargs="*", default=[], help="data folders of real tweets to check")
     args = parser.parse_args()
     ckpt = open_checkpoint(args.checkpoint)
     started = time.perf_counter()
@@ -70,11 +75,36 @@ def main() -> None:
             f"{drawn / filter_seconds:,.0f}/s | {drawn / total:,.0f}/s"
         )
         profiles += [(temperature, "raw", raw_texts), (temperature, "shown", shown)]
+    if args.real:
+        check_real_tweets(args.real, filters)
     print("\ntemp | tweets | length mean | median | cut at --max-len")
     for temperature, kind, candidates in profiles:
         lengths = [len(candidate.rendered) for candidate in candidates] or [0]
         cut = sum(not candidate.ended for candidate in candidates)
         print(f"{temperature} {kind} | {len(candidates)} | {np.mean(lengths):.1f} | {np.median(lengths):.0f} | {cut}")
+
+
+def check_real_tweets(folders: list[Path], filters: Filters) -> None:
+    """Every tweet of the folders (all splits) put through the filters as if written; what fails, listed."""
+    raws = []
+    for path in folders:
+        folder = open_data(path)
+        for split in ("train", "validate", "test"):
+            ids = folder.split(split)[()]
+            ends = np.flatnonzero(ids == EOT)
+            starts = np.concatenate([[0], ends[:-1] + 1])
+            raws += [folder.vocab.decode(ids[start:end]) for start, end in zip(starts, ends, strict=True)]
+    failed: dict[str, list[str]] = {}
+    for raw in raws:
+        reason = filters.rejection(raw, render(raw))
+        if reason:
+            failed.setdefault(reason, []).append(render(raw))
+    rejected = sum(map(len, failed.values()))
+    print(
+        f"\nreal tweets as candidates: {len(raws) - rejected:,} of {len(raws):,} pass ({1 - rejected / len(raws):.1%})"
+    )
+    for reason, texts in sorted(failed.items(), key=lambda item: -len(item[1])):
+        print(f"  {reason}: {len(texts)}, e.g. " + " | ".join(repr(text[:80]) for text in texts[:4]))
 
 
 if __name__ == "__main__":

@@ -107,8 +107,8 @@ def test_each_filter_names_its_reason(tmp_path):
         "hello @bob how are you": "mention",
         CJK[:141]: "too long",
         TRAINING[0]: "copy",
-        "so the cat sat on the mat and looked at the dog": "copied run",  # 44 of 47 characters shared: ≥ 70 %
-        "yesterday the cat sat on the mat and looked at me": None,  # 29 of 49 measured: a phrase, not a copy
+        "The cat sat on the mat and looked at the dog for a long time": "copied run",  # 55 of 60 measured: ≥ 90 %
+        "so the cat sat on the mat and looked at the dog": None,  # 36 of 47 measured: a phrase, not a copy
         f"honestly, {LONG_RUN}, and then a great many more words of my own about other things that day": "copied run",
         "you are a b1tch": "blocklist",
         "what a @$$hole": "blocklist",
