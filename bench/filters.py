@@ -21,13 +21,14 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from quality import NOT_WORDS, WORD, decode_stream
 
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.datafolder import NOVELTY, open_data
 from twitterbot.filters import Filters
 from twitterbot.novelty import NoveltyIndex
-from twitterbot.sample import STREAMS, Sampler
+from twitterbot.sample import STREAMS, Candidate, Sampler
 from twitterbot.vocab import EOT, render
 
 
@@ -76,16 +77,32 @@ def main() -> None:
         )
         profiles += [(temperature, "raw", raw_texts), (temperature, "shown", shown)]
     if args.real:
-        check_real_tweets(args.real, filters)
-    print("\ntemp | tweets | length mean | median | cut at --max-len")
+        real = check_real_tweets(args.real, filters)
+        profiles.append(("real", "tweets", [Candidate(text, text, True) for text in real]))
+    known = training_words(args.data) if args.data else None
+    print("\ntemp | tweets | length mean | median | cut at --max-len | non-words (of --data's training words)")
     for temperature, kind, candidates in profiles:
         lengths = [len(candidate.rendered) for candidate in candidates] or [0]
         cut = sum(not candidate.ended for candidate in candidates)
-        print(f"{temperature} {kind} | {len(candidates)} | {np.mean(lengths):.1f} | {np.median(lengths):.0f} | {cut}")
+        words = [
+            word for candidate in candidates for word in WORD.findall(NOT_WORDS.sub(" ", candidate.rendered).lower())
+        ]
+        unknown = f"{np.mean([word not in known for word in words]):.1%}" if known and words else "-"
+        print(
+            f"{temperature} {kind} | {len(candidates)} | {np.mean(lengths):.1f} | {np.median(lengths):.0f} | {cut} | "
+            f"{unknown}"
+        )
 
 
-def check_real_tweets(folders: list[Path], filters: Filters) -> None:
-    """Every tweet of the folders (all splits) put through the filters as if written; what fails, listed."""
+def training_words(data: Path) -> set[str]:
+    """The words of a data folder's training split, as bench/quality.py counts non-words."""
+    folder = open_data(data)
+    return set(WORD.findall(decode_stream(folder.split("train")[()], folder.vocab).lower()))
+
+
+def check_real_tweets(folders: list[Path], filters: Filters) -> list[str]:
+    """Every tweet of the folders (all splits) put through the filters as if written; what fails, listed.
+    Returns the tweets as shown."""
     raws = []
     for path in folders:
         folder = open_data(path)
@@ -105,6 +122,7 @@ def check_real_tweets(folders: list[Path], filters: Filters) -> None:
     )
     for reason, texts in sorted(failed.items(), key=lambda item: -len(item[1])):
         print(f"  {reason}: {len(texts)}, e.g. " + " | ".join(repr(text[:80]) for text in texts[:4]))
+    return [render(raw) for raw in raws]
 
 
 if __name__ == "__main__":
