@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from quality import NOT_WORDS, WORD, decode_stream
+from quality import NOT_WORDS, SEPARATOR, WORD, decode_stream
 
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
@@ -29,7 +29,7 @@ from twitterbot.datafolder import NOVELTY, open_data
 from twitterbot.filters import Filters
 from twitterbot.novelty import NoveltyIndex
 from twitterbot.sample import STREAMS, Candidate, Sampler
-from twitterbot.vocab import EOT, render
+from twitterbot.vocab import render
 
 
 def main() -> None:
@@ -56,7 +56,7 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         sampler.candidates(1, options, rng)  # compile outside the timing
         drawn, reasons, filter_seconds = 0, Counter(), 0.0
-        raw_texts, shown = [], []
+        raw, shown = [], []
         started = time.perf_counter()
         while drawn < args.n:
             for candidate in sampler.candidates(min(STREAMS, args.n - drawn), options, rng):
@@ -65,7 +65,7 @@ def main() -> None:
                 filter_seconds += time.perf_counter() - checked
                 reasons[reason] += 1
                 drawn += 1
-                raw_texts.append(candidate)
+                raw.append(candidate)
                 if reason is None:
                     shown.append(candidate)
         total = time.perf_counter() - started
@@ -75,7 +75,7 @@ def main() -> None:
             f"{temperature} | {drawn} | {passed / drawn:.1%} | {shares or 'none'} | "
             f"{drawn / filter_seconds:,.0f}/s | {drawn / total:,.0f}/s"
         )
-        profiles += [(temperature, "raw", raw_texts), (temperature, "shown", shown)]
+        profiles += [(temperature, "raw", raw), (temperature, "shown", shown)]
     if args.real:
         real = check_real_tweets(args.real, filters)
         profiles.append(("real", "tweets", [Candidate(text, text, True) for text in real]))
@@ -107,22 +107,20 @@ def check_real_tweets(folders: list[Path], filters: Filters) -> list[str]:
     for path in folders:
         folder = open_data(path)
         for split in ("train", "validate", "test"):
-            ids = folder.split(split)[()]
-            ends = np.flatnonzero(ids == EOT)
-            starts = np.concatenate([[0], ends[:-1] + 1])
-            raws += [folder.vocab.decode(ids[start:end]) for start, end in zip(starts, ends, strict=True)]
+            raws += decode_stream(folder.split(split)[()], folder.vocab).split(SEPARATOR)[:-1]  # each ends at <eot>
+    shown = [render(raw) for raw in raws]
     failed: dict[str, list[str]] = {}
-    for raw in raws:
-        reason = filters.rejection(raw, render(raw))
+    for raw, rendered in zip(raws, shown, strict=True):
+        reason = filters.rejection(raw, rendered)
         if reason:
-            failed.setdefault(reason, []).append(render(raw))
+            failed.setdefault(reason, []).append(rendered)
     rejected = sum(map(len, failed.values()))
     print(
         f"\nreal tweets as candidates: {len(raws) - rejected:,} of {len(raws):,} pass ({1 - rejected / len(raws):.1%})"
     )
     for reason, texts in sorted(failed.items(), key=lambda item: -len(item[1])):
         print(f"  {reason}: {len(texts)}, e.g. " + " | ".join(repr(text[:80]) for text in texts[:4]))
-    return [render(raw) for raw in raws]
+    return shown
 
 
 if __name__ == "__main__":

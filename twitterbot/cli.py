@@ -48,7 +48,9 @@ def flag(name: str, help: str) -> typer.models.OptionInfo:  # noqa: A002 - typer
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="folder to write")]
 PrecisionOption = Annotated[
     Precision,
-    typer.Option(help="mixed_bfloat16: bfloat16 products, float32 weights and state (fastest on TensorFlow, AMX CPUs)"),
+    typer.Option(
+        help="mixed_bfloat16: bfloat16 products, float32 weights and optimizer (fastest on TensorFlow, AMX CPUs)"
+    ),
 ]
 ForceOption = Annotated[
     bool, flag("--force", "replace an existing output folder of the same kind made by twitterbot (never an input)")

@@ -18,7 +18,7 @@ BUNDLED = Path(__file__).parent / "models" / "base"  # the base model shipped in
 # --optimizer names and their keras.optimizers classes (model.make_optimizer builds them)
 OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam"}
 Optimizer = Literal[tuple(OPTIMIZERS)]  # type: ignore[valid-type]  # the --optimizer choices, from the table
-# --precision choices: Keras dtype policies training may run under (weights, optimizer and LSTM state stay
+# --precision choices: Keras dtype policies training may run under (weights, optimizer and what is saved stay
 # float32 either way; model.build_model applies it)
 PRECISIONS = ("float32", "mixed_bfloat16")
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]

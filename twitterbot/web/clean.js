@@ -26,16 +26,30 @@ export function dropDebris(text) {
   });
 }
 
+const TRIM = new RegExp(`^[${SPACE}]+|[${SPACE}]+$`, "gu");
+const MENTION_RULES = new Map();
+
+// The rules that read the mention placeholder, compiled once per placeholder, not once per tweet: a reply's
+// leading @handles (placeholders by now; `bot prepare --replies strip`: X shows them apart) and a retweet.
+function mentionRules(mention) {
+  if (!MENTION_RULES.has(mention)) {
+    MENTION_RULES.set(mention, {
+      reply: new RegExp(`^(?:(?:@${WORD}{1,15}|${mention})(?:[${SPACE}]+|$))+`, "u"),
+      retweet: new RegExp(`^RT (?:@${WORD}|${mention}|:)`, "u"),
+    });
+  }
+  return MENTION_RULES.get(mention);
+}
+
 // One tweet cleaned, and why it is dropped (null, "empty" or "retweet"). placeholders: vocab.json's.
 export function cleanTweet(text, placeholders) {
+  const { reply, retweet } = mentionRules(placeholders.mention);
   text = decodeHTML(text.replace(/\r\n?/g, "\n")).normalize("NFC");
   text = text.replace(/\t/g, " ").replace(CONTROL, "");
   text = text.replace(LINK, placeholders.link).replace(MENTION, placeholders.mention);
-  text = dropDebris(text).replace(new RegExp(`^[${SPACE}]+|[${SPACE}]+$`, "gu"), "");
-  // A reply's leading @handles (placeholders by now), as `bot prepare --replies strip`: X shows them apart.
-  text = text.replace(new RegExp(`^(?:(?:@${WORD}{1,15}|${placeholders.mention})(?:[${SPACE}]+|$))+`, "u"), "");
+  text = dropDebris(text).replace(TRIM, "").replace(reply, "");
   if (!text) return [text, "empty"];
-  return [text, new RegExp(`^RT (?:@${WORD}|${placeholders.mention}|:)`, "u").test(text) ? "retweet" : null];
+  return [text, retweet.test(text) ? "retweet" : null];
 }
 
 // The kept tweets, in order, each once; and how many were dropped for each reason.

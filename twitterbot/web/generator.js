@@ -184,8 +184,8 @@ export class TweetWriter {
   }
 
   // n raw tweets in parallel, placeholders still in, as { text, ended }. Each starts from the tweet-start
-  // state, is primed with seedText, stops at <eot> (ended) or maxLen characters (not ended: cut). onStep(step) may return a promise: the page
-  // yields to the UI there.
+  // state, is primed with seedText, stops at <eot> (ended) or maxLen characters (not ended: cut).
+  // onStep(step) may return a promise: the page yields to the UI there.
   async draft({ n = 1, temperature, topK = 0, topP = 1, seedText = "", maxLen, random = Math.random, onStep }) {
     const seed = this.encode(seedText);
     if (seed.length >= maxLen) throw new Error("the seed text is as long as the tweet may be");
