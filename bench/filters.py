@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from quality import NOT_WORDS, SEPARATOR, WORD, decode_stream
+from quality import SEPARATOR
 
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
@@ -30,6 +30,7 @@ from twitterbot.filters import Filters
 from twitterbot.novelty import NoveltyIndex
 from twitterbot.sample import STREAMS, Candidate, Sampler
 from twitterbot.vocab import render
+from twitterbot.words import WordSet, words_in
 
 
 def main() -> None:
@@ -40,15 +41,17 @@ def main() -> None:
     parser.add_argument("--temps", type=float, nargs="+", default=[0.5, 0.8, 1.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--real", type=Path, nargs="*", default=[], help="data folders of real tweets to check")
+    parser.add_argument("--max-non-words", type=int, default=FilterOptions.max_non_words)
     args = parser.parse_args()
     ckpt = open_checkpoint(args.checkpoint)
     started = time.perf_counter()
     novelty = NoveltyIndex.load(args.data / NOVELTY) if args.data else ckpt.novelty()
     loaded = time.perf_counter() - started
-    filters = Filters(FilterOptions(), novelty)
+    filters = Filters(FilterOptions(max_non_words=args.max_non_words), novelty, words=ckpt.words())
     sampler = Sampler(ckpt, compiled=True)
     sizes = f"{novelty.tweets.size:,} tweets, {novelty.minima.size:,} n-gram hashes" if novelty else "none"
-    print(f"{ckpt.path}; novelty index: {sizes} (loaded in {loaded:.2f} s)")
+    words = f"{len(filters.words):,}" if filters.words else "none"
+    print(f"{ckpt.path}; novelty index: {sizes} (loaded in {loaded:.2f} s); words known: {words}")
     print("temp | candidates | passed | rejected by (share of candidates) | filters only | draw + filter")
     profiles = []
     for temperature in args.temps:
@@ -84,20 +87,18 @@ def main() -> None:
     for temperature, kind, candidates in profiles:
         lengths = [len(candidate.rendered) for candidate in candidates] or [0]
         cut = sum(not candidate.ended for candidate in candidates)
-        words = [
-            word for candidate in candidates for word in WORD.findall(NOT_WORDS.sub(" ", candidate.rendered).lower())
-        ]
-        unknown = f"{np.mean([word not in known for word in words]):.1%}" if known and words else "-"
+        words = [word for candidate in candidates for word in words_in(candidate.rendered)]
+        unknown = f"{np.mean([word not in known.words for word in words]):.1%}" if known and words else "-"
         print(
             f"{temperature} {kind} | {len(candidates)} | {np.mean(lengths):.1f} | {np.median(lengths):.0f} | {cut} | "
             f"{unknown}"
         )
 
 
-def training_words(data: Path) -> set[str]:
+def training_words(data: Path) -> WordSet:
     """The words of a data folder's training split, as bench/quality.py counts non-words."""
     folder = open_data(data)
-    return set(WORD.findall(decode_stream(folder.split("train")[()], folder.vocab).lower()))
+    return WordSet.of([folder.vocab.decode_stream(folder.split("train")[()])])
 
 
 def check_real_tweets(folders: list[Path], filters: Filters) -> list[str]:
@@ -107,7 +108,7 @@ def check_real_tweets(folders: list[Path], filters: Filters) -> list[str]:
     for path in folders:
         folder = open_data(path)
         for split in ("train", "validate", "test"):
-            raws += decode_stream(folder.split(split)[()], folder.vocab).split(SEPARATOR)[:-1]  # each ends at <eot>
+            raws += folder.vocab.decode_stream(folder.split(split)[()]).split(SEPARATOR)[:-1]  # each ends at <eot>
     shown = [render(raw) for raw in raws]
     failed: dict[str, list[str]] = {}
     for raw, rendered in zip(raws, shown, strict=True):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import statistics
 from pathlib import Path
 
@@ -39,28 +38,21 @@ from twitterbot.evaluate import evaluate
 from twitterbot.filters import degeneracy
 from twitterbot.sample import SampleOptions, Sampler
 from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render
+from twitterbot.words import WordSet, words_in
 
 SHOWN = (URL_TOKEN, MENTION_TOKEN, "<url>", "@user")
-WORD = re.compile(r"[^\W\d_]{3,}")
-NOT_WORDS = re.compile(r"(?:https?://|www\.|[@#])\S*")  # links, @handles and #tags: not words to judge
 POSITIONS = ((0, 3), (3, 6), (6, 9), (9, None))  # word positions for non-words by position: 1–3, …, 10 on
 PROBE = 8  # n-gram length of the novelty index's prefilter
-SEPARATOR = "\x00"  # between tweets in the decoded training text (cleaning removes every control character)
-
-
-def decode_stream(ids: np.ndarray, vocab: Vocab) -> str:
-    """A whole id stream as text at NumPy speed, <eot> as SEPARATOR."""
-    table = np.array([ord(SEPARATOR), 0xFFFD, *map(ord, vocab.chars)], dtype="<u4")
-    return table[ids].tobytes().decode("utf-32-le")
+SEPARATOR = "\x00"  # between tweets in the decoded training text (Vocab.decode_stream's <eot>)
 
 
 class TrainingText:
     """The training split as text, its tweets, its words, and an index for longest-common-substring checks."""
 
     def __init__(self, ids: np.ndarray, vocab: Vocab):
-        self.vocab, self.text = vocab, decode_stream(ids, vocab)
+        self.vocab, self.text = vocab, vocab.decode_stream(ids)
         self.tweets = set(self.text.split(SEPARATOR))
-        self.words = set(WORD.findall(self.text.lower()))
+        self.words = WordSet.of([self.text]).words
         self.probes = np.unique(gram_hashes(ids, PROBE)[PROBE][PROBE - 1 :])
 
     def shares_40(self, raw: str) -> bool:
@@ -89,7 +81,7 @@ def non_word_share(tokens: list[list[str]], known: set[str], start: int, stop: i
 
 def figures(raws: list[str], training: TrainingText, max_len: int, words: int) -> dict:
     shown = [render(raw) for raw in raws]
-    tokens = [WORD.findall(NOT_WORDS.sub(" ", text).lower()) for text in shown]
+    tokens = [words_in(text) for text in shown]
     bigrams, budget = [], words
     for text in shown:
         ws = text.split()[:budget]
@@ -131,7 +123,7 @@ def main() -> None:
     ckpt, data = open_checkpoint(args.checkpoint), open_data(args.data)
     train_ids, test_ids = data.split("train")[()], data.split("test")[()]
     training = TrainingText(train_ids, data.vocab)
-    real = [t for t in decode_stream(test_ids, data.vocab).split(SEPARATOR) if t]
+    real = [t for t in data.vocab.decode_stream(test_ids).split(SEPARATOR) if t]
     real = [real[i] for i in np.random.default_rng(args.seed).permutation(len(real))[: args.n]]
     options = SampleOptions()
     sampler = Sampler(ckpt, compiled=True, tweet_start=not args.zero_start)

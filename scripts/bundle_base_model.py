@@ -4,7 +4,8 @@ Keeps what generation, evaluation, export and fine-tuning need — config.json, 
 history.csv, loss.png, the best weights re-saved without optimizer slots and stored as float16
 (Keras casts them back to float32 on load; the test loss moves by < 1e-3), and the tweet-start
 state of those float16 weights, read from the training split of DATA (the data folder the model
-was trained on) — and nothing of the training state. `--state` takes the weights of the last saved
+was trained on), and the words it knows (the checkpoint's, or DATA's for a run begun before
+checkpoints kept them) — and nothing of the training state. `--state` takes the weights of the last saved
 training state instead of the best epoch's: a run of less than one epoch over a large corpus
 (`--save-every`) has no best epoch.
 
@@ -64,6 +65,7 @@ def main() -> None:
         _float16_copy(staging / "float32.weights.h5", staging / checkpoint.WEIGHTS)
         (staging / "float32.weights.h5").unlink()
         checkpoint.write_start_state(staging, ckpt.config, data.split("train"))
+        (ckpt.words() or data.words()).save(staging / checkpoint.WORDS)
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())
     print(f"bundled {ckpt.path} into {BUNDLED}: {size / 1e6:.2f} MB")
     if size > LIMIT_BYTES:

@@ -1,6 +1,6 @@
 // Bundles the page's helper libraries from npm into twitterbot/web/vendor/ (committed, so the page and
 // `pip install` need no network): twitter-text's parseTweet (X's weighted length, as `bot` counts it
-// with twitter-text-parser), fflate's zip and unzip (an X archive arrives as a .zip; the fine-tuned model leaves as one) and entities' decodeHTML
+// with twitter-text-parser), fflate's zip and unzip (an X archive arrives as a .zip; the fine-tuned model leaves as one) and gzip (the word list) and entities' decodeHTML
 // (HTML5's character references, as Python's html.unescape reads them for `bot prepare`). twitter-text's old
 // core-js polyfills are left out: every browser tfjs runs in has what they patch.
 // usage: node scripts/vendor-web.mjs [OUT_DIR]
@@ -16,7 +16,7 @@ const noPolyfills = {
 };
 const bundles = {
   "twitter-text.min.js": 'import twttr from "twitter-text"; export const parseTweet = twttr.parseTweet;',
-  "fflate.min.js": 'export { unzipSync, zipSync } from "fflate";',
+  "fflate.min.js": 'export { gunzipSync, gzipSync, unzipSync, zipSync } from "fflate";',
   "entities.min.js": 'export { decodeHTML } from "entities";',
 };
 for (const [name, contents] of Object.entries(bundles)) {

@@ -19,6 +19,7 @@ from twitterbot import export as export_module
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.cli import app
 from twitterbot.config import SampleOptions
+from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.export import export
 from twitterbot.lstm import ModelWeights, lstm_step, numpy_ops
@@ -271,6 +272,8 @@ def check_made_yours(yours: dict, checkpoint, archive: Path, tmp_path: Path) -> 
     index, expected = mine.novelty(), np.load(tmp_path / "account" / "novelty.npz")
     assert index.tweets.tolist() == expected["tweets"].tolist()
     assert index.minima.tolist() == expected["minima"].tolist()
+    account_words = open_data(tmp_path / "account").words()  # it knows the base's words and the account's
+    assert account_words.words - checkpoint.words().words and mine.words() == checkpoint.words() | account_words
 
 
 def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
@@ -308,8 +311,12 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
         f"see {URL_TOKEN} now",
         "\ue000",
         "👩\u200d💻 ok",
+        "the cat sat on a glorp",  # one word the corpus never had: a name, slang
+        "the glorp sat on a blimf",  # two
+        "THE Glorp Sat on the Mat #blimf https://zzyzx.com/qwop @qwerty",  # tags, links, handles not judged
+        "Ⅻabc naïve ΟΔΟΣ cat",
     ]
-    filters = Filters(options, checkpoint.novelty(), "@me")
+    filters = Filters(options, checkpoint.novelty(), "@me", words=checkpoint.words())
     candidates = [(raw, render(raw, mention="@me"), True) for raw in raws]
     candidates += [("waiting to be rea", "waiting to be rea", False), ("ha" * 20, "ha" * 20, False)]  # ran to max_len
     texts = [
@@ -336,7 +343,7 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
     node("tests/js/filters.mjs", out, cases, tmp_path / "page.json")
     page = json.loads((tmp_path / "page.json").read_text(encoding="utf-8"))
     assert page["rejections"] == [filters.rejection(*candidate) for candidate in candidates]
-    reasons = {"copy", "copied run", "mention", "blocklist", "too long", "loop", "unfinished", None}
+    reasons = {"copy", "copied run", "mention", "blocklist", "too long", "loop", "unfinished", "non-word", None}
     assert reasons <= set(page["rejections"])
     # twitter-text (JS, Twitter's own) and twitter-text-parser (Python) date from different emoji tables:
     # they differ on 38 of 9,670 symbol texts (© and ® alone; some emoji + U+FE0F), none of these.
@@ -370,6 +377,7 @@ def test_import_web_gives_back_the_checkpoint(checkpoint, tmp_path):
         ):
             np.testing.assert_array_equal(a, b)
         assert back.novelty().tweets.tolist() == checkpoint.novelty().tweets.tolist()
+        assert back.words() == checkpoint.words()
         for a, b in zip(back.start_state(), checkpoint.start_state(), strict=True):
             np.testing.assert_array_equal(a, b)
         generated = CliRunner().invoke(app, ["generate", str(out), "-n", "2", "--seed", "1"])

@@ -1,5 +1,7 @@
 """What may be shown: no placeholder ever, no loop or mention chain (the sampler redraws those)."""
 
+import gzip
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,6 +18,7 @@ from twitterbot.post import BlueskyDestination, MastodonDestination, XDestinatio
 from twitterbot.sample import REDRAWS, Sampler, generate
 from twitterbot.train import train
 from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
+from twitterbot.words import WordSet, words_in
 
 M = MENTION_TOKEN
 
@@ -86,7 +89,7 @@ LONG_RUN = TRAINING[3][:90]  # 90 characters: past --max-run (80), a copy in a t
 CJK = "".join(chr(0x4E00 + i) for i in range(141))  # each counts 2 on X
 REASONS = {
     *("empty", "loop", "mention chain", "unfinished", "placeholder", "mention", "too long", "copy", "copied run"),
-    "blocklist",
+    *("blocklist", "non-word"),
 }
 
 
@@ -125,6 +128,42 @@ def test_each_filter_names_its_reason(tmp_path):
     assert filters.rejection("waiting to be rea", "waiting to be rea", ended=False) == "unfinished"
     assert filters.rejection("ha" * 20, "ha" * 20, ended=False) == "loop"
     assert x_length("see https://example.com/a/very/long/address/that/goes/on 🐟") == 23 + 4 + 1 + 2
+
+
+def test_a_tweet_reads_as_words_the_corpus_had():
+    known = WordSet.of(TRAINING)
+    assert words_in("Sat ON the mat, see https://t.co/Zq and @bobby #blessed ok 2nd") == [
+        "sat",
+        "the",
+        "mat",
+        "see",
+        "and",
+    ]
+    filters = Filters(FilterOptions(), words=known)
+    assert filters.rejection("The CAT walked, a dog at the river!", "The CAT walked, a dog at the river!") is None
+    assert filters.rejection("the glorp sat by the river", "the glorp sat by the river") is None  # one: a name, slang
+    assert filters.rejection("the glorp sat by the blimf", "the glorp sat by the blimf") == "non-word"
+    assert filters.rejection("the river #glorp #blimf", "the river #glorp #blimf") is None  # tags are not judged
+    strict, lenient, off = (Filters(FilterOptions(max_non_words=n), words=known) for n in (0, 2, -1))
+    assert strict.rejection("the glorp sat", "the glorp sat") == "non-word"
+    assert lenient.rejection("the glorp sat by the blimf", "the glorp sat by the blimf") is None
+    assert off.rejection("glorp blimf zzyzx qwop", "glorp blimf zzyzx qwop") is None
+    assert Filters(FilterOptions()).rejection("glorp blimf", "glorp blimf") is None  # no word list: not checked
+    with pytest.raises(BotError, match="--max-non-words"):
+        FilterOptions(max_non_words=-2)
+
+
+def test_a_word_list_round_trips_and_refuses_what_is_not_one(tmp_path):
+    words = WordSet.of(TRAINING)
+    words.save(tmp_path / "words.txt.gz")
+    assert WordSet.load(tmp_path / "words.txt.gz") == words
+    assert words.to_bytes() == WordSet(frozenset(sorted(words.words, reverse=True))).to_bytes()  # no timestamp
+    (tmp_path / "bad.gz").write_bytes(b"not gzip")
+    with pytest.raises(BotError, match="bad.gz: not a gzip word list"):
+        WordSet.load(tmp_path / "bad.gz")
+    (tmp_path / "upper.gz").write_bytes(gzip.compress(b"fine\nNot"))
+    with pytest.raises(BotError, match="upper.gz: not a twitterbot word list"):
+        WordSet.load(tmp_path / "upper.gz")
 
 
 PIECES = st.sampled_from(

@@ -23,6 +23,7 @@ from twitterbot.model import lstm_layers, reset_states
 from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate
 from twitterbot.train import train
 from twitterbot.vocab import EOT, UNK
+from twitterbot.words import WordSet
 
 
 def weights_of(path):
@@ -40,7 +41,7 @@ def trained(data_folder, tiny_config, tmp_path_factory):
 
 
 @pytest.mark.both_backends
-def test_checkpoint_is_self_contained_and_loss_falls(trained, keras_backend):
+def test_checkpoint_is_self_contained_and_loss_falls(trained, data_folder, keras_backend):
     out, history = trained
     for piece in (
         "config.json",
@@ -54,6 +55,7 @@ def test_checkpoint_is_self_contained_and_loss_falls(trained, keras_backend):
         assert (out / piece).is_file(), piece
     assert any((out / "logs").rglob("*tfevents*"))
     ckpt = open_checkpoint(out)
+    assert "sat" in ckpt.words().words and ckpt.words() == WordSet.load(data_folder / "words.txt.gz")
     assert [int(row["epoch"]) for row in history] == [0, 1]
     assert history[-1]["val_loss"] < 0.6 * math.log(ckpt.config.vocab_size)
 
@@ -385,7 +387,9 @@ def test_finetune_lowers_the_accounts_loss(trained, tmp_path, keras_backend):
         freeze_layers=1,
     )
     assert result.after.loss < result.before.loss
-    config = open_checkpoint(tmp_path / "me-ckpt").config
+    mine = open_checkpoint(tmp_path / "me-ckpt")
+    assert "said" not in base.words().words and mine.words().words >= base.words().words | {"said"}  # its and mine
+    config = mine.config
     assert config.freeze_embedding and config.freeze_layers == 1 and config.learning_rate == 0.01
 
     def embedding(path):

@@ -25,6 +25,8 @@ from .lstm import LstmWeights, ModelWeights, require_finite, tweet_start_state, 
 from .novelty import NoveltyIndex
 from .vocab import FILE as VOCAB_FILE
 from .vocab import Vocab
+from .words import FILE as WORDS_FILE
+from .words import WordSet
 
 if TYPE_CHECKING:  # Keras is imported by what builds a model, not by opening a checkpoint to sample from it
     import keras
@@ -42,6 +44,7 @@ STATE_WEIGHTS = "last.weights.h5"
 COUNTERS = "state.json"
 RNG_STATES = "lstm_rng_states.npz"
 NOVELTY = "novelty.npz"  # the training tweets' index, copied from the data folder (novelty filter)
+WORDS = WORDS_FILE  # the words it knows (the non-word filter): the data folder's, and a fine-tune's base's
 POST_LOG = "posted.jsonl"  # what `bot post` posted with this model, so nothing is posted twice
 REQUIRED = (CONFIG, VOCAB, WEIGHTS)
 RECORDS = (CONFIG, VOCAB, HISTORY, LOSS_PLOT)  # what a copy of a checkpoint (the bundled model) keeps besides weights
@@ -79,6 +82,10 @@ class Checkpoint:
         """The index of the tweets it was trained on, where the data folder had one."""
         return NoveltyIndex.load(self.path / NOVELTY) if (self.path / NOVELTY).is_file() else None
 
+    def words(self) -> WordSet | None:
+        """The words of the tweets it learned from (a fine-tune: its base's too), where it has them."""
+        return WordSet.load(self.path / WORDS) if (self.path / WORDS).is_file() else None
+
     def load_model(self, batch_size: int, seq_len: int | None = None, weights: Path | None = None) -> keras.Model:
         """The model rebuilt for `batch_size` parallel streams, with the best weights (or `weights`)."""
         from .model import build_model, load_weights_only
@@ -98,9 +105,9 @@ def is_checkpoint(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file() and (Path(path) / VOCAB).is_file()
 
 
-def create(path: Path, config: Config, vocab: Vocab, novelty: Path | None = None) -> None:
+def create(path: Path, config: Config, vocab: Vocab, novelty: Path | None = None, words: WordSet | None = None) -> None:
     """A fresh checkpoint folder with the run's config and vocabulary (and the training tweets' novelty
-    index, if the data has one); an existing one is replaced."""
+    index, if the data has one, and the words it knows); an existing one is replaced."""
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
@@ -109,6 +116,8 @@ def create(path: Path, config: Config, vocab: Vocab, novelty: Path | None = None
     if novelty is not None and novelty.is_file():
         with fsutil.atomic_path(path / NOVELTY) as tmp:
             shutil.copyfile(novelty, tmp)
+    if words is not None:
+        words.save(path / WORDS)
 
 
 def check_start_state(state: list[np.ndarray], config: Config, problem: str) -> None:

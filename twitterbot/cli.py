@@ -70,6 +70,9 @@ OverlapOption = Annotated[
 MaxRunOption = Annotated[
     int, typer.Option(help="reject a tweet sharing a run of this many characters with a training tweet, or --overlap")
 ]
+MaxNonWordsOption = Annotated[
+    int, typer.Option(help="reject a tweet with more words its corpus never had than this (-1: any)")
+]
 AllowMentionsOption = Annotated[
     bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
 ]
@@ -347,13 +350,14 @@ def generate(
     ] = True,
     overlap: OverlapOption = FilterOptions.overlap,
     max_run: MaxRunOption = FilterOptions.max_run,
+    max_non_words: MaxNonWordsOption = FilterOptions.max_non_words,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
 ) -> None:
     """Write tweets with a trained model, several in parallel. Links and @mentions the model learned
     where to put are dropped unless --link / --mention say what they become. Shown are only tweets that
-    pass the filters: not a copy of a training tweet, no @mention of people, within X's 280, nothing on
-    the blocklist, no loop; it says how many candidates that took."""
+    pass the filters: whole, not a copy of a training tweet, no @mention of people, within X's 280, words
+    the corpus had, nothing on the blocklist, no loop; it says how many candidates that took."""
     from . import fsutil
     from .checkpoint import open_checkpoint
     from .filters import Filters
@@ -371,10 +375,14 @@ def generate(
         mention=mention,
     )
     filter_options = FilterOptions(
-        overlap=overlap, max_run=max_run, allow_mentions=allow_mentions, blocklist=str(blocklist or "")
+        overlap=overlap,
+        max_run=max_run,
+        max_non_words=max_non_words,
+        allow_mentions=allow_mentions,
+        blocklist=str(blocklist or ""),
     )
     ckpt = open_checkpoint(checkpoint)
-    filters = Filters(filter_options, ckpt.novelty(), options.mention) if filtered else None
+    filters = Filters(filter_options, ckpt.novelty(), options.mention, words=ckpt.words()) if filtered else None
     tweets = run_generate(ckpt, count, options, filters)
     with contextlib.ExitStack() as stack:
         lines = None
@@ -392,10 +400,11 @@ def generate(
             progress.advance(written)
     if filters:
         rejected = ", ".join(f"{n} {reason}" for reason, n in tweets.rejected.most_common()) or "none"
-        novelty = "" if filters.novelty else " (no novelty index: copies not checked)"
+        missing = [what for what, index in (("copies", filters.novelty), ("words", filters.words)) if index is None]
+        unchecked = f" ({' and '.join(missing)} not checked: the checkpoint has no index of them)" if missing else ""
         cost = f" ({tweets.drawn / tweets.passed:.1f} candidates a tweet)" if tweets.passed else ""
         err_console.print(
-            f"{tweets.passed} of {tweets.drawn} candidates passed the filters{cost}{novelty}; rejected: {rejected}",
+            f"{tweets.passed} of {tweets.drawn} candidates passed the filters{cost}{unchecked}; rejected: {rejected}",
             highlight=False,
         )
         if tweets.passed < count:
@@ -440,6 +449,7 @@ def export(
     mention: MentionOption = SampleOptions.mention,
     overlap: OverlapOption = FilterOptions.overlap,
     max_run: MaxRunOption = FilterOptions.max_run,
+    max_non_words: MaxNonWordsOption = FilterOptions.max_non_words,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
     novelty: Annotated[
@@ -456,11 +466,16 @@ def export(
 
     options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, link=link, mention=mention)
     filter_options = FilterOptions(
-        overlap=overlap, max_run=max_run, allow_mentions=allow_mentions, blocklist=str(blocklist or "")
+        overlap=overlap,
+        max_run=max_run,
+        max_non_words=max_non_words,
+        allow_mentions=allow_mentions,
+        blocklist=str(blocklist or ""),
     )
     ckpt = open_checkpoint(checkpoint)
     sizes = run_export(ckpt, out, quantize, options, force=force, filters=filter_options, novelty=novelty)
     index = f", {sizes['novelty_bytes'] / 1e6:.2f} MB novelty index" if sizes["novelty_bytes"] else ""
+    index += f", {sizes['words_bytes'] / 1e6:.2f} MB word list" if sizes["words_bytes"] else ""
     console.print(
         f"exported {checkpoint} to {out}: {sizes['weights_bytes'] / 1e6:.2f} MB of {sizes['quantize']} "
         f"weights in {sizes['shards']} shard(s){index}; view it with `bot serve {out}`"

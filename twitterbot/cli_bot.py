@@ -15,6 +15,7 @@ from .cli import (
     BlocklistOption,
     ForceOption,
     LinkOption,
+    MaxNonWordsOption,
     MaxRunOption,
     MentionOption,
     OutOption,
@@ -73,6 +74,7 @@ def post(
     mention: MentionOption = SampleOptions.mention,
     overlap: OverlapOption = FilterOptions.overlap,
     max_run: MaxRunOption = FilterOptions.max_run,
+    max_non_words: MaxNonWordsOption = FilterOptions.max_non_words,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
 ) -> None:
@@ -95,13 +97,14 @@ def post(
     filter_options = FilterOptions(
         overlap=overlap,
         max_run=max_run,
+        max_non_words=max_non_words,
         allow_mentions=allow_mentions,
         blocklist=str(blocklist or ""),
         max_length=kind.max_length,
     )
     ckpt = open_checkpoint(checkpoint)
     log = log or (Path(POST_LOG) if ckpt.path == BUNDLED else ckpt.path / POST_LOG)
-    filters = Filters(filter_options, ckpt.novelty(), options.mention, kind.length)
+    filters = Filters(filter_options, ckpt.novelty(), options.mention, kind.length, ckpt.words())
     say = functools.partial(err_console.print, markup=False, highlight=False)
     posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
 

@@ -28,7 +28,7 @@ import numpy as np
 from . import fsutil, sources
 from .clean import CleanOptions, clean_batch, clean_lines
 from .config import PrepareOptions
-from .datafolder import DATA, FORMAT_VERSION, NOVELTY, SETTINGS, SPLITS, VOCAB, is_data_folder
+from .datafolder import DATA, FORMAT_VERSION, NOVELTY, SETTINGS, SPLITS, VOCAB, WORDS, is_data_folder, stream_words
 from .errors import BotError
 from .novelty import NoveltyIndex
 from .vocab import CODE_POINTS, EOT, UNK, Vocab, code_points
@@ -112,6 +112,7 @@ def prepare(
         with fsutil.staged_dir(out) as staging:
             _encode(_chunks(spool, blocks, lengths), labels, vocab, staging / DATA, summary)
             NoveltyIndex.build(_chunks(spool, blocks, lengths)).save(staging / NOVELTY)
+            stream_words(staging / DATA, vocab).save(staging / WORDS)
             summary.vocab_size = vocab.size
             summary.coverage = 1 - summary.unknown_chars / max(summary.characters, 1)  # of this data
             vocab.save(staging / VOCAB)

@@ -3,19 +3,25 @@
 data.h5       one uint16 id stream per split (train, validate, test), tweets separated by <eot>
 vocab.json    the vocabulary the ids stand for (also kept in data.h5's attributes)
 prepare.json  what was read, how it was cleaned and split, and the summary
+novelty.npz   the kept tweets' index for the novelty filter (novelty.py)
+words.txt.gz  the kept tweets' words for the non-word filter (words.py)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 import h5py
+import numpy as np
 
 from .errors import BotError
+from .vocab import EOT, Vocab
 from .vocab import FILE as VOCAB_FILE
-from .vocab import Vocab
+from .words import FILE as WORDS_FILE
+from .words import WordSet
 
 if TYPE_CHECKING:  # batches imports Keras; preparing data must not wait for it
     from .batches import LaneBatches
@@ -27,6 +33,7 @@ DATA = "data.h5"
 VOCAB = VOCAB_FILE
 SETTINGS = "prepare.json"
 NOVELTY = "novelty.npz"  # the training tweets' index for the novelty filter (novelty.py)
+WORDS = WORDS_FILE
 _CHECK_IDS = 1 << 24  # ids read at once when checking a data file
 
 
@@ -48,6 +55,12 @@ class DataFolder:
             return h5py.File(self.h5_path, "r")[name]
         except (OSError, KeyError) as error:
             raise BotError(f"{self.h5_path}: cannot read split {name!r} ({error})") from error
+
+    def words(self) -> WordSet:
+        """The words of every kept tweet (a folder prepared before they were kept: read from its ids)."""
+        if (self.path / WORDS).is_file():
+            return WordSet.load(self.path / WORDS)
+        return stream_words(self.h5_path, self.vocab)
 
     def batches(self, split: str, batch_size: int, seq_len: int, first: int = 0) -> LaneBatches:
         """A split as stateful lanes of `batch_size` × `seq_len` windows, from batch `first` on. The lanes of
@@ -87,6 +100,24 @@ def open_data(path: Path) -> DataFolder:
     except (OSError, KeyError) as error:
         raise BotError(f"{path / DATA}: damaged or not a twitterbot data file ({error})") from error
     return DataFolder(path, vocab, lengths)
+
+
+def stream_words(h5_path: Path, vocab: Vocab) -> WordSet:
+    """The words of a data file's tweets, every split, as the model reads them (rare characters as <unk>)."""
+    with h5py.File(h5_path, "r") as h5:
+        return WordSet.of(vocab.decode_stream(ids) for name in SPLITS for ids in _whole_tweets(h5[name]))
+
+
+def _whole_tweets(stream: h5py.Dataset) -> Iterator[np.ndarray]:
+    """A split's ids in blocks of about _CHECK_IDS, each cut after an <eot>, so no word is cut in two."""
+    rest = np.zeros(0, stream.dtype)
+    for start in range(0, stream.shape[0], _CHECK_IDS):
+        block = np.concatenate([rest, stream[start : start + _CHECK_IDS]])
+        ends = np.flatnonzero(block == EOT)
+        cut = int(ends[-1]) + 1 if len(ends) else 0
+        yield block[:cut]
+        rest = block[cut:]
+    yield rest
 
 
 def _check_ids(stream: h5py.Dataset, vocab_size: int, what: str) -> None:

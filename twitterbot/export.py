@@ -25,6 +25,7 @@ from .filters import page_rules
 from .lstm import ModelWeights, require_finite, stored_precision, weight_shapes
 from .vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 from .vocab import FILE as VOCAB_FILE
+from .words import FILE as WORDS_FILE
 
 if TYPE_CHECKING:  # checkpoint imports Keras; `bot serve` asks this module what an export is
     from .checkpoint import Checkpoint
@@ -33,6 +34,7 @@ MODEL = "model.json"  # topology and weight manifest, as tf.loadLayersModel read
 GENERATION = "generation.json"  # the page's sampling defaults
 FILTERS = "filters.json"  # the rules the page applies to what it shows, as `bot generate` does
 NOVELTY = "novelty.bin"  # the training tweets' index, when the checkpoint has one: tweet hashes, then n-grams
+WORDS = WORDS_FILE  # the words the checkpoint knows, when it has them and the non-word rule is on
 PAGE = "index.html"  # from WEB_ASSETS, with the page's scripts
 WEB_ASSETS = Path(__file__).parent / "web"
 SHARD_BYTES = 4 * 1024 * 1024
@@ -171,7 +173,8 @@ def export(
     written to generation.json, which is all the page reads them from. `quantize` None: the precision the
     checkpoint stores (float16 for the bundled model: float32 would be 1.5× the bytes for nothing).
     `filters` go to filters.json; with `novelty`, the checkpoint's novelty index (if it has one) goes to
-    novelty.bin, so the page refuses copies of training tweets too.
+    novelty.bin, so the page refuses copies of training tweets too; its words (if it has them and
+    `filters` check words) to words.txt.gz, so the page refuses non-words as `bot generate` does.
     """
     if quantize not in (None, *QUANTIZATIONS):
         raise BotError(f"--quantize must be one of {', '.join(QUANTIZATIONS)} (got {quantize!r})")
@@ -182,6 +185,7 @@ def export(
     specs, data = encode_weights(layer_weights(ckpt), quantize)
     rules = page_rules(filters)
     training = ckpt.novelty() if novelty else None  # the training tweets' index
+    words = ckpt.words() if filters.max_non_words >= 0 else None
     shard_count = max(1, -(-len(data) // SHARD_BYTES))
     paths = [f"group1-shard{i + 1}of{shard_count}.bin" for i in range(shard_count)]
     with fsutil.staged_dir(out) as staging:
@@ -210,6 +214,9 @@ def export(
             rules["novelty"] = {"file": NOVELTY, "tweets": len(training.tweets), "minima": len(training.minima)}
             hashes = training.tweets.astype("<u8").tobytes() + training.minima.astype("<u4").tobytes()
             (staging / NOVELTY).write_bytes(hashes)
+        if words is not None:
+            rules["words"] = {"file": WORDS, "count": len(words)}
+            (staging / WORDS).write_bytes(words.to_bytes())
         fsutil.write_json(staging / FILTERS, rules)
         for asset in WEB_ASSETS.rglob("*"):
             if asset.is_file():
@@ -217,7 +224,14 @@ def export(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(asset, target)
     novelty_bytes = 0 if training is None else training.tweets.nbytes + training.minima.nbytes
-    return {"weights_bytes": len(data), "shards": shard_count, "quantize": quantize, "novelty_bytes": novelty_bytes}
+    words_bytes = 0 if words is None else (out / WORDS).stat().st_size
+    return {
+        "weights_bytes": len(data),
+        "shards": shard_count,
+        "quantize": quantize,
+        "novelty_bytes": novelty_bytes,
+        "words_bytes": words_bytes,
+    }
 
 
 def import_web(source: Path, out: Path, force: bool = False) -> Path:
@@ -225,12 +239,13 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
 
     The weights are decoded as tfjs reads them (float32, or quantized float16 / uint8) and written as a
     Keras weights file; config.json and vocab.json come from generation.json and vocab.json, and the
-    page's index of the tweets it trained on (novelty.bin) becomes novelty.npz, its tweet-start state
-    start_state.npz."""
+    page's index of the tweets it trained on (novelty.bin) becomes novelty.npz, its words (words.txt.gz)
+    the checkpoint's, its tweet-start state start_state.npz."""
     from . import checkpoint
     from .backend import import_keras
     from .novelty import NoveltyIndex
     from .vocab import Vocab
+    from .words import WordSet
 
     source, out = Path(source), Path(out)
     files = _web_files(source)
@@ -259,9 +274,10 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
         model.get_layer(lstm_name(index)).cell.set_weights(arrays[1 + 3 * index : 4 + 3 * index])
     model.get_layer(OUTPUT).set_weights(arrays[-2:])
     rules = _json(files, source, FILTERS) if FILTERS in files else {}
+    words = WordSet.from_bytes(files[WORDS], f"{source}/{WORDS}") if "words" in rules and WORDS in files else None
     fsutil.sweep_stale(out.parent, out.name)
     with fsutil.staged_dir(out) as staging:
-        checkpoint.create(staging, config, vocab)
+        checkpoint.create(staging, config, vocab, words=words)
         model.save_weights(staging / checkpoint.WEIGHTS)
         if "startState" in generation:
             _write_start_state(staging / checkpoint.START_STATE, generation["startState"], config, source)

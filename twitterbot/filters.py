@@ -1,6 +1,6 @@
 """What a written tweet must not be: degenerate (empty, a short loop, a mention chain), and, for what is
-shown or posted, `Filters`: no placeholder, no mention of people, X's length, not a copy of a training
-tweet, nothing on the blocklist.
+shown or posted, `Filters`: whole, no placeholder, no mention of people, X's length, words the corpus
+had, not a copy of a training tweet, nothing on the blocklist.
 
 The sampler redraws a stream that is degenerate, and `bench/quality.py` counts the same things in
 samples and in real tweets, so "degenerate" has one definition.
@@ -19,6 +19,7 @@ from .config import FilterOptions
 from .errors import BotError
 from .novelty import NoveltyIndex
 from .vocab import MENTION_TOKEN, PLACEHOLDERS
+from .words import WordSet
 
 LOOP_SPAN = 30  # a pattern of period ≤ 4 repeated over this many characters is a loop
 _LOOP = re.compile(r"(.{1,4}?)\1+", re.DOTALL)
@@ -52,9 +53,11 @@ def must_redraw(raw: str, rendered: str) -> bool:
 
 class Filters:
     """Every rule a candidate must pass to be shown or posted, each failure named: 'empty', 'loop',
-    'mention chain', 'unfinished', 'placeholder', 'mention', 'too long', 'copy', 'copied run', 'blocklist'.
+    'mention chain', 'unfinished', 'placeholder', 'mention', 'too long', 'copy', 'copied run', 'blocklist',
+    'non-word'.
 
     `novelty`: the training tweets' index (a checkpoint's novelty.npz); without one, copies are not checked.
+    `words`: the words the model's corpus had (a checkpoint's words.txt.gz); without them, words are not.
     `mention`: the handle the user chose for the mention placeholder (`--mention`), which may appear.
     `length`: how the destination counts (default: X's weighted length); `options.max_length` its limit.
     """
@@ -65,8 +68,9 @@ class Filters:
         novelty: NoveltyIndex | None = None,
         mention: str = "",
         length: Callable[[str], int] | None = None,
+        words: WordSet | None = None,
     ):
-        self.options, self.novelty, self.mention = options, novelty, mention.lower()
+        self.options, self.novelty, self.mention, self.words = options, novelty, mention.lower(), words
         self.length = length or x_length
         self.blocked = _blocklist(Path(options.blocklist) if options.blocklist else None)
 
@@ -97,6 +101,12 @@ class Filters:
                 return "copied run"
         if self.blocked is not None and self.blocked.search(_unleet(rendered)):
             return "blocklist"
+        if (
+            self.words is not None
+            and self.options.max_non_words >= 0
+            and len(self.words.unknown(rendered)) > self.options.max_non_words
+        ):
+            return "non-word"
         return None
 
 
@@ -165,6 +175,7 @@ def page_rules(options: FilterOptions) -> dict:
         "max_length": options.max_length,
         "overlap": options.overlap,
         "max_run": options.max_run,
+        "max_non_words": options.max_non_words,
         "allow_mentions": options.allow_mentions,
         "leet": {chr(code): letter for code, letter in _LEET.items()},
         "blocked_words": sorted(words),

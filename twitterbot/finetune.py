@@ -62,6 +62,8 @@ def finetune(
         fitting = max(1, (data.lengths["validate"] - 1) // config.seq_len)
         config = config.replace(batch_size=min(base.config.batch_size, fitting))
     before = evaluate(base.path, data.path)
-    history = train(data.path, out, config, force=force, console=console, initial_weights=base.weights)
+    history = train(
+        data.path, out, config, force=force, console=console, initial_weights=base.weights, known_words=base.words()
+    )
     after = evaluate(out, data.path)
     return FinetuneResult(before, after, history, config)

@@ -22,6 +22,7 @@ from .datafolder import NOVELTY, DataFolder, open_data, require_vocab
 from .errors import BotError
 from .lstm import parameters
 from .model import build_model, compile_model, load_weights_only
+from .words import WordSet
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def train(
     save_every: int = 0,
     changed: Iterable[str] = ("num_epochs",),
     extra_callbacks: Iterable[keras.callbacks.Callback] = (),
+    known_words: WordSet | None = None,
 ) -> list[dict]:
     """Train (or continue training) a model on a data folder into a checkpoint folder; return the history.
 
@@ -52,7 +54,9 @@ def train(
     splits every batch across all local devices (data parallel, JAX); `save_every` also saves the
     resumable state every that many batches. With `restore`, the saved run's config is used, except
     the schedule settings named in `changed` (the flags given), taken from `config`. `extra_callbacks`
-    run after training's own (a search's early stop). One run at a time per folder (a lock file beside it).
+    run after training's own (a search's early stop). The checkpoint knows the data's words and
+    `known_words` (a fine-tune: its base's), for the non-word filter. One run at a time per folder (a
+    lock file beside it).
     """
     console = console or Console(stderr=True)
     if save_every < 0:
@@ -67,7 +71,10 @@ def train(
         train_batches = data.batches("train", config.batch_size, config.seq_len)  # checked before anything is written
         val_batches = data.batches("validate", config.batch_size, config.seq_len)
         if not restore:
-            checkpoint.create(out, config, data.vocab, novelty=data.path / NOVELTY)
+            words = data.words()
+            if known_words is not None:
+                words |= known_words
+            checkpoint.create(out, config, data.vocab, novelty=data.path / NOVELTY, words=words)
         keras.utils.set_random_seed(config.seed)
         if distribute:
             _distribute(config.batch_size)

@@ -102,6 +102,12 @@ class Vocab:
                 out.append("\ufffd")
         return "".join(out)
 
+    def decode_stream(self, ids: np.ndarray, eot: str = "\x00") -> str:
+        """A whole id stream as text at NumPy speed: <eot> as `eot` (one character; cleaning leaves no
+        control character in a tweet, so U+0000 splits it back into tweets), <unk> as U+FFFD."""
+        table = np.array([ord(eot), 0xFFFD, *map(ord, self.chars)], dtype="<u4")
+        return table[np.asarray(ids)].tobytes().decode("utf-32-le")
+
     def unknown(self, text: str) -> list[str]:
         """Characters of `text` the vocabulary does not have."""
         known = set(self.chars)

@@ -1,9 +1,10 @@
-// The page's filters on given texts, for the Python test to compare with twitterbot.filters and .clean:
+// The page's filters (with the export's novelty index and words) on given texts, for the Python test to
+// compare with twitterbot.filters and .clean:
 // each candidate's rejection, X's weighted length and the debris rule.
 // usage: node filters.mjs EXPORT_DIR CASES.json OUT.json   (cases: {candidates: [[raw, rendered]], lengths, debris})
 import fs from "node:fs";
 import path from "node:path";
-import { PageFilters, buildNovelty, readNovelty, xLength } from "../../twitterbot/web/filters.js";
+import { PageFilters, buildNovelty, readNovelty, readWords, xLength } from "../../twitterbot/web/filters.js";
 import { dropDebris } from "../../twitterbot/web/clean.js";
 
 const [dir, casesPath, outPath] = process.argv.slice(2);
@@ -13,7 +14,8 @@ const settings = read("generation.json");
 const vocab = read("vocab.json");
 const bytes = rules.novelty ? fs.readFileSync(path.join(dir, rules.novelty.file)) : null;
 const novelty = bytes && readNovelty(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), rules.novelty);
-const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders });
+const words = rules.words ? readWords(fs.readFileSync(path.join(dir, rules.words.file))) : null;
+const filters = new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders, words });
 const cases = JSON.parse(fs.readFileSync(casesPath, "utf8"));
 fs.writeFileSync(
   outPath,

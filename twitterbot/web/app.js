@@ -1,6 +1,6 @@
 // The page: loads the exported model with the vendored tfjs (wasm backend when it starts, else cpu),
 // writes tweets in parallel streams, and yields to the event loop between steps so the page stays live.
-import { PageFilters, readNovelty, xLength } from "./filters.js";
+import { PageFilters, readNovelty, readWords, xLength } from "./filters.js";
 import { TweetWriter, layerWeights } from "./generator.js";
 import { setUpYours } from "./yours.js";
 
@@ -85,9 +85,10 @@ async function main() {
     fetch("filters.json").then((r) => r.json()),
   ]);
   const novelty = rules.novelty ? readNovelty(await fetch(rules.novelty.file).then((r) => r.arrayBuffer()), rules.novelty) : null;
+  const words = rules.words ? readWords(new Uint8Array(await fetch(rules.words.file).then((r) => r.arrayBuffer()))) : null;
   // What writes now: the export's model, until the user's own voice replaces it (yours.js).
   const app = {
-    tf, vocab, settings, rules, modelJson,
+    tf, vocab, settings, rules, modelJson, words,
     use(weights, filters) {
       if (this.writer) this.writer.dispose();
       Object.assign(this, { weights, filters, writer: new TweetWriter(tf, weights, vocab, settings.startState) });
@@ -96,7 +97,7 @@ async function main() {
   };
   const loadMs = performance.now() - loadStart;
   window.twitterbot = { backend, loadMs, timings: [], model }; // for tests and benchmarks
-  app.use(layerWeights(model), new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders }));
+  app.use(layerWeights(model), new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders, words }));
   setUpYours(app);
   $("temperature").value = settings.temperature;
   $("temperature-value").textContent = settings.temperature;

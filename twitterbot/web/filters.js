@@ -1,11 +1,16 @@
 // What the page shows passes the rules `bot generate` applies (twitterbot.filters.Filters), read from the
-// export's filters.json (and novelty.bin): no loop or mention chain, no placeholder, no @handle of a
-// person, within X's weighted length, not a copy of a training tweet, nothing on the blocklist.
+// export's filters.json (and novelty.bin, words.txt.gz): no loop or mention chain, whole, no placeholder,
+// no @handle of a person, within X's weighted length, words the corpus had, not a copy of a training
+// tweet, nothing on the blocklist.
+import { gunzipSync, gzipSync } from "./vendor/fflate.min.js";
 import { parseTweet } from "./vendor/twitter-text.min.js";
 
 const LOOP_SPAN = 30;
 const WORD = "[\\p{L}\\p{N}_]"; // Python's \w on str: letters, numbers, underscore
 const HANDLE = new RegExp(`(?<![\\p{L}\\p{N}_@])@${WORD}{1,15}`, "gu");
+// A word the non-word rule judges (twitterbot.words): 3+ letters (Python's [^\W\d_]), links, @handles, #tags left out.
+const LETTERS = /[\p{L}\p{Nl}\p{No}]{3,}/gu;
+const NOT_WORDS = /(?:https?:\/\/|www\.|[@#])\S*/gu;
 // Novelty (twitterbot.novelty): GRAM-character n-grams hashed mod 2^64, winnowed over WINDOW of them.
 const GRAM = 10;
 const WINDOW = 6;
@@ -25,11 +30,27 @@ export function degenerate(raw, placeholders) {
   return null;
 }
 
+// The words of a text as the non-word rule judges them, in order (lower case), as twitterbot.words.words_in.
+export function wordsIn(text) {
+  return text.replace(NOT_WORDS, " ").toLowerCase().match(LETTERS) ?? [];
+}
+
+// words.txt.gz (one word a line) as a Set, and a Set back as those bytes.
+export function readWords(bytes) {
+  return new Set(new TextDecoder().decode(gunzipSync(bytes)).split("\n").filter(Boolean));
+}
+
+export function wordsBytes(words) {
+  return gzipSync(new TextEncoder().encode([...words].sort().join("\n")), { level: 9, mtime: 0 });
+}
+
 export class PageFilters {
   // rules: filters.json; novelty: the training tweets' index (readNovelty, buildNovelty) or null;
-  // mention: what the mention placeholder becomes (may appear); placeholders: vocab.json's.
-  constructor(rules, novelty, { mention = "", placeholders = {} } = {}) {
+  // mention: what the mention placeholder becomes (may appear); placeholders: vocab.json's;
+  // words: the words the corpus had (readWords), or null: words not checked.
+  constructor(rules, novelty, { mention = "", placeholders = {}, words = null } = {}) {
     this.rules = rules;
+    this.words = words;
     this.mention = mention.toLowerCase();
     this.placeholders = placeholders;
     this.leet = new Map(Object.entries(rules.leet));
@@ -56,6 +77,8 @@ export class PageFilters {
       if (shared && shared >= Math.min(this.rules.max_run, this.rules.overlap * Array.from(raw).length)) return "copied run";
     }
     if (this.blocked.test(this.unleet(rendered))) return "blocklist";
+    if (this.words && this.rules.max_non_words >= 0 && wordsIn(rendered).filter((word) => !this.words.has(word)).length > this.rules.max_non_words)
+      return "non-word";
     return null;
   }
 

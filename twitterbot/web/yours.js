@@ -3,7 +3,7 @@
 // and this page read back.
 import { cleanTweets } from "./clean.js";
 import { encodeTweets, fittingBatchSize, fromArrays, laneLength, splitTweets, toArrays } from "./finetune.js";
-import { PageFilters, buildNovelty, noveltyBytes, readNovelty } from "./filters.js";
+import { PageFilters, buildNovelty, noveltyBytes, readNovelty, readWords, wordsBytes, wordsIn } from "./filters.js";
 import { layerWeights } from "./generator.js";
 import { FileError, readTweets } from "./tweets.js";
 import { unzipSync, zipSync } from "./vendor/fflate.min.js";
@@ -19,9 +19,11 @@ function minutes(seconds) {
 
 export function setUpYours(app) {
   const { tf, vocab, settings, rules } = app;
+  const filtersFor = (opened, novelty, words) =>
+    new PageFilters(opened, novelty, { mention: settings.mention, placeholders: vocab.placeholders, words });
   let tweets = [];
   let stop = null; // while learning: tells the worker to stop after its batch
-  let tuned = null; // {config, novelty, history, before, after} of the last fine-tune (its weights: app.weights)
+  let tuned = null; // {config, novelty, words, history, before, after} of the last fine-tune (its weights: app.weights)
 
   const status = (text) => ($("learn-status").textContent = text);
   const fileError = (text) => {
@@ -102,8 +104,13 @@ export function setUpYours(app) {
       return;
     }
     const novelty = buildNovelty(tweets);
-    tuned = { config, novelty, history, before, after };
-    app.use(fromArrays(tf, weights), new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders }));
+    // It knows the base's words and the user's as the model reads them (a character it lacks splits a
+    // word), as `bot finetune` does; none if the export carried none.
+    const known = new Set(vocab.chars);
+    const asRead = (tweet) => Array.from(tweet, (ch) => (known.has(ch) ? ch : "\ufffd")).join("");
+    const words = app.words && new Set([...app.words, ...tweets.flatMap((tweet) => wordsIn(asRead(tweet)))]);
+    tuned = { config, novelty, words, history, before, after };
+    app.use(fromArrays(tf, weights), filtersFor(rules, novelty, words));
     $("download").disabled = false;
     status(
       `Done: it writes in your voice now. Its loss on tweets of yours it did not learn from fell from ${before.toFixed(2)} ` +
@@ -112,7 +119,8 @@ export function setUpYours(app) {
   }
 
   // The fine-tuned model as a .zip: model.json + one float32 shard (the export's topology and weight
-  // names), vocab.json, generation.json with the run's settings, filters.json + novelty.bin of the tweets.
+  // names), vocab.json, generation.json with the run's settings, filters.json + novelty.bin of the tweets,
+  // words.txt.gz of the words it knows.
   async function download() {
     const specs = app.modelJson.weightsManifest.flatMap((group) => group.weights);
     const { embedding, lstms, dense } = app.weights; // in the export's order: embedding, each LSTM, dense
@@ -136,8 +144,13 @@ export function setUpYours(app) {
       [shard]: bytes,
       "vocab.json": json(vocab),
       "generation.json": json({ ...settings, config: tuned.config, tuned: { history: tuned.history, before: tuned.before, after: tuned.after, tweets: tweets.length } }),
-      "filters.json": json({ ...rules, novelty: { file: "novelty.bin", tweets: tuned.novelty.tweets.length, minima: tuned.novelty.minima.length } }),
+      "filters.json": json({
+        ...rules,
+        novelty: { file: "novelty.bin", tweets: tuned.novelty.tweets.length, minima: tuned.novelty.minima.length },
+        ...(tuned.words && { words: { file: "words.txt.gz", count: tuned.words.size } }),
+      }),
       "novelty.bin": novelty,
+      ...(tuned.words && { "words.txt.gz": wordsBytes(tuned.words) }),
     };
     const zipped = zipSync(Object.fromEntries(Object.entries(files).map(([name, data]) => [`${DOWNLOAD_FOLDER}/${name}`, data])));
     const link = document.createElement("a");
@@ -169,7 +182,8 @@ export function setUpYours(app) {
       const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: specs, weightData: joined.buffer }));
       const opened = read("filters.json");
       const novelty = opened.novelty && files["novelty.bin"] ? readNovelty(files["novelty.bin"].slice().buffer, opened.novelty) : null;
-      app.use(layerWeights(model), new PageFilters(opened, novelty, { mention: settings.mention, placeholders: vocab.placeholders }));
+      const words = opened.words && files[opened.words.file] ? readWords(files[opened.words.file]) : null;
+      app.use(layerWeights(model), filtersFor(opened, novelty, words));
       status(`Opened ${file.name}: it writes in that voice now.`);
     } catch (error) {
       fileError(error instanceof FileError ? `Could not open ${error.message}` : `Could not open ${file.name}: ${error.message}`);
