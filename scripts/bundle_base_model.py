@@ -4,10 +4,11 @@ Keeps what generation, evaluation, export and fine-tuning need — config.json, 
 history.csv, loss.png, the best weights re-saved without optimizer slots and stored as float16
 (Keras casts them back to float32 on load; the test loss moves by < 1e-3), and the tweet-start
 state of those float16 weights, read from the training split of DATA (the data folder the model
-was trained on), and the words it knows (the checkpoint's, or DATA's for a run begun before
-checkpoints kept them) — and nothing of the training state. `--state` takes the weights of the last saved
-training state instead of the best epoch's: a run of less than one epoch over a large corpus
-(`--save-every`) has no best epoch.
+was trained on), the words it knows (the checkpoint's, or DATA's for a run begun before
+checkpoints kept them) and a compact index of DATA's tweets (novelty.NoveltyIndex, compact: the
+n-grams chosen twice or more, the short tweets) — and nothing of the training state. `--state`
+takes the weights of the last saved training state instead of the best epoch's: a run of less than
+one epoch over a large corpus (`--save-every`) has no best epoch.
 
     python scripts/bundle_base_model.py CKPT_DIR DATA [--state]
 """
@@ -23,7 +24,8 @@ import numpy as np
 
 from twitterbot import checkpoint, fsutil
 from twitterbot.checkpoint import BUNDLED, open_checkpoint
-from twitterbot.datafolder import open_data, require_vocab
+from twitterbot.datafolder import open_data, require_vocab, stream_tweets
+from twitterbot.novelty import NoveltyIndex
 
 LIMIT_BYTES = 10 * 1024 * 1024
 
@@ -66,6 +68,7 @@ def main() -> None:
         (staging / "float32.weights.h5").unlink()
         checkpoint.write_start_state(staging, ckpt.config, data.split("train"))
         (ckpt.words() or data.words()).save(staging / checkpoint.WORDS)
+        NoveltyIndex.build(stream_tweets(data.h5_path, data.vocab), compact=True).save(staging / checkpoint.NOVELTY)
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())
     print(f"bundled {ckpt.path} into {BUNDLED}: {size / 1e6:.2f} MB")
     if size > LIMIT_BYTES:

@@ -13,7 +13,7 @@ from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.data import prepare
 from twitterbot.errors import BotError
 from twitterbot.filters import Filters, degeneracy, has_loop, length_bound, must_redraw, x_length
-from twitterbot.novelty import SHORTEST, WINDOW, NoveltyIndex, _code_points
+from twitterbot.novelty import GRAM, SHORTEST, WINDOW, NoveltyIndex, _chosen, _code_points, _gram_hashes
 from twitterbot.post import BlueskyDestination, MastodonDestination, XDestination
 from twitterbot.sample import REDRAWS, Sampler, generate
 from twitterbot.train import train
@@ -93,9 +93,9 @@ REASONS = {
 }
 
 
-def index_of(tweets):
+def index_of(tweets, compact=False):
     points = [_code_points(t) for t in tweets]
-    return NoveltyIndex.build([(np.concatenate(points), np.array([len(p) for p in points]))])
+    return NoveltyIndex.build([(np.concatenate(points), np.array([len(p) for p in points]))], compact=compact)
 
 
 def test_each_filter_names_its_reason(tmp_path):
@@ -193,13 +193,40 @@ def test_every_text_passes_or_gets_a_named_reason(text):
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_any_long_enough_run_of_a_training_tweet_is_found(data):
-    tweet = data.draw(st.sampled_from(TRAINING))
+    tweet = data.draw(st.sampled_from([tweet for tweet in TRAINING if len(tweet) >= 2 * SHORTEST]))
     start = data.draw(st.integers(0, len(tweet) - 2 * SHORTEST))
     end = data.draw(st.integers(start + 2 * SHORTEST, len(tweet)))
     padding = data.draw(st.text(alphabet="xyz ", max_size=20))
     index = index_of(TRAINING)
     assert index.longest_shared(padding + tweet[start:end] + padding) >= end - start - 2 * (WINDOW - 1)
     assert index.is_copy(tweet) and not index.is_copy(tweet + "!")
+
+
+def test_an_index_keeps_its_gram_size_and_reads_older_ones(tmp_path):
+    """An index says its n-gram size; one written before that (10-grams) is read as such, not misread."""
+    index = index_of(TRAINING)
+    index.save(tmp_path / "new.npz")
+    loaded = NoveltyIndex.load(tmp_path / "new.npz")
+    assert loaded.minima.tolist() == index.minima.tolist() and (loaded.gram, loaded.window) == (GRAM, WINDOW)
+    points = [_code_points(t).astype(np.uint64) for t in TRAINING]
+    separated = np.concatenate([np.append(p, np.uint64(0)) for p in points])[:-1]
+    grams = _gram_hashes(separated, 10)
+    np.savez(tmp_path / "old.npz", tweets=index.tweets, minima=np.unique(grams[_chosen(grams, 6)]))  # as written before
+    old = NoveltyIndex.load(tmp_path / "old.npz")
+    assert (old.gram, old.window) == (10, 6) and old.longest_shared("so " + TRAINING[3][:60] + " then") >= 60 - 10
+
+
+def test_a_compact_index_keeps_repeated_grams_and_short_tweets():
+    repeated = "the same long phrase that many people wrote in their tweets"
+    tweets = [f"{repeated} number {i}" for i in range(3)] + [
+        "a one-off tweet about my own cat and its long day",
+        "hi there",
+    ]
+    full, compact = index_of(tweets), index_of(tweets, compact=True)
+    assert compact.compact and len(compact.minima) < len(full.minima) and len(compact.tweets) == 1  # "hi there"
+    assert compact.is_copy("hi there") and not compact.is_copy(tweets[3])
+    assert compact.longest_shared(f"so {repeated}") == full.longest_shared(f"so {repeated}") >= len(repeated) - 10
+    assert compact.longest_shared(tweets[3]) == 0 < full.longest_shared(tweets[3])
 
 
 def test_generate_shows_only_what_passes_and_counts_the_rest(data_folder, tmp_path, tiny_config):

@@ -108,6 +108,18 @@ def stream_words(h5_path: Path, vocab: Vocab) -> WordSet:
         return WordSet.of(vocab.decode_stream(ids) for name in SPLITS for ids in _whole_tweets(h5[name]))
 
 
+def stream_tweets(h5_path: Path, vocab: Vocab) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A data file's tweets, every split, as the model reads them: (code points back to back, each tweet's
+    length) blocks, as NoveltyIndex.build takes them."""
+    with h5py.File(h5_path, "r") as h5:
+        for name in SPLITS:
+            for ids in _whole_tweets(h5[name]):
+                ends = np.flatnonzero(ids == EOT)  # each tweet ends at <eot> (a sound file has nothing after)
+                if len(ends):
+                    text = vocab.decode_stream(np.delete(ids[: ends[-1]], ends[:-1]))
+                    yield np.frombuffer(text.encode("utf-32-le"), "<u4"), np.diff(ends, prepend=-1) - 1
+
+
 def _whole_tweets(stream: h5py.Dataset) -> Iterator[np.ndarray]:
     """A split's ids in blocks of about _CHECK_IDS, each cut after an <eot>, so no word is cut in two."""
     rest = np.zeros(0, stream.dtype)

@@ -211,7 +211,14 @@ def export(
             {**generation, "config": dataclasses.asdict(ckpt.config), "finetune_epochs": FINETUNE_EPOCHS},
         )
         if training is not None:
-            rules["novelty"] = {"file": NOVELTY, "tweets": len(training.tweets), "minima": len(training.minima)}
+            rules["novelty"] = {
+                "file": NOVELTY,
+                "tweets": len(training.tweets),
+                "minima": len(training.minima),
+                "gram": training.gram,
+                "window": training.window,
+                "compact": training.compact,
+            }
             hashes = training.tweets.astype("<u8").tobytes() + training.minima.astype("<u4").tobytes()
             (staging / NOVELTY).write_bytes(hashes)
         if words is not None:
@@ -243,7 +250,7 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
     the checkpoint's, its tweet-start state start_state.npz."""
     from . import checkpoint
     from .backend import import_keras
-    from .novelty import NoveltyIndex
+    from .novelty import LEGACY, NoveltyIndex
     from .vocab import Vocab
     from .words import WordSet
 
@@ -288,7 +295,8 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
                 raise BotError(f"{source}/{NOVELTY}: {len(data)} bytes, not the index {FILTERS} describes")
             tweets = np.frombuffer(data, "<u8", counts["tweets"]).astype(np.uint64)
             minima = np.frombuffer(data, "<u4", counts["minima"], offset=8 * counts["tweets"]).astype(np.uint32)
-            NoveltyIndex(tweets, minima).save(staging / checkpoint.NOVELTY)
+            gram, window = (int(counts.get(key, old)) for key, old in zip(("gram", "window"), LEGACY, strict=True))
+            NoveltyIndex(tweets, minima, gram, window, bool(counts.get("compact"))).save(staging / checkpoint.NOVELTY)
     return out
 
 

@@ -11,9 +11,11 @@ const HANDLE = new RegExp(`(?<![\\p{L}\\p{N}_@])@${WORD}{1,15}`, "gu");
 // A word the non-word rule judges (twitterbot.words): 3+ letters (Python's [^\W\d_]), links, @handles, #tags left out.
 const LETTERS = /[\p{L}\p{Nl}\p{No}]{3,}/gu;
 const NOT_WORDS = /(?:https?:\/\/|www\.|[@#])\S*/gu;
-// Novelty (twitterbot.novelty): GRAM-character n-grams hashed mod 2^64, winnowed over WINDOW of them.
-const GRAM = 10;
+// Novelty (twitterbot.novelty): GRAM-character n-grams hashed mod 2^64, winnowed over WINDOW of them
+// (what the page builds; an export's index says its own, LEGACY if it predates that).
+const GRAM = 20;
 const WINDOW = 6;
+const LEGACY = { gram: 10, window: 6 };
 const MASK = (1n << 64n) - 1n;
 const BASE = 1_000_003n;
 
@@ -57,7 +59,7 @@ export class PageFilters {
     const escape = (word) => word.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
     const alternatives = [...rules.blocked_words.map(escape), ...rules.blocked_patterns].sort((a, b) => b.length - a.length);
     this.blocked = new RegExp(`(?<!${WORD})(?:${alternatives.join("|")})(?!${WORD})`, "iu");
-    if (novelty) ({ tweets: this.tweets, minima: this.minima } = novelty);
+    if (novelty) ({ tweets: this.tweets, minima: this.minima, gram: this.gram, window: this.window } = novelty);
   }
 
   // Why a candidate (raw: placeholders in; rendered: as shown; ended: the model ended it before maxLen)
@@ -93,20 +95,20 @@ export class PageFilters {
   // About the longest run of `text` found in the training tweets (0: none), as NoveltyIndex.longest_shared.
   longestShared(text) {
     const points = codePoints(text);
-    if (points.length < GRAM + WINDOW - 1) return 0;
-    const grams = gramHashes(points);
+    if (points.length < this.gram + this.window - 1) return 0;
+    const grams = gramHashes(points, this.gram);
     const hits = new Set();
-    for (let start = 0; start + WINDOW <= grams.length; start++) {
+    for (let start = 0; start + this.window <= grams.length; start++) {
       let chosen = start;
-      for (let i = start + 1; i < start + WINDOW; i++) if (grams[i] < grams[chosen]) chosen = i;
+      for (let i = start + 1; i < start + this.window; i++) if (grams[i] < grams[chosen]) chosen = i;
       if (contains(this.minima, grams[chosen])) hits.add(chosen);
     }
     const sorted = [...hits].sort((a, b) => a - b);
     let longest = 0;
     let first = 0;
     for (let i = 1; i <= sorted.length; i++) {
-      if (i === sorted.length || sorted[i] - sorted[i - 1] > WINDOW) {
-        if (i - first >= 2) longest = Math.max(longest, sorted[i - 1] - sorted[first] + GRAM);
+      if (i === sorted.length || sorted[i] - sorted[i - 1] > this.window) {
+        if (i - first >= 2) longest = Math.max(longest, sorted[i - 1] - sorted[first] + this.gram);
         first = i;
       }
     }
@@ -114,9 +116,10 @@ export class PageFilters {
   }
 }
 
-// novelty.bin as `bot export` writes it (rules.novelty gives the counts): tweet hashes, then n-gram minima.
-export function readNovelty(buffer, { tweets, minima }) {
-  return { tweets: new BigUint64Array(buffer, 0, tweets), minima: new Uint32Array(buffer, tweets * 8, minima) };
+// novelty.bin as `bot export` writes it (rules.novelty gives the counts and n-gram sizes): tweet hashes,
+// then n-gram minima.
+export function readNovelty(buffer, { tweets, minima, gram = LEGACY.gram, window = LEGACY.window }) {
+  return { tweets: new BigUint64Array(buffer, 0, tweets), minima: new Uint32Array(buffer, tweets * 8, minima), gram, window };
 }
 
 // The same bytes, for a download that `bot import-web` and the page read back.
@@ -134,14 +137,14 @@ export function buildNovelty(tweets) {
   const points = tweets.flatMap((tweet, i) => (i ? [0, ...codePoints(tweet)] : codePoints(tweet)));
   const minima = new Set();
   if (points.length >= GRAM) {
-    const grams = gramHashes(points);
+    const grams = gramHashes(points, GRAM);
     for (let start = 0; start + WINDOW <= grams.length; start++) {
       let smallest = grams[start];
       for (let i = start + 1; i < start + WINDOW; i++) if (grams[i] < smallest) smallest = grams[i];
       minima.add(smallest);
     }
   }
-  return { tweets: BigUint64Array.from(new Set(hashes.sort())), minima: Uint32Array.from(minima).sort() };
+  return { tweets: BigUint64Array.from(new Set(hashes.sort())), minima: Uint32Array.from(minima).sort(), gram: GRAM, window: WINDOW };
 }
 
 // A 64-bit hash of a whole tweet: a polynomial over its code points, mixed, xor its length.
@@ -159,12 +162,12 @@ function codePoints(text) {
   return Array.from(text, (ch) => ch.codePointAt(0));
 }
 
-// Each GRAM-character window's polynomial hash mod 2^64, mixed, its high 32 bits.
-function gramHashes(points) {
-  const hashes = new Uint32Array(points.length - GRAM + 1);
+// Each gram-character window's polynomial hash mod 2^64, mixed, its high 32 bits.
+function gramHashes(points, gram) {
+  const hashes = new Uint32Array(points.length - gram + 1);
   for (let start = 0; start < hashes.length; start++) {
     let hash = 0n;
-    for (let offset = 0; offset < GRAM; offset++) hash = (hash * BASE + BigInt(points[start + offset]) + 1n) & MASK;
+    for (let offset = 0; offset < gram; offset++) hash = (hash * BASE + BigInt(points[start + offset]) + 1n) & MASK;
     hash ^= hash >> 29n;
     hash = (hash * 0xbf58476d1ce4e5b9n) & MASK;
     hashes[start] = Number(hash >> 32n);

@@ -146,7 +146,13 @@ export function setUpYours(app) {
       "generation.json": json({ ...settings, config: tuned.config, tuned: { history: tuned.history, before: tuned.before, after: tuned.after, tweets: tweets.length } }),
       "filters.json": json({
         ...rules,
-        novelty: { file: "novelty.bin", tweets: tuned.novelty.tweets.length, minima: tuned.novelty.minima.length },
+        novelty: {
+          file: "novelty.bin",
+          tweets: tuned.novelty.tweets.length,
+          minima: tuned.novelty.minima.length,
+          gram: tuned.novelty.gram,
+          window: tuned.novelty.window,
+        },
         ...(tuned.words && { words: { file: "words.txt.gz", count: tuned.words.size } }),
       }),
       "novelty.bin": novelty,
