@@ -3,14 +3,15 @@
 Draws N raw candidates per temperature from a checkpoint (default: the bundled base model), checks each
 against every filter with the novelty index of a data folder (default: the checkpoint's own), and
 prints the share rejected by each rule (the first rule a candidate fails) and candidates per second,
-for the filters alone and for drawing plus filtering; then, raw (every candidate, as `--no-filter`
-shows them) beside shown (those that pass), their length (mean, median) and how many are cut at
---max-len: the filters must not skew what a bot shows. With --real, the tweets of a data folder the
+for the filters alone and for drawing plus filtering; then, raw (as `--no-filter` shows them: every
+candidate but the empty ones, loops and mention chains the sampler redraws) beside shown (those that
+pass), their length (mean, median), how many are cut at --max-len and their non-words: the filters
+must not skew what a bot shows. With --real, the tweets of a data folder the
 index does not hold (held-out accounts, prepared with the model's vocabulary) go through the same
 filters as if written, with what fails listed: a filter that rejects what people write skews what a
 bot shows.
 
-    python bench/filters.py --data data/base -n 1000
+    python bench/filters.py twitterbot/models/base --data data/base [--own-index] -n 600 [--real DATA ...]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from quality import SEPARATOR
 from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.datafolder import NOVELTY, open_data
-from twitterbot.filters import Filters
+from twitterbot.filters import Filters, must_redraw
 from twitterbot.novelty import NoveltyIndex
 from twitterbot.sample import STREAMS, Candidate, Sampler
 from twitterbot.vocab import render
@@ -36,20 +37,22 @@ from twitterbot.words import WordSet, words_in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, nargs="?", help="default: the bundled base model")
-    parser.add_argument("--data", type=Path, help="data folder whose novelty index to use")
+    parser.add_argument("--data", type=Path, help="data folder whose novelty index to use, and training words to count")
+    parser.add_argument("--own-index", action="store_true", help="the checkpoint's novelty index even with --data")
     parser.add_argument("-n", type=int, default=1000, help="candidates per temperature")
     parser.add_argument("--temps", type=float, nargs="+", default=[0.5, 0.8, 1.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--real", type=Path, nargs="*", default=[], help="data folders of real tweets to check")
-    parser.add_argument("--max-non-words", type=int, default=FilterOptions.max_non_words)
+    parser.add_argument("--non-words", type=float, default=FilterOptions.non_words)
     args = parser.parse_args()
     ckpt = open_checkpoint(args.checkpoint)
     started = time.perf_counter()
-    novelty = NoveltyIndex.load(args.data / NOVELTY) if args.data else ckpt.novelty()
+    novelty = NoveltyIndex.load(args.data / NOVELTY) if args.data and not args.own_index else ckpt.novelty()
     loaded = time.perf_counter() - started
-    filters = Filters(FilterOptions(max_non_words=args.max_non_words), novelty, words=ckpt.words())
+    filters = Filters(FilterOptions(non_words=args.non_words), novelty, words=ckpt.words())
     sampler = Sampler(ckpt, compiled=True)
-    sizes = f"{novelty.tweets.size:,} tweets, {novelty.minima.size:,} n-gram hashes" if novelty else "none"
+    kind = f"{novelty.gram}-grams{', compact' if novelty.compact else ''}" if novelty else ""
+    sizes = f"{novelty.tweets.size:,} tweets, {novelty.minima.size:,} n-gram hashes ({kind})" if novelty else "none"
     words = f"{len(filters.words):,}" if filters.words else "none"
     print(f"{ckpt.path}; novelty index: {sizes} (loaded in {loaded:.2f} s); words known: {words}")
     print("temp | candidates | passed | rejected by (share of candidates) | filters only | draw + filter")
@@ -68,7 +71,8 @@ def main() -> None:
                 filter_seconds += time.perf_counter() - checked
                 reasons[reason] += 1
                 drawn += 1
-                raw.append(candidate)
+                if not must_redraw(candidate.raw, candidate.rendered):
+                    raw.append(candidate)  # what --no-filter shows: the sampler redraws the rest
                 if reason is None:
                     shown.append(candidate)
         total = time.perf_counter() - started

@@ -144,13 +144,15 @@ def test_a_tweet_reads_as_words_the_corpus_had():
     assert filters.rejection("the glorp sat by the river", "the glorp sat by the river") is None  # one: a name, slang
     assert filters.rejection("the glorp sat by the blimf", "the glorp sat by the blimf") == "non-word"
     assert filters.rejection("the river #glorp #blimf", "the river #glorp #blimf") is None  # tags are not judged
-    strict, lenient, off = (Filters(FilterOptions(max_non_words=n), words=known) for n in (0, 2, -1))
-    assert strict.rejection("the glorp sat", "the glorp sat") == "non-word"
+    long = "the cat sat on the mat and looked at the dog for a long time by the river and the boats today glorp blimf"
+    assert len(words_in(long)) == 20 and filters.rejection(long, long) is None  # two in twenty: a tenth
+    assert filters.rejection(long + " zzyzx", long + " zzyzx") == "non-word"
+    lenient, off = (Filters(FilterOptions(non_words=share), words=known) for share in (0.5, -1))
     assert lenient.rejection("the glorp sat by the blimf", "the glorp sat by the blimf") is None
     assert off.rejection("glorp blimf zzyzx qwop", "glorp blimf zzyzx qwop") is None
     assert Filters(FilterOptions()).rejection("glorp blimf", "glorp blimf") is None  # no word list: not checked
-    with pytest.raises(BotError, match="--max-non-words"):
-        FilterOptions(max_non_words=-2)
+    with pytest.raises(BotError, match="--non-words"):
+        FilterOptions(non_words=float("nan"))
 
 
 def test_a_word_list_round_trips_and_refuses_what_is_not_one(tmp_path):

@@ -70,8 +70,11 @@ OverlapOption = Annotated[
 MaxRunOption = Annotated[
     int, typer.Option(help="reject a tweet sharing a run of this many characters with a training tweet, or --overlap")
 ]
-MaxNonWordsOption = Annotated[
-    int, typer.Option(help="reject a tweet with more words its corpus never had than this (-1: any)")
+NonWordsOption = Annotated[
+    float,
+    typer.Option(
+        help="reject a tweet with more words its corpus never had than one or this share of its words (<0: any)"
+    ),
 ]
 AllowMentionsOption = Annotated[
     bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
@@ -350,7 +353,7 @@ def generate(
     ] = True,
     overlap: OverlapOption = FilterOptions.overlap,
     max_run: MaxRunOption = FilterOptions.max_run,
-    max_non_words: MaxNonWordsOption = FilterOptions.max_non_words,
+    non_words: NonWordsOption = FilterOptions.non_words,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
 ) -> None:
@@ -377,7 +380,7 @@ def generate(
     filter_options = FilterOptions(
         overlap=overlap,
         max_run=max_run,
-        max_non_words=max_non_words,
+        non_words=non_words,
         allow_mentions=allow_mentions,
         blocklist=str(blocklist or ""),
     )
@@ -449,7 +452,7 @@ def export(
     mention: MentionOption = SampleOptions.mention,
     overlap: OverlapOption = FilterOptions.overlap,
     max_run: MaxRunOption = FilterOptions.max_run,
-    max_non_words: MaxNonWordsOption = FilterOptions.max_non_words,
+    non_words: NonWordsOption = FilterOptions.non_words,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
     novelty: Annotated[
@@ -468,7 +471,7 @@ def export(
     filter_options = FilterOptions(
         overlap=overlap,
         max_run=max_run,
-        max_non_words=max_non_words,
+        non_words=non_words,
         allow_mentions=allow_mentions,
         blocklist=str(blocklist or ""),
     )

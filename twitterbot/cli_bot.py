@@ -15,9 +15,9 @@ from .cli import (
     BlocklistOption,
     ForceOption,
     LinkOption,
-    MaxNonWordsOption,
     MaxRunOption,
     MentionOption,
+    NonWordsOption,
     OutOption,
     OverlapOption,
     app,
@@ -74,7 +74,7 @@ def post(
     mention: MentionOption = SampleOptions.mention,
     overlap: OverlapOption = FilterOptions.overlap,
     max_run: MaxRunOption = FilterOptions.max_run,
-    max_non_words: MaxNonWordsOption = FilterOptions.max_non_words,
+    non_words: NonWordsOption = FilterOptions.non_words,
     allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
     blocklist: BlocklistOption = None,
 ) -> None:
@@ -97,7 +97,7 @@ def post(
     filter_options = FilterOptions(
         overlap=overlap,
         max_run=max_run,
-        max_non_words=max_non_words,
+        non_words=non_words,
         allow_mentions=allow_mentions,
         blocklist=str(blocklist or ""),
         max_length=kind.max_length,

@@ -185,7 +185,7 @@ def export(
     specs, data = encode_weights(layer_weights(ckpt), quantize)
     rules = page_rules(filters)
     training = ckpt.novelty() if novelty else None  # the training tweets' index
-    words = ckpt.words() if filters.max_non_words >= 0 else None
+    words = ckpt.words() if filters.non_words >= 0 else None
     shard_count = max(1, -(-len(data) // SHARD_BYTES))
     paths = [f"group1-shard{i + 1}of{shard_count}.bin" for i in range(shard_count)]
     with fsutil.staged_dir(out) as staging:

@@ -19,7 +19,7 @@ from .config import FilterOptions
 from .errors import BotError
 from .novelty import NoveltyIndex
 from .vocab import MENTION_TOKEN, PLACEHOLDERS
-from .words import WordSet
+from .words import WordSet, words_in
 
 LOOP_SPAN = 30  # a pattern of period ≤ 4 repeated over this many characters is a loop
 _LOOP = re.compile(r"(.{1,4}?)\1+", re.DOTALL)
@@ -101,12 +101,10 @@ class Filters:
                 return "copied run"
         if self.blocked is not None and self.blocked.search(_unleet(rendered)):
             return "blocklist"
-        if (
-            self.words is not None
-            and self.options.max_non_words >= 0
-            and len(self.words.unknown(rendered)) > self.options.max_non_words
-        ):
-            return "non-word"
+        if self.words is not None and self.options.non_words >= 0:
+            words = words_in(rendered)
+            if sum(word not in self.words.words for word in words) > max(1, self.options.non_words * len(words)):
+                return "non-word"
         return None
 
 
@@ -175,7 +173,7 @@ def page_rules(options: FilterOptions) -> dict:
         "max_length": options.max_length,
         "overlap": options.overlap,
         "max_run": options.max_run,
-        "max_non_words": options.max_non_words,
+        "non_words": options.non_words,
         "allow_mentions": options.allow_mentions,
         "leet": {chr(code): letter for code, letter in _LEET.items()},
         "blocked_words": sorted(words),

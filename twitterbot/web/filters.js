@@ -79,8 +79,10 @@ export class PageFilters {
       if (shared && shared >= Math.min(this.rules.max_run, this.rules.overlap * Array.from(raw).length)) return "copied run";
     }
     if (this.blocked.test(this.unleet(rendered))) return "blocklist";
-    if (this.words && this.rules.max_non_words >= 0 && wordsIn(rendered).filter((word) => !this.words.has(word)).length > this.rules.max_non_words)
-      return "non-word";
+    if (this.words && this.rules.non_words >= 0) {
+      const words = wordsIn(rendered);
+      if (words.filter((word) => !this.words.has(word)).length > Math.max(1, this.rules.non_words * words.length)) return "non-word";
+    }
     return null;
   }
 
