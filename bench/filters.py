@@ -86,8 +86,9 @@ def main() -> None:
     if args.real:
         real = check_real_tweets(args.real, filters)
         profiles.append(("real", "tweets", [Candidate(text, text, True) for text in real]))
-    known = training_words(args.data) if args.data else None
-    print("\ntemp | tweets | length mean | median | cut at --max-len | non-words (of --data's training words)")
+    known = filters.words or (training_words(args.data) if args.data else None)  # what the non-word rule knows
+    what = "the checkpoint's words" if filters.words else "--data's training words"
+    print(f"\ntemp | tweets | length mean | median | cut at --max-len | non-words (of {what})")
     for temperature, kind, candidates in profiles:
         lengths = [len(candidate.rendered) for candidate in candidates] or [0]
         cut = sum(not candidate.ended for candidate in candidates)
