@@ -123,7 +123,9 @@ def test_an_interrupted_fetch_keeps_what_it_wrote_and_goes_on(tmp_path):
     with pytest.raises(BotError, match=r"503 Service Unavailable.*run the same command again to go on"):
         fetch("someone", out, "token", say=lambda _: None)
     assert len(out.read_text().splitlines()) == 2
-    with open(out, "a") as stream:  # and a kill in the middle of a line
+    state = tmp_path / ".someone.jsonl.fetch.json"  # and a kill in the middle of the next page
+    state.write_text(json.dumps({**json.loads(state.read_text()), "writing_from": out.stat().st_size}))
+    with open(out, "a") as stream:
         stream.write('{"id": "17000')
     responses.get(TIMELINE, json=PAGE_2)
     result = fetch("someone", out, "token", say=lambda _: None)
@@ -147,6 +149,35 @@ def test_refusals_are_one_line(tmp_path, status, body, message):
     with pytest.raises(BotError) as raised:
         fetch("someone", tmp_path / "out.jsonl", "token", say=lambda _: None)
     assert str(raised.value) == message
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "kept, message",
+    [
+        ('{"id": "1", "text": "my only tweet, kept by hand"}', "its last line does not end with a newline"),
+        ('{"id": "1", "text": "one"}\n{"id": "2", "text": "two"}', "its last line does not end with a newline"),
+        (b'{"id": "1", "text": "caf\xe9"}\n', "someone.jsonl:1: not UTF-8 text"),
+    ],
+)
+def test_a_file_fetch_did_not_write_is_never_cut(tmp_path, kept, message):
+    """Refused before any request (each costs money), the user's file as it was."""
+    out = tmp_path / "someone.jsonl"
+    out.write_bytes(kept if isinstance(kept, bytes) else kept.encode())
+    before = out.read_bytes()
+    with pytest.raises(BotError, match=message):
+        fetch("someone", out, "token", say=lambda _: None)
+    assert out.read_bytes() == before and len(responses.calls) == 0
+
+
+@responses.activate
+def test_lines_of_other_shapes_are_kept_and_ignored(tmp_path):
+    out = tmp_path / "someone.jsonl"
+    out.write_text('{"id": "my-own-1", "text": "mine"}\n[1, 2]\nnot json\n')
+    responses.get(USER, json=LOOKUP)
+    responses.get(TIMELINE, json=PAGE_2)
+    assert fetch("someone", out, "token", say=lambda _: None).total == 1
+    assert "since_id" not in params(timeline_calls()[-1]) and out.read_text().startswith('{"id": "my-own-1"')
 
 
 @responses.activate

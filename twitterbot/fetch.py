@@ -22,6 +22,7 @@ BEARER = "X_BEARER_TOKEN"
 SERVED = 3200  # X serves an account's latest 3,200 posts, no more
 PRICE_PER_READ = 0.005  # US dollars, X's pay-per-use price of reading one post (2026)
 PAGE = 100  # max_results per request
+WRITING = "writing_from"  # in the state file while a page is being appended: the file's size before it
 EXCLUDES = ("retweets", "replies")
 TWEET_FIELDS = ["created_at", "lang", "note_tweet"]  # note_tweet: a long post's whole text (`text` is cut)
 
@@ -52,10 +53,10 @@ def fetch(
     if unknown:
         raise BotError(f"--exclude takes {', '.join(EXCLUDES)} (got {', '.join(sorted(unknown))})")
     out = Path(out)
-    _drop_cut_line(out)
-    seen = _ids_in(out)
     state_path = out.with_name(f".{out.name}.fetch.json")
     state = fsutil.read_json(state_path) if state_path.exists() else {}
+    _drop_cut_line(out, state.pop(WRITING, None))
+    seen = _ids_in(out)
     client = tweepy.Client(bearer_token=bearer_token, wait_on_rate_limit=True)  # sleeps to x-rate-limit-reset
     try:
         user = client.get_user(username=username, user_fields=["public_metrics"]).data
@@ -66,7 +67,7 @@ def fetch(
             f"@{username} has {posts:,} posts; X serves the latest {SERVED:,}; fetching up to {limit:,} "
             f"(reading costs about ${PRICE_PER_READ:.3f} a post: up to ${limit * PRICE_PER_READ:,.2f})"
         )
-        newer_than = state.get("since_id", since_id or (max(seen, key=int) if seen else None))
+        newer_than = state.get("since_id", since_id or max(seen, key=int, default=None))
         fetched = 0
         with open(out, "a", encoding="utf-8") as stream:
             while fetched < limit:
@@ -79,6 +80,8 @@ def fetch(
                     tweet_fields=TWEET_FIELDS,
                 )
                 tweets = [t.data for t in page.data or [] if str(t.id) not in seen][: limit - fetched]
+                written = os.fstat(stream.fileno()).st_size  # every earlier page is flushed
+                fsutil.write_json(state_path, {**state, WRITING: written})  # a kill now cuts only this page
                 stream.write("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tweets))
                 stream.flush()
                 os.fsync(stream.fileno())
@@ -86,10 +89,11 @@ def fetch(
                 fetched += len(tweets)
                 say(f"{fetched:,} tweets fetched")
                 next_token = (page.meta or {}).get("next_token")
+                if next_token:
+                    state = {"since_id": newer_than, "next_token": next_token}
+                fsutil.write_json(state_path, state)  # an interrupted fetch goes on from here
                 if not next_token or fetched >= limit:
                     break
-                state = {"since_id": newer_than, "next_token": next_token}
-                fsutil.write_json(state_path, state)  # an interrupted fetch goes on from here
     except tweepy.Unauthorized:
         raise BotError(f"X refused the token (401 Unauthorized): check {BEARER}") from None
     except tweepy.NotFound:
@@ -102,24 +106,41 @@ def fetch(
     return FetchResult(username, fetched, len(seen))
 
 
-def _drop_cut_line(path: Path) -> None:
-    """A fetch killed mid-write can leave half a line: cut it, so appended lines stay whole."""
-    if not path.exists() or path.stat().st_size == 0:
+def _drop_cut_line(path: Path, writing_from: object) -> None:
+    """A fetch killed mid-write can leave half a line: cut what it was writing (its state file says from
+    where), so appended lines stay whole. A last line without a newline that no fetch was writing is the
+    user's: refused, never cut."""
+    size = path.stat().st_size if path.is_file() else 0
+    if size == 0:
         return
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        with open(path, "r+b") as stream:
-            stream.truncate(data.rfind(b"\n") + 1)
+    with open(path, "rb") as stream:
+        stream.seek(size - 1)
+        whole = stream.read(1) == b"\n"
+    if whole:
+        return
+    if not isinstance(writing_from, int) or not 0 <= writing_from <= size:
+        raise BotError(
+            f"{path}: its last line does not end with a newline, and no fetch was writing it: end it with one "
+            "(or choose another --out) so appended tweets stay whole lines"
+        )
+    with open(path, "r+b") as stream:
+        stream.truncate(writing_from)
 
 
 def _ids_in(path: Path) -> set[str]:
-    """The ids of the tweets a fetch wrote before."""
+    """The numeric ids of the tweets in `path` (a fetch's earlier lines; lines of other shapes are kept as
+    they are and ignored)."""
     if not path.exists():
         return set()
     ids = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(str(json.loads(line)["id"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
+    with open(path, "rb") as stream:
+        for number, line in enumerate(stream, 1):
+            try:
+                tweet = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise BotError(f"{path}:{number}: not UTF-8 text (a file bot fetch appends to is JSON lines)") from None
+            except (json.JSONDecodeError, RecursionError, ValueError):
+                continue
+            if isinstance(tweet, dict) and str(tweet.get("id", "")).isdecimal():
+                ids.add(str(tweet["id"]))
     return ids
