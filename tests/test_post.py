@@ -97,6 +97,67 @@ def test_posting_logs_and_never_posts_the_same_text_twice(ckpt):
 
 
 @responses.activate
+def test_a_post_is_never_sent_unrecorded(ckpt, monkeypatch):
+    """A log that cannot be written is refused before anything is sent; one that fails after the post says
+    it was sent, with its id and the line to add."""
+    responses.post(CREATE, json=CREATED, status=201)
+    ckpt.path.chmod(0o555)  # the log's folder read-only (root ignores modes: then the probe is faked)
+    try:
+        probe = ckpt.path / "probe"
+        try:
+            probe.touch()
+            probe.unlink()
+            monkeypatch.setattr(post.tempfile, "NamedTemporaryFile", _read_only)
+        except OSError:
+            pass
+        with pytest.raises(BotError, match=r"cannot write the post log .*posted.jsonl .*nothing was posted"):
+            run(ckpt)
+        assert len(responses.calls) == 0
+    finally:
+        ckpt.path.chmod(0o755)
+    monkeypatch.undo()
+    monkeypatch.setattr(post.fsutil, "write_text", _read_only)  # the disk fills between the check and the post
+    with pytest.raises(BotError) as raised:
+        run(ckpt)
+    message = str(raised.value)
+    assert message.startswith(f"posted as {CREATED['data']['id']}, but could not record it in") and "\n" not in message
+    assert json.loads(message.split("or it may be posted again: ", 1)[1])["id"] == CREATED["data"]["id"]
+
+
+def _read_only(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"text": null}\n', r"posted.jsonl:1: not a post log line \(no \"text\" string\)"),
+        (b'{"text": "caf\xe9"}\n', r"posted.jsonl: cannot read the post log"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", r"posted.jsonl:1: not a post log line"),
+        ("[1, 2]\n", r"posted.jsonl:1: not a post log line"),
+    ],
+)
+def test_a_damaged_post_log_is_one_line(tmp_path, content, message):
+    log = tmp_path / "posted.jsonl"
+    log.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(BotError, match=message) as raised:
+        post.PostLog(log)
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 300
+
+
+def test_blank_lines_in_the_post_log_are_skipped(tmp_path):
+    log = tmp_path / "posted.jsonl"
+    log.write_text('{"text": "one"}\n\n{"text": "Two  "}\n')
+    assert post.PostLog(log).has("one") and post.PostLog(log).has("two")
+
+
+@pytest.mark.parametrize("every", ["infh", "1e300d", "nanm", "30s"])
+def test_every_is_a_sane_interval(every):
+    with pytest.raises(BotError, match="--every must be at least a minute and at most a year"):
+        post.parse_every(every)
+
+
+@responses.activate
 def test_server_errors_are_retried_with_backoff_then_reported(ckpt):
     unavailable = problem(503, "Service Unavailable", "Service Unavailable")
     responses.post(CREATE, json=unavailable, status=503)
@@ -256,6 +317,7 @@ def test_mastodon_posts_a_public_status_and_refusals_are_one_line(ckpt):
     sent = parse_qs_body(responses.calls[0].request)
     assert sent["status"] == outcome.text and sent["visibility"] == "public"
     assert responses.calls[0].request.headers["Authorization"] == f"Bearer {MASTODON['MASTODON_ACCESS_TOKEN']}"
+    assert len(responses.calls[0].request.headers["Idempotency-Key"]) == 32  # a retry after a lost reply: one post
     responses.post(
         "https://mastodon.example/api/v1/statuses", json={"error": "The access token is invalid"}, status=401
     )
@@ -263,6 +325,16 @@ def test_mastodon_posts_a_public_status_and_refusals_are_one_line(ckpt):
         run_to(ckpt, post.MastodonDestination(MASTODON), seed=5)
     assert MASTODON["MASTODON_ACCESS_TOKEN"] not in str(raised.value)
     assert post.MastodonDestination.length("x" * 10 + " https://example.com/" + "y" * 100) == 10 + 1 + 23
+
+
+@responses.activate
+def test_a_retried_mastodon_post_keeps_its_idempotency_key(ckpt):
+    url = "https://mastodon.example/api/v1/statuses"
+    responses.post(url, json={"error": "unavailable"}, status=503)
+    responses.post(url, json=STATUS)
+    (outcome,) = run_to(ckpt, post.MastodonDestination(MASTODON))
+    first, second = (call.request.headers["Idempotency-Key"] for call in responses.calls)
+    assert outcome.post_id == STATUS["id"] and first == second
 
 
 def parse_qs_body(request) -> dict:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import random
 import re
+import tempfile
 import time
 import unicodedata
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ CANDIDATES = 16  # drawn in parallel per try
 TRIES = 20  # groups of candidates drawn before giving up on one post
 RETRIES = 4  # network and server errors: tries of one post, with backoff 2, 4, 8 s
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MINUTE, YEAR = 60, 366 * 86400  # the range of --every
 
 
 @dataclass
@@ -54,7 +57,9 @@ class Destination(Protocol):
 
     def length(self, text: str) -> int: ...
 
-    def post(self, text: str) -> str: ...
+    def post(self, text: str, key: str) -> str:
+        """Post `text`; return its id. `key` is the same for every retry of one post: where the API takes
+        an idempotency key, a retry after a lost reply does not post twice."""
 
     def failure(self, error: Exception) -> tuple[bool, str]: ...
 
@@ -78,7 +83,7 @@ class XDestination:
             access_token_secret=secrets["X_ACCESS_TOKEN_SECRET"],
         )
 
-    def post(self, text: str) -> str:
+    def post(self, text: str, key: str) -> str:  # X's API takes no idempotency key
         return str(self.client.create_tweet(text=text, user_auth=True).data["id"])
 
     def failure(self, error: Exception) -> tuple[bool, str]:
@@ -116,8 +121,8 @@ class MastodonDestination:
             request_timeout=60,
         )
 
-    def post(self, text: str) -> str:
-        return str(self.client.status_post(text, visibility="public")["id"])
+    def post(self, text: str, key: str) -> str:
+        return str(self.client.status_post(text, visibility="public", idempotency_key=key)["id"])
 
     def failure(self, error: Exception) -> tuple[bool, str]:
         m = self.mastodon
@@ -150,7 +155,7 @@ class BlueskyDestination:
         self.client = atproto.Client(base_url)
         self.logged_in = False
 
-    def post(self, text: str) -> str:
+    def post(self, text: str, key: str) -> str:  # createRecord takes no idempotency key
         if not self.logged_in:
             self.client.login(
                 self.secrets["BLUESKY_HANDLE"], self.secrets["BLUESKY_APP_PASSWORD"], fetch_bsky_profile=False
@@ -191,22 +196,48 @@ class PostLog:
         self.path = Path(path)
         self.entries: list[dict] = []
         if self.path.exists():
-            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                lines = self.path.read_bytes().decode("utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as error:
+                raise BotError(f"{self.path}: cannot read the post log ({error})") from None
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
                 try:
                     entry = json.loads(line)
-                    entry["text"]  # noqa: B018 - every entry must have one
-                except (json.JSONDecodeError, TypeError, KeyError) as error:
-                    raise BotError(f"{self.path}:{number}: not a post log line ({error})") from error
+                except (json.JSONDecodeError, RecursionError, ValueError) as error:
+                    raise BotError(f"{self.path}:{number}: not a post log line ({_first_line(error)})") from None
+                if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+                    raise BotError(f'{self.path}:{number}: not a post log line (no "text" string)')
                 self.entries.append(entry)
         self.posted = {_key(entry["text"]) for entry in self.entries}
+
+    def check_writable(self) -> None:
+        """Refuse before anything is sent if the log cannot be written: a post not recorded may go out again."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=fsutil.temp_prefix(self.path.name)):
+                pass
+        except OSError as error:
+            raise BotError(
+                f"cannot write the post log {self.path} ({error.strerror or error}): nothing was posted"
+            ) from None
 
     def has(self, text: str) -> bool:
         return _key(text) in self.posted
 
     def add(self, entry: dict) -> None:
+        """Record a post that was sent; if that fails, say it was sent and what to add by hand."""
         self.entries.append(entry)
         self.posted.add(_key(entry["text"]))
-        fsutil.write_text(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.entries))
+        line = json.dumps(entry, ensure_ascii=False)
+        try:
+            fsutil.write_text(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.entries))
+        except OSError as error:
+            raise BotError(
+                f"posted as {entry['id']}, but could not record it in {self.path} ({error.strerror or error}): "
+                f"add this line to it, or it may be posted again: {line}"
+            ) from None
 
 
 @dataclass
@@ -249,9 +280,10 @@ def post_once(
 
 
 def _send(destination: Destination, text: str, clock: Clock, say: Callable[[str], None]) -> str:
+    key = uuid.uuid4().hex  # one post, however many tries
     for attempt in range(RETRIES):
         try:
-            return destination.post(text)
+            return destination.post(text, key)
         except Exception as error:  # sorted into retry / refuse by the destination
             retry, line = destination.failure(error)
             if not retry or attempt == RETRIES - 1:
@@ -269,8 +301,8 @@ def parse_every(text: str) -> float:
         seconds = float(number) * UNITS[unit]
     except (ValueError, KeyError):
         raise BotError(f"--every must be a number with s, m, h or d, like 3h or 90m (got {text!r})") from None
-    if not seconds >= 60:
-        raise BotError(f"--every must be at least a minute (got {text!r})")
+    if not MINUTE <= seconds <= YEAR:
+        raise BotError(f"--every must be at least a minute and at most a year (got {text!r})")
     return seconds
 
 
@@ -291,6 +323,8 @@ def run(
         raise BotError(f"--count must be at least 1 (got {count})")
     clock = clock or Clock()
     log = PostLog(log_path)
+    if destination is not None:
+        log.check_writable()
     sampler = Sampler(ckpt)
     sampler.check_seed_text(options)
     rng = np.random.default_rng(options.seed)
