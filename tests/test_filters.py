@@ -1,6 +1,8 @@
 """What may be shown: no placeholder ever, no loop or mention chain (the sampler redraws those)."""
 
 import gzip
+import re
+import time
 
 import numpy as np
 import pytest
@@ -128,6 +130,36 @@ def test_each_filter_names_its_reason(tmp_path):
     assert filters.rejection("waiting to be rea", "waiting to be rea", ended=False) == "unfinished"
     assert filters.rejection("ha" * 20, "ha" * 20, ended=False) == "loop"
     assert x_length("see https://example.com/a/very/long/address/that/goes/on 🐟") == 23 + 4 + 1 + 2
+
+
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ("/(?i)foo/", "no inline flags or names"),
+        ("/(?P<x>foo)/", "no inline flags or names"),
+        (r"/foo\:bar/", r"the escape \:"),
+        ("/a++/", "possessive quantifier"),
+        (r"/(a)\1/", r"the escape \1"),
+        ("/(unclosed/", "not a regular expression"),
+    ],
+)
+def test_a_pattern_the_page_could_not_run_is_refused_where_it_is_read(tmp_path, line, problem):
+    blocklist = tmp_path / "mine.txt"
+    blocklist.write_text(f"# mine\nbroccoli\n{line}\n")
+    with pytest.raises(BotError, match=rf"mine.txt:3: /.*/ cannot be used: .*{re.escape(problem)}") as raised:
+        Filters(FilterOptions(blocklist=str(blocklist)))
+    assert "\n" not in str(raised.value)
+
+
+def test_a_pattern_that_backtracks_without_end_is_stopped(tmp_path):
+    blocklist = tmp_path / "mine.txt"
+    blocklist.write_text("/(a|aa)+$/\n/(x+x+)+y/\n")
+    filters = Filters(FilterOptions(blocklist=str(blocklist)))
+    assert filters.blocked.matches("xx" * 20) is False  # the regex module cuts this one short itself
+    started = time.perf_counter()
+    with pytest.raises(BotError, match=r"mine.txt:1: /\(a\|aa\)\+\$/ took over 0.2 s on one tweet"):
+        filters.blocked.matches("a" * 60 + "b")
+    assert time.perf_counter() - started < 5
 
 
 def test_a_tweet_reads_as_words_the_corpus_had():

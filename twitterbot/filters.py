@@ -72,7 +72,7 @@ class Filters:
     ):
         self.options, self.novelty, self.mention, self.words = options, novelty, mention.lower(), words
         self.length = length or x_length
-        self.blocked = _blocklist(Path(options.blocklist) if options.blocklist else None)
+        self.blocked = Blocklist(Path(options.blocklist) if options.blocklist else None)
 
     def rejection(self, raw: str, rendered: str, ended: bool = True) -> str | None:
         """Why a candidate (raw: placeholders in; rendered: as it would be posted; ended: the model ended it
@@ -99,7 +99,7 @@ class Filters:
             shared = self.novelty.longest_shared(raw)
             if shared and shared >= min(self.options.max_run, self.options.overlap * len(raw)):
                 return "copied run"
-        if self.blocked is not None and self.blocked.search(_unleet(rendered)):
+        if self.blocked.matches(_unleet(rendered)):
             return "blocklist"
         if self.words is not None and self.options.non_words >= 0:
             words = words_in(rendered)
@@ -168,7 +168,7 @@ def _unleet(text: str) -> str:
 def page_rules(options: FilterOptions) -> dict:
     """What the exported page needs to apply the same rules (its filters.js): the limits, the leet
     table, the listed words (read as `_unleet` reads them) and the user's /regular expressions/."""
-    words, patterns = _blocked(Path(options.blocklist) if options.blocklist else None)
+    blocklist = Blocklist(Path(options.blocklist) if options.blocklist else None)
     return {
         "max_length": options.max_length,
         "overlap": options.overlap,
@@ -176,41 +176,117 @@ def page_rules(options: FilterOptions) -> dict:
         "non_words": options.non_words,
         "allow_mentions": options.allow_mentions,
         "leet": {chr(code): letter for code, letter in _LEET.items()},
-        "blocked_words": sorted(words),
-        "blocked_patterns": patterns,
+        "blocked_words": sorted(blocklist.words),
+        "blocked_patterns": [pattern for pattern, _ in blocklist.patterns],
     }
 
 
-def _blocklist(extra: Path | None) -> re.Pattern:
+PATTERN_SECONDS = 0.2  # the time a user's pattern may take on one tweet
+# What a user's pattern may hold: the page runs it too, as a JavaScript RegExp with the "u" flag, where
+# other escapes, inline flags, named groups, backreferences and possessive quantifiers are errors or
+# mean something else.
+_JS_ESCAPES = frozenset("dDwWsSbBnrtfv") | frozenset("^$\\.*+?()[]{}|/")
+_GROUPS = ("(?:", "(?=", "(?!", "(?<=", "(?<!")
+
+
+class Blocklist:
     """better-profanity's word list (less EVERYDAY) plus the user's file (words, or /regular expressions/),
-    matched on word boundaries after `_unleet`, so "sh1t" is caught and "class" or "Scunthorpe" are not."""
-    words, patterns = _blocked(extra)
-    alternatives = sorted([re.escape(word) for word in words] + patterns, key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+    matched on word boundaries after `_unleet`, so "sh1t" is caught and "class" or "Scunthorpe" are not.
+    The user's patterns are checked as they are read (one line says which and why) and each runs with a
+    time budget, so no pattern can hang a bot."""
 
+    def __init__(self, extra: Path | None):
+        # The package's folder, not the package: importing it builds 40 ms of word variants of its own.
+        package = importlib.util.find_spec("better_profanity").submodule_search_locations[0]
+        listed = (Path(package) / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
+        self.words = {_unleet(word.strip()) for word in listed if word.strip()} - EVERYDAY
+        self.patterns: list[tuple[str, str]] = []  # (pattern, where it was read: FILE:LINE)
+        if extra is not None:
+            self._read(extra)
+        alternatives = sorted(map(re.escape, self.words), key=len, reverse=True)
+        self._words = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+        import regex  # its searches take a timeout
 
-def _blocked(extra: Path | None) -> tuple[set[str], list[str]]:
-    """The blocked words (unleeted) and the user's regular expressions, checked."""
-    # The package's folder, not the package: importing it builds 40 ms of word variants of its own.
-    package = importlib.util.find_spec("better_profanity").submodule_search_locations[0]
-    listed = (Path(package) / "profanity_wordlist.txt").read_text(encoding="utf-8").split("\n")
-    words = {_unleet(word.strip()) for word in listed if word.strip()} - EVERYDAY
-    patterns = []
-    if extra is not None:
+        self._patterns = [
+            (regex.compile(rf"(?<!\w)(?:{pattern})(?!\w)", regex.IGNORECASE | regex.V0), pattern, where)
+            for pattern, where in self.patterns
+        ]
+
+    def _read(self, path: Path) -> None:
         try:
-            lines = extra.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
-            raise BotError(f"{extra}: cannot read the blocklist ({error})") from error
+            raise BotError(f"{path}: cannot read the blocklist ({error})") from error
         for number, line in enumerate(lines, 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             if len(line) > 2 and line.startswith("/") and line.endswith("/"):
-                try:
-                    re.compile(line[1:-1])
-                except re.error as error:
-                    raise BotError(f"{extra}:{number}: not a regular expression ({error})") from error
-                patterns.append(line[1:-1])
+                pattern = line[1:-1]
+                problem = _pattern_problem(pattern)
+                if problem:
+                    raise BotError(f"{path}:{number}: /{_shown(pattern)}/ cannot be used: {problem}")
+                self.patterns.append((pattern, f"{path}:{number}"))
             else:
-                words.add(_unleet(line))
-    return words, patterns
+                self.words.add(_unleet(line))
+
+    def matches(self, text: str) -> bool:
+        """Whether `text` (unleeted) holds a blocked word or matches a user's pattern."""
+        if self._words.search(text):
+            return True
+        for compiled, pattern, where in self._patterns:
+            try:
+                if compiled.search(text, timeout=PATTERN_SECONDS):
+                    return True
+            except TimeoutError:
+                raise BotError(
+                    f"{where}: /{_shown(pattern)}/ took over {PATTERN_SECONDS} s on one tweet (nested repeats "
+                    "backtrack without end): simplify it"
+                ) from None
+        return False
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why a user's pattern cannot run here and in the page alike, or None."""
+    import regex
+
+    try:
+        regex.compile(pattern, regex.V0)
+        re.compile(pattern)
+    except (regex.error, re.error, OverflowError, RecursionError) as error:
+        return f"not a regular expression ({_shown(str(error))})"
+    at, in_class, after_quantifier = 0, False, False
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "\\":
+            escaped = pattern[at + 1 : at + 2]
+            digits = {"x": 2, "u": 4}.get(escaped, 0)  # \xHH, \uHHHH
+            if (escaped == "-" and in_class) or escaped in _JS_ESCAPES or digits:
+                if digits and not regex.fullmatch(f"[0-9a-fA-F]{{{digits}}}", pattern[at + 2 : at + 2 + digits]):
+                    return f"\\{escaped} without {digits} hex digits"
+                at, after_quantifier = at + 2 + digits, False
+                continue
+            return (
+                f"the escape \\{escaped} (the page reads \\d \\w \\s \\b, their capitals, \\n \\t \\xHH, \\uHHHH "
+                "and escaped punctuation)"
+            )
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class, after_quantifier = True, False
+        elif pattern.startswith("(?", at) and not pattern.startswith(_GROUPS, at):
+            return "a (?...) group other than (?:...), (?=...), (?!...), (?<=...), (?<!...): no inline flags or names"
+        elif char == "+" and after_quantifier:
+            return "a possessive quantifier (the page's JavaScript has none)"
+        else:
+            after_quantifier = char in "*+?}"
+            at += 1
+            continue
+        at += 1
+    return None
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A user's text in a one-line message: no line breaks, at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
