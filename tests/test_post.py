@@ -217,6 +217,12 @@ def test_missing_keys_are_named_and_env_files_are_read(tmp_path, monkeypatch):
         read_secrets(post.X_KEYS, env)
     monkeypatch.setenv("X_ACCESS_TOKEN_SECRET", "d")
     assert read_secrets(post.X_KEYS, env) == dict(zip(post.X_KEYS, "abcd", strict=True))
+    # as a .env is read: a comment after a value is no part of it, a byte-order mark hides no key
+    env.write_bytes("\ufeffX_API_KEY=a # my app\nX_API_SECRET='b # not a comment'\nX_ACCESS_TOKEN=c\n".encode())
+    assert read_secrets(post.X_KEYS, env) == {
+        **dict(zip(post.X_KEYS, "abcd", strict=True)),
+        "X_API_SECRET": "b # not a comment",
+    }
 
 
 @responses.activate
@@ -411,3 +417,12 @@ def test_bluesky_logs_in_once_posts_and_counts_graphemes(ckpt, bluesky_server):
     with pytest.raises(BotError, match=r"bluesky: could not post: Bluesky refused the login: check BLUESKY_HANDLE"):
         run_to(ckpt, post.BlueskyDestination({**keys, "BLUESKY_APP_PASSWORD": "wrong"}, base_url=url), seed=5)
     assert post.BlueskyDestination.length("👩‍👩‍👧‍👦 é") == 3  # a family emoji is one grapheme, é (NFC) one
+
+
+@responses.activate
+def test_a_server_echoing_the_token_does_not_get_it_printed(ckpt):
+    token = MASTODON["MASTODON_ACCESS_TOKEN"]
+    responses.post("https://mastodon.example/api/v1/statuses", json={"error": f"bad: Bearer {token}"}, status=422)
+    with pytest.raises(BotError) as raised:
+        run_to(ckpt, post.MastodonDestination(MASTODON))
+    assert "the server refused the post" in str(raised.value) and token not in str(raised.value)

@@ -330,3 +330,20 @@ def test_two_workers_share_one_study_in_postgresql(data_folder, space, tmp_path,
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]  # every trial recorded, no number twice
     assert all(t.state.is_finished() for t in trials)
     assert "postgres@127.0.0.1" in postgres and "…" not in postgres
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "mysql://bob:hunter2@127.0.0.1:1/db",  # no driver installed
+        "postgresql://:hunter2@127.0.0.1:1/db",  # nothing listening
+        "postgresql://bob@127.0.0.1:1/db?password=hunter2",
+        "postgresql://bob:hunter%32@127.0.0.1:1/db",  # quoted: "hunter2" once decoded
+    ],
+)
+def test_a_storage_password_is_never_shown(data_folder, space, tmp_path, storage):
+    with pytest.raises(BotError) as raised:
+        search(data_folder, tmp_path / "s", SearchSettings(trials=1, storage=storage), space)
+    message = str(raised.value)
+    assert message.startswith("cannot open the study in") and "\n" not in message
+    assert "hunter2" not in message and "hunter%32" not in message, message

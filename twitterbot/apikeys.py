@@ -3,6 +3,7 @@ go to the client library only; no message holds one."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,18 +12,17 @@ from .errors import BotError
 
 
 def read_secrets(names: Iterable[str], env_file: Path | None = None) -> dict[str, str]:
-    """Credentials by name from an env file (KEY=VALUE lines) or else the environment; a missing one is
-    named in a one-line error (its value never is)."""
-    found: dict[str, str] = {}
+    """Credentials by name from an env file (KEY=VALUE lines, read as python-dotenv reads a .env) or else
+    the environment; a missing one is named in a one-line error (its value never is)."""
+    found: dict[str, str | None] = {}
     if env_file is not None:
         try:
-            lines = Path(env_file).read_text(encoding="utf-8").splitlines()
+            text = Path(env_file).read_text(encoding="utf-8-sig")  # a byte-order mark would hide the first key
         except (OSError, UnicodeDecodeError) as error:
             raise BotError(f"{env_file}: cannot read the env file ({type(error).__name__})") from None
-        for line in lines:
-            key, sep, value = line.strip().removeprefix("export ").partition("=")
-            if sep and not key.startswith("#"):
-                found[key.strip()] = value.strip().strip("'\"")
+        from dotenv import dotenv_values  # as dotenv reads them: comments, quotes, `export`
+
+        found = dotenv_values(stream=io.StringIO(text))
     secrets = {name: found.get(name) or os.environ.get(name, "") for name in names}
     missing = [name for name, value in secrets.items() if not value]
     if missing:

@@ -54,6 +54,7 @@ class Destination(Protocol):
     name: str
     keys: tuple[str, ...]
     max_length: int
+    secrets: dict[str, str]  # never in a message, even where a server echoes them
 
     def length(self, text: str) -> int: ...
 
@@ -75,7 +76,7 @@ class XDestination:
     def __init__(self, secrets: dict[str, str]):
         import tweepy
 
-        self.tweepy = tweepy
+        self.tweepy, self.secrets = tweepy, secrets
         self.client = tweepy.Client(
             consumer_key=secrets["X_API_KEY"],
             consumer_secret=secrets["X_API_SECRET"],
@@ -113,7 +114,7 @@ class MastodonDestination:
     def __init__(self, secrets: dict[str, str]):
         import mastodon
 
-        self.mastodon = mastodon
+        self.mastodon, self.secrets = mastodon, secrets
         self.client = mastodon.Mastodon(
             access_token=secrets["MASTODON_ACCESS_TOKEN"],
             api_base_url=secrets["MASTODON_API_BASE_URL"],
@@ -286,6 +287,8 @@ def _send(destination: Destination, text: str, clock: Clock, say: Callable[[str]
             return destination.post(text, key)
         except Exception as error:  # sorted into retry / refuse by the destination
             retry, line = destination.failure(error)
+            for secret in filter(None, destination.secrets.values()):  # a server may echo what it was sent
+                line = line.replace(secret, "…")
             if not retry or attempt == RETRIES - 1:
                 raise BotError(f"{destination.name}: could not post: {line}") from None
             wait = 2 ** (attempt + 1)

@@ -23,6 +23,7 @@ import shutil
 import statistics
 import time
 import tomllib
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -218,8 +219,10 @@ def search(
         study = optuna.create_study(study_name="search", storage=storage, directions=directions, load_if_exists=True)
         optuna.storages.fail_stale_trials(study)
         study.sampler = sampler(settings.seed, study, shared=settings.storage is not None)
-    except (ValueError, ImportError, optuna.exceptions.OptunaError) as error:
-        raise BotError(f"cannot open the study in {settings.storage or out / STUDY} ({error})") from error
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy and drivers raise their own kinds; each is one line here
+        where = _shown(settings.storage) if settings.storage else out / STUDY
+        reason = _masked(" ".join(str(error).split())[:200], settings.storage or "")
+        raise BotError(f"cannot open the study in {where} ({type(error).__name__}: {reason})") from None
     train_data = open_data(train_on)
     # the vocabulary in: a model's embedding and softmax are a large share of a small one's parameters
     base = Config(
@@ -453,5 +456,18 @@ def _subset(data: DataFolder, folder: Path, chars: int) -> Path:
 
 
 def _shown(storage: str) -> str:
-    """A storage URL without its password."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:…@", storage)
+    """A storage URL without its password, in any form: user:pw@, :pw@, ?password=…."""
+    storage = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:…@", storage)
+    return re.sub(r"([?&](?:password|passwd|pwd)=)[^&]*", r"\1…", storage, flags=re.IGNORECASE)
+
+
+def _masked(text: str, storage: str) -> str:
+    """`text` (a driver's error, which may quote the URL) with the storage's password nowhere in it."""
+    parts = urllib.parse.urlsplit(storage)
+    secrets = [parts.password or ""] + [
+        value for key, value in urllib.parse.parse_qsl(parts.query) if key.lower() in ("password", "passwd", "pwd")
+    ]
+    forms = {form for secret in secrets if secret for form in (secret, urllib.parse.unquote(secret))}
+    for secret in sorted(forms, key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return _shown(text)
