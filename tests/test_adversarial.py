@@ -147,12 +147,15 @@ def test_a_crashed_finetune_says_how_to_go_on(data_folder, tiny_checkpoint, tmp_
         (["generate", "--seed", str(2**64)], "--seed must be between 0 and"),
         (["generate", "--max-len", str(10**12)], "--max-len must be at most 25,000"),
         (["export", "{ckpt}", "--temp", "inf"], "--temp must be a finite number"),
+        (["train", "{data}", "--out", "{tmp}/x", "--num-layers", "100"], "--num-layers must be at most 64"),
+        (["train", "{data}", "--out", "{tmp}/x", "--rnn-size", str(10**6)], "--rnn-size must be at most 16,384"),
+        (["train", "{data}", "--out", "{tmp}/x", "--learning-rate", "1" + "0" * 400], "--learning-rate must be a fin"),
     ],
 )
 def test_non_finite_and_out_of_range_numbers_are_one_clear_error(
     args, message, corpus_file, data_folder, tiny_checkpoint, tmp_path
 ):
-    args = [arg.format(corpus=corpus_file, data=data_folder, ckpt=tiny_checkpoint) for arg in args]
+    args = [arg.format(corpus=corpus_file, data=data_folder, ckpt=tiny_checkpoint, tmp=tmp_path) for arg in args]
     refused(args, message, tmp_path)
 
 
@@ -356,9 +359,14 @@ def test_damaged_checkpoint_files_are_named(tiny_checkpoint, data_folder, tmp_pa
     def config_edit(**changes):
         def edit(ck):
             config = json.loads((ck / "config.json").read_text())
-            (ck / "config.json").write_text(json.dumps({**config, **changes}))
+            huge = {name: value for name, value in changes.items() if isinstance(value, int) and value > 10**4000}
+            text = json.dumps({**config, **changes, **dict.fromkeys(huge, "HUGE")})
+            (ck / "config.json").write_text(text.replace('"HUGE"', "9" * 5000))  # json.dumps refuses to write it
 
         return edit
+
+    def config_text(text):
+        return lambda ck: (ck / "config.json").write_text(text)
 
     def vocab_edit(chars):
         def edit(ck):
@@ -368,16 +376,37 @@ def test_damaged_checkpoint_files_are_named(tiny_checkpoint, data_folder, tmp_pa
 
         return edit
 
+    def external_link(ck):
+        """A weights file whose kernel lives in another file (a decoy beside it): never read."""
+        with h5py.File(ck / "model.weights.h5", "a") as h5:
+            name = next(key for key in _datasets(h5) if key.endswith("vars/0"))
+            with h5py.File(tmp_path / "elsewhere.h5", "w") as other:
+                other[name] = h5[name][()]
+            del h5[name]
+            h5[name] = h5py.ExternalLink(str(tmp_path / "elsewhere.h5"), name)
+
     cases = [
         (config_edit(rnn_size=32.5), "config.json: --rnn-size must be a whole number"),
-        (config_edit(rnn_size=10**7), "the weights do not match config.json"),
+        (config_edit(rnn_size=16), "the weights do not match config.json"),
+        (config_edit(rnn_size=10**7), r"config.json: --rnn-size must be at most 16,384 \(got 10000000\)"),
+        (config_edit(num_layers=10**5000), r"config.json: not valid JSON \(Exceeds the limit"),
+        (config_text("[" * 200_000 + "]" * 200_000), r"config.json: not valid JSON"),
+        (config_edit(num_layers=64, rnn_size=16384), "a model of more than 268,435,456 numbers"),
+        (external_link, r"model.weights.h5: layers/.* is a link, not weights stored in the file"),
         (config_edit(learning_rate="fast"), "--learning-rate must be a finite number"),
         (vocab_edit(["\ud800", "a"]), "not half of a surrogate pair"),
         (vocab_edit(["a", "a"]), "characters listed twice: a"),
     ]
     for edit, message in cases:
-        with pytest.raises(BotError, match=message):
+        with pytest.raises(BotError, match=message) as raised:
             open_checkpoint(damaged(edit))
+        assert "\n" not in str(raised.value) and len(str(raised.value)) < 400
+
+
+def _datasets(h5: h5py.File) -> list[str]:
+    names = []
+    h5.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+    return names
 
 
 def test_a_damaged_state_json_falls_back_and_a_cut_history_is_mended(data_folder, tiny_config, tmp_path):

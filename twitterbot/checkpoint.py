@@ -21,7 +21,7 @@ import numpy as np
 from . import fsutil
 from .config import BUNDLED, Config
 from .errors import BotError
-from .lstm import LstmWeights, ModelWeights, require_finite, tweet_start_state, weight_shapes
+from .lstm import LstmWeights, ModelWeights, refuse_links, require_finite, tweet_start_state, weight_shapes
 from .novelty import NoveltyIndex
 from .vocab import FILE as VOCAB_FILE
 from .vocab import Vocab
@@ -233,6 +233,7 @@ def _check_weight_shapes(weights: Path, config: Config) -> None:
 
     try:
         with h5py.File(weights, "r") as h5:
+            refuse_links(h5, weights)
             h5["layers"].visititems(collect)
     except (OSError, KeyError, TypeError) as error:
         raise BotError(f"{weights}: cannot load weights ({error})") from error

@@ -32,7 +32,7 @@ MAX_SEED = 2**32 - 1  # NumPy's and Keras's random seeds are 32-bit
 
 def check_seed(seed: int) -> None:
     if not 0 <= seed <= MAX_SEED:
-        raise BotError(f"--seed must be between 0 and {MAX_SEED:,} (got {seed})")
+        raise BotError(f"--seed must be between 0 and {MAX_SEED:,} (got {_short(seed)})")
 
 
 def check_types(settings: object) -> None:
@@ -44,15 +44,44 @@ def check_types(settings: object) -> None:
         if value is None and "None" in kind:
             continue
         if kind.startswith("int") and (not isinstance(value, int) or isinstance(value, bool)):
-            raise BotError(f"{flag} must be a whole number (got {value!r})")
+            raise BotError(f"{flag} must be a whole number (got {_short(value)})")
         if kind.startswith("float") and (
-            not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+            not isinstance(value, (int, float)) or isinstance(value, bool) or not _finite(value)
         ):
-            raise BotError(f"{flag} must be a finite number (got {value!r})")
+            raise BotError(f"{flag} must be a finite number (got {_short(value)})")
         if kind.startswith("bool") and not isinstance(value, bool):
-            raise BotError(f"{flag} must be true or false (got {value!r})")
+            raise BotError(f"{flag} must be true or false (got {_short(value)})")
         if kind.startswith("str") and not isinstance(value, str):
-            raise BotError(f"{flag} must be text (got {value!r})")
+            raise BotError(f"{flag} must be text (got {_short(value)})")
+
+
+# What a model's settings may be: beyond these a config.json is damaged or hostile, not a model to build
+# (ids are uint16; 2^28 numbers are 1 GiB of float32 weights, 100× the largest model a laptop trains here).
+LIMITS = {
+    "vocab_size": 1 << 16,
+    "embedding_size": 1 << 14,
+    "rnn_size": 1 << 14,
+    "num_layers": 64,
+    "batch_size": 1 << 16,
+    "seq_len": 1 << 16,
+    "num_epochs": 1 << 20,
+}
+MAX_PARAMETERS = 1 << 28
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _short(value: object) -> str:
+    """A value from a file as a one-line message shows it: a 5,000-digit number or a long text is cut."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a number of {value.bit_length():,} bits"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 @dataclass(frozen=True)
@@ -85,6 +114,13 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise BotError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        for name, most in LIMITS.items():  # before anything is sized by them: a damaged config.json is refused
+            value = getattr(self, name)
+            if value > most:
+                raise BotError(f"--{name.replace('_', '-')} must be at most {most:,} (got {_short(value)})")
+        lstms = (self.embedding_size + self.rnn_size + 1) * 4 * self.rnn_size * self.num_layers  # an upper bound
+        if lstms + (self.rnn_size + 1 + self.embedding_size) * self.vocab_size > MAX_PARAMETERS:
+            raise BotError(f"a model of more than {MAX_PARAMETERS:,} numbers is beyond what twitterbot builds")
         if self.min_delta < 0:
             raise BotError(f"--min-delta must be 0 or more (got {self.min_delta})")
         if self.patience < 0:

@@ -58,14 +58,23 @@ def write_json(path: Path, value: object) -> None:
     write_text(path, text + "\n")
 
 
+MAX_JSON_BYTES = 64 << 20  # the settings, vocabularies and states twitterbot writes are a few MB at most
+
+
 def read_json(path: Path) -> dict:
-    """Read a JSON object, turning a missing or corrupt file into a one-line error naming it."""
+    """Read a JSON object, turning a missing, oversized, corrupt or hostile file (a special file, nesting
+    past Python's stack, a number of thousands of digits) into a one-line error naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise BotError(f"{path}: missing")
+    if not path.is_file():
+        raise BotError(f"{path}: not a regular file")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise BotError(f"{path}: {path.stat().st_size:,} bytes, more than a twitterbot JSON file holds")
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise BotError(f"{path}: missing") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BotError(f"{path}: not valid JSON ({error})") from error
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        raise BotError(f"{path}: not valid JSON ({str(error)[:200]})") from None
     if not isinstance(value, dict):
         raise BotError(f"{path}: expected a JSON object")
     return value

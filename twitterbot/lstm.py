@@ -46,10 +46,19 @@ def parameters(config: Config) -> int:
     return sum(math.prod(shape) for shape in weight_shapes(config))
 
 
+def refuse_links(h5: h5py.File, path: Path) -> None:
+    """A weights file must hold its weights itself: a soft or external link (an external one reads another
+    file) is refused, as Keras's own loader refuses them."""
+    linked = h5.visititems_links(lambda name, link: None if isinstance(link, h5py.HardLink) else name)
+    if linked is not None:
+        raise BotError(f"{path}: {linked[:80]} is a link, not weights stored in the file: a damaged or foreign file")
+
+
 def stored_precision(path: Path) -> str:
     """What a Keras weights file holds its weights as: "float16" (the bundled model) or "float32"."""
     try:
         with h5py.File(path, "r") as h5:
+            refuse_links(h5, path)
             return "float16" if h5[f"{EMBEDDING_VARS}/0"].dtype == np.float16 else "float32"
     except (OSError, KeyError) as error:
         raise BotError(f"{path}: cannot load weights ({error})") from error
@@ -81,6 +90,7 @@ class ModelWeights:
 
         try:
             with h5py.File(path, "r") as h5:
+                refuse_links(h5, path)
                 embedding = arrays(h5, EMBEDDING_VARS, 1)
                 lstms = tuple(arrays(h5, lstm_vars(index), 3) for index in range(config.num_layers))
                 dense = arrays(h5, DENSE_VARS, 2)
