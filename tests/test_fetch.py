@@ -187,3 +187,14 @@ def test_limit_and_bad_flags(tmp_path):
     assert fetch("someone", tmp_path / "out.jsonl", "token", limit=1, say=lambda _: None).total == 1
     with pytest.raises(BotError, match="--exclude takes retweets, replies"):
         fetch("someone", tmp_path / "x.jsonl", "token", exclude=("likes",))
+
+
+@responses.activate
+def test_a_server_that_never_answers_is_given_up_on(tmp_path):
+    import requests
+
+    responses.get(USER, json=LOOKUP)
+    responses.get(TIMELINE, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(BotError, match=r"^X did not answer \(ReadTimeout\); run the same command again to go on$"):
+        fetch("someone", tmp_path / "out.jsonl", "token", say=lambda _: None)
+    assert all(call.request.req_kwargs["timeout"] == (10, 60) for call in responses.calls)  # tweepy sets none

@@ -426,3 +426,14 @@ def test_a_server_echoing_the_token_does_not_get_it_printed(ckpt):
     with pytest.raises(BotError) as raised:
         run_to(ckpt, post.MastodonDestination(MASTODON))
     assert "the server refused the post" in str(raised.value) and token not in str(raised.value)
+
+
+@responses.activate
+def test_an_x_post_without_a_reply_is_not_sent_again(ckpt):
+    """A read timeout may come after X made the post: retrying could post it twice."""
+    import requests
+
+    responses.post(CREATE, body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(BotError, match=r"^x: could not post: no reply within 60 s: it may have been posted"):
+        run(ckpt)
+    assert len(responses.calls) == 1 and responses.calls[0].request.req_kwargs["timeout"] == (10, 60)

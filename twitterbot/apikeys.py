@@ -7,8 +7,14 @@ import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BotError
+
+if TYPE_CHECKING:
+    import tweepy
+
+X_TIMEOUT = (10, 60)  # seconds to connect, and to wait for a reply: a proxy that never answers is given up on
 
 
 def read_secrets(names: Iterable[str], env_file: Path | None = None) -> dict[str, str]:
@@ -37,3 +43,18 @@ def api_reason(error: Exception) -> str:
     status = f"{response.status_code} {response.reason}" if response is not None else type(error).__name__
     messages = "; ".join(getattr(error, "api_messages", []) or [])
     return f"{status}: {messages}" if messages else status
+
+
+def x_client(**credentials: object) -> tweepy.Client:
+    """tweepy's X API v2 client, every request of it under X_TIMEOUT (tweepy itself waits without end)."""
+    import requests
+    import tweepy
+
+    class TimedSession(requests.Session):
+        def request(self, *args, **kwargs):
+            kwargs.setdefault("timeout", X_TIMEOUT)
+            return super().request(*args, **kwargs)
+
+    client = tweepy.Client(**credentials)
+    client.session = TimedSession()
+    return client

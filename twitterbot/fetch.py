@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import fsutil
-from .apikeys import api_reason
+from .apikeys import api_reason, x_client
 from .errors import BotError
 
 BEARER = "X_BEARER_TOKEN"
@@ -44,6 +44,7 @@ def fetch(
     say: Callable[[str], None] = print,
 ) -> FetchResult:
     """Append `username`'s tweets newer than `since_id` (default: the newest already in `out`) to `out`."""
+    import requests
     import tweepy
 
     username = username.removeprefix("@")
@@ -57,7 +58,7 @@ def fetch(
     state = fsutil.read_json(state_path) if state_path.exists() else {}
     _drop_cut_line(out, state.pop(WRITING, None))
     seen = _ids_in(out)
-    client = tweepy.Client(bearer_token=bearer_token, wait_on_rate_limit=True)  # sleeps to x-rate-limit-reset
+    client = x_client(bearer_token=bearer_token, wait_on_rate_limit=True)  # sleeps to x-rate-limit-reset
     try:
         user = client.get_user(username=username, user_fields=["public_metrics"]).data
         if user is None:
@@ -102,6 +103,8 @@ def fetch(
         raise BotError(f"X failed ({api_reason(error)}); run the same command again to go on") from None
     except tweepy.HTTPException as error:  # 400, 403: what was asked is not allowed (e.g. the app's access level)
         raise BotError(f"X refused the request ({api_reason(error)})") from None
+    except requests.RequestException as error:  # no connection, or no reply within X_TIMEOUT
+        raise BotError(f"X did not answer ({type(error).__name__}); run the same command again to go on") from None
     state_path.unlink(missing_ok=True)
     return FetchResult(username, fetched, len(seen))
 

@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from . import fsutil
-from .apikeys import api_reason
+from .apikeys import X_TIMEOUT, api_reason, x_client
 from .checkpoint import Checkpoint
 from .config import SampleOptions
 from .errors import BotError
@@ -77,7 +77,7 @@ class XDestination:
         import tweepy
 
         self.tweepy, self.secrets = tweepy, secrets
-        self.client = tweepy.Client(
+        self.client = x_client(
             consumer_key=secrets["X_API_KEY"],
             consumer_secret=secrets["X_API_SECRET"],
             access_token=secrets["X_ACCESS_TOKEN"],
@@ -91,6 +91,8 @@ class XDestination:
         """(worth retrying, one line) for an error of `post`."""
         import requests
 
+        if isinstance(error, requests.ReadTimeout):  # it may have been posted: a retry could post it twice
+            return False, f"no reply within {X_TIMEOUT[1]} s: it may have been posted; look before posting again"
         if isinstance(error, self.tweepy.TooManyRequests | self.tweepy.TwitterServerError | requests.ConnectionError):
             return True, api_reason(error)
         if isinstance(error, self.tweepy.Unauthorized):
