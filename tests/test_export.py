@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -398,3 +399,69 @@ def test_import_web_names_what_is_wrong(checkpoint, tmp_path):
         (tmp_path / "x.zip").write_bytes(b"junk")
         export_module.import_web(tmp_path / "x.zip", tmp_path / "c")
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_import_web_reads_nothing_past_what_a_file_can_hold(checkpoint, tmp_path):
+    """Issue 28: members declaring gigabytes, a zip bomb, a sparse file, a FIFO, hostile JSON and a
+    vocabulary generate would refuse: each one line, before anything large is read."""
+    import os
+    import resource
+
+    web = tmp_path / "web"
+    export(checkpoint, web)
+
+    def zipped(name: str, replace: dict[str, bytes]) -> Path:
+        path = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in web.iterdir():
+                if file.is_file() and file.suffix in (".json", ".bin", ".gz"):
+                    archive.writestr(f"my-voice/{file.name}", replace.get(file.name, file.read_bytes()))
+            for extra, data in replace.items():
+                if not (web / extra).exists():
+                    archive.writestr(f"my-voice/{extra}", data)
+        return path
+
+    shard = next(p.name for p in web.glob("group1-shard*"))
+    read = lambda name: json.loads((web / name).read_text())  # noqa: E731
+    dumped = lambda value: json.dumps(value).encode()  # noqa: E731
+    generation, vocab, rules = read("generation.json"), read("vocab.json"), read("filters.json")
+    deep_layers = {**generation, "config": {**generation["config"], "num_layers": 10**7}}
+    quantized = read("model.json")
+    quantized["weightsManifest"][0]["weights"][0]["quantization"] = 7  # not {"dtype": …}
+    cases = [
+        (zipped("bomb", {shard: b"\0" * (300 << 20)}), r"(a zip bomb|more than the model's)"),
+        (zipped("unneeded", {"huge.bin": b"\0" * (300 << 20)}), None),  # a file it does not need: never read
+        (zipped("deep", {"model.json": b"[" * 200_000}), r"model.json: not JSON"),
+        (zipped("digits", {"generation.json": b'{"config": {"rnn_size": ' + b"9" * 5000 + b"}}"}), r"not JSON"),
+        (zipped("layers", {"generation.json": dumped(deep_layers)}), r"--num-layers must be at most 64"),
+        (zipped("quant", {"model.json": dumped(quantized)}), r"model.json: unreadable weights"),
+        (
+            zipped("vocab", {"vocab.json": dumped({**vocab, "chars": ["ab", *vocab["chars"][1:]]})}),
+            r"vocab.json: not a twitterbot vocabulary",
+        ),
+        (
+            zipped("novelty", {"filters.json": dumped({**rules, "novelty": {"file": "novelty.bin", "tweets": "x"}})}),
+            r"filters.json: not a description of a novelty index",
+        ),
+    ]
+    sparse = tmp_path / "sparse"
+    shutil.copytree(web, sparse)
+    with open(sparse / "model.json", "r+b") as stream:
+        stream.truncate(3 << 30)  # 3 GB that take no disk
+    cases.append((sparse, r"model.json: 3,221,225,472 bytes, more than a JSON file of a model holds"))
+    fifo = tmp_path / "fifo.zip"
+    os.mkfifo(fifo)
+    cases.append((fifo, r"not a regular file or folder"))
+    for number, (source, message) in enumerate(cases):
+        out = tmp_path / f"out{number}"
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if message is None:
+            export_module.import_web(source, out)
+            assert open_checkpoint(out).config == checkpoint.config
+            continue
+        with pytest.raises(BotError, match=message) as raised:
+            export_module.import_web(source, out)
+        assert "\n" not in str(raised.value) and len(str(raised.value)) < 400, raised.value
+        assert not out.exists()
+        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+        assert grown < 200 << 20, (source.name, grown)  # never the gigabytes a member declares

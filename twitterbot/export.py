@@ -23,6 +23,7 @@ from .config import FINETUNE_EPOCHS, Config, FilterOptions, SampleOptions
 from .errors import BotError
 from .filters import page_rules
 from .lstm import ModelWeights, require_finite, stored_precision, weight_shapes
+from .novelty import LEGACY, NoveltyIndex
 from .vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 from .vocab import FILE as VOCAB_FILE
 from .words import FILE as WORDS_FILE
@@ -38,6 +39,9 @@ WORDS = WORDS_FILE  # the words the checkpoint knows, when it has them and the n
 PAGE = "index.html"  # from WEB_ASSETS, with the page's scripts
 WEB_ASSETS = Path(__file__).parent / "web"
 SHARD_BYTES = 4 * 1024 * 1024
+MAX_ZIP_BYTES = 1 << 29  # unpacked from one download at most: a page-made model is tens of MB
+ZIP_RATIO = 100  # unpacked / packed bytes of a member, at most: weights and hashes barely compress
+MAX_WORDS_BYTES = 64 << 20  # a word list (the base corpus's: 0.3 MB)
 Quantize = Literal["float32", "float16", "uint8"]
 QUANTIZATIONS = get_args(Quantize)
 PAGE_OPTIONS = ("temperature", "top_k", "top_p", "max_len", "link", "mention")  # the page's part of SampleOptions
@@ -247,16 +251,25 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
     The weights are decoded as tfjs reads them (float32, or quantized float16 / uint8) and written as a
     Keras weights file; config.json and vocab.json come from generation.json and vocab.json, and the
     page's index of the tweets it trained on (novelty.bin) becomes novelty.npz, its words (words.txt.gz)
-    the checkpoint's, its tweet-start state start_state.npz."""
+    the checkpoint's, its tweet-start state start_state.npz. Each file is checked against what it can
+    hold before it is read."""
+    from . import checkpoint
+
+    source, out = Path(source), Path(out)
+    fsutil.refuse_existing(out, force, "checkpoint folder", checkpoint.is_checkpoint, inputs=[source])
+    files = _WebFiles(source)
+    try:
+        return _import_web(files, source, out)
+    finally:
+        files.close()
+
+
+def _import_web(files: _WebFiles, source: Path, out: Path) -> Path:
     from . import checkpoint
     from .backend import import_keras
-    from .novelty import LEGACY, NoveltyIndex
     from .vocab import Vocab
     from .words import WordSet
 
-    source, out = Path(source), Path(out)
-    files = _web_files(source)
-    fsutil.refuse_existing(out, force, "checkpoint folder", checkpoint.is_checkpoint, inputs=[source])
     generation, vocab_json, model_json = (_json(files, source, name) for name in (GENERATION, VOCAB_FILE, MODEL))
     if "config" not in generation:
         raise BotError(f"{source}/{GENERATION}: no model settings (exported by an older twitterbot: export it again)")
@@ -267,7 +280,7 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
         raise BotError(f"{source}/{VOCAB_FILE}: not a twitterbot vocabulary ({error})") from error
     if vocab.hash != vocab_json.get("hash") or vocab.size != config.vocab_size:
         raise BotError(f"{source}/{VOCAB_FILE}: its characters do not match the model's ({config.vocab_size} ids)")
-    arrays = _decode_weights(files, source, model_json)
+    arrays = _decode_weights(files, source, model_json, config)
     expected = [tuple(shape) for shape in weight_shapes(config)]
     if [array.shape for array in arrays] != expected:
         raise BotError(f"{source}/{MODEL}: weight shapes {[a.shape for a in arrays]} are not the model's {expected}")
@@ -281,23 +294,39 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
         model.get_layer(lstm_name(index)).cell.set_weights(arrays[1 + 3 * index : 4 + 3 * index])
     model.get_layer(OUTPUT).set_weights(arrays[-2:])
     rules = _json(files, source, FILTERS) if FILTERS in files else {}
-    words = WordSet.from_bytes(files[WORDS], f"{source}/{WORDS}") if "words" in rules and WORDS in files else None
+    words = None
+    if "words" in rules and WORDS in files:
+        words = WordSet.from_bytes(files.read(WORDS, MAX_WORDS_BYTES, "a word list"), f"{source}/{WORDS}")
+    index = _novelty(files, source, rules) if "novelty" in rules and NOVELTY in files else None
     fsutil.sweep_stale(out.parent, out.name)
     with fsutil.staged_dir(out) as staging:
         checkpoint.create(staging, config, vocab, words=words)
         model.save_weights(staging / checkpoint.WEIGHTS)
         if "startState" in generation:
             _write_start_state(staging / checkpoint.START_STATE, generation["startState"], config, source)
-        if "novelty" in rules and NOVELTY in files:
-            counts = rules["novelty"]
-            data = files[NOVELTY]
-            if len(data) != 8 * counts["tweets"] + 4 * counts["minima"]:
-                raise BotError(f"{source}/{NOVELTY}: {len(data)} bytes, not the index {FILTERS} describes")
-            tweets = np.frombuffer(data, "<u8", counts["tweets"]).astype(np.uint64)
-            minima = np.frombuffer(data, "<u4", counts["minima"], offset=8 * counts["tweets"]).astype(np.uint32)
-            gram, window = (int(counts.get(key, old)) for key, old in zip(("gram", "window"), LEGACY, strict=True))
-            NoveltyIndex(tweets, minima, gram, window, bool(counts.get("compact"))).save(staging / checkpoint.NOVELTY)
+        if index is not None:
+            index.save(staging / checkpoint.NOVELTY)
     return out
+
+
+def _novelty(files: _WebFiles, source: Path, rules: dict) -> NoveltyIndex:
+    """novelty.bin as filters.json describes it (tweet hashes, then n-gram minima), checked before it is read."""
+
+    counts = rules["novelty"]
+    try:
+        tweets, minima = (int(counts[key]) for key in ("tweets", "minima"))
+        gram, window = (int(counts.get(key, old)) for key, old in zip(("gram", "window"), LEGACY, strict=True))
+        if min(tweets, minima) < 0 or not (1 <= gram <= 64 and 1 <= window <= 64):
+            raise ValueError("counts out of range")
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+        raise BotError(f"{source}/{FILTERS}: not a description of a novelty index ({str(error)[:100]})") from None
+    size = 8 * tweets + 4 * minima
+    if files.sizes[NOVELTY] != size:
+        raise BotError(f"{source}/{NOVELTY}: {files.sizes[NOVELTY]:,} bytes, not the index {FILTERS} describes")
+    data = files.read(NOVELTY, size, "the index filters.json describes")
+    hashes = np.frombuffer(data, "<u8", tweets).astype(np.uint64)
+    kept = np.frombuffer(data, "<u4", minima, offset=8 * tweets).astype(np.uint32)
+    return NoveltyIndex(hashes, kept, gram, window, bool(counts.get("compact")))
 
 
 def _write_start_state(path: Path, rows: object, config: Config, source: Path) -> None:
@@ -316,37 +345,78 @@ def _write_start_state(path: Path, rows: object, config: Config, source: Path) -
         np.savez(stream, *state)
 
 
-def _web_files(source: Path) -> dict[str, bytes]:
-    """The files of a page download or export folder, by name (a zip's may sit in one folder inside it)."""
-    try:
-        if source.is_dir():
-            return {path.name: path.read_bytes() for path in source.iterdir() if path.is_file()}
-        with zipfile.ZipFile(source) as archive:
-            members = [info for info in archive.infolist() if not info.is_dir() and info.file_size < 1 << 30]
-            return {Path(info.filename).name: archive.read(info) for info in members}
-    except FileNotFoundError as error:
-        raise BotError(f"{source}: no such file or folder") from error
-    except (OSError, zipfile.BadZipFile, zlib.error) as error:
-        raise BotError(f"{source}: not a model folder or a .zip the page wrote ({error})") from error
+class _WebFiles:
+    """The files of a page download (.zip) or an export folder, by name (a zip's may sit in one folder
+    inside it), each read only when asked for and only if it holds no more than `limit` bytes, so a small
+    hostile archive (members declaring gigabytes, a zip bomb) or a sparse file is refused before it is read."""
+
+    def __init__(self, source: Path):
+        self.source, self.archive, self.read_bytes = source, None, 0
+        if not source.exists():
+            raise BotError(f"{source}: no such file or folder")
+        try:
+            if source.is_dir():
+                self.sizes = {path.name: path.stat().st_size for path in source.iterdir() if path.is_file()}
+                return
+            if not source.is_file():
+                raise BotError(f"{source}: not a regular file or folder (a .zip the page wrote, or an export)")
+            self.archive = zipfile.ZipFile(source)
+            members = [info for info in self.archive.infolist() if not info.is_dir()]
+        except (OSError, zipfile.BadZipFile, zlib.error, ValueError) as error:
+            raise BotError(f"{source}: not a model folder or a .zip the page wrote ({error})") from None
+        self.members = {Path(info.filename).name: info for info in members}
+        self.sizes = {name: info.file_size for name, info in self.members.items()}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.sizes
+
+    def read(self, name: str, limit: int, what: str) -> bytes:
+        """The file `name`, refused if it holds more than `limit` bytes (what such a file can hold: `what`)."""
+        size = self.sizes[name]
+        if size > limit:
+            raise BotError(f"{self.source}/{name}: {size:,} bytes, more than {what} holds ({limit:,})")
+        try:
+            if self.archive is None:
+                return (self.source / name).read_bytes()
+            info = self.members[name]
+            if size > ZIP_RATIO * info.compress_size + (1 << 20):
+                raise BotError(f"{self.source}/{name}: {size:,} bytes from {info.compress_size:,}: a zip bomb")
+            self.read_bytes += size
+            if self.read_bytes > MAX_ZIP_BYTES:
+                raise BotError(f"{self.source}: more than {MAX_ZIP_BYTES:,} bytes unpacked: not a model the page wrote")
+            return self.archive.read(info)
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise BotError(f"{self.source}/{name}: cannot read it ({error})") from None
+
+    def close(self) -> None:
+        if self.archive is not None:
+            self.archive.close()
 
 
-def _json(files: dict[str, bytes], source: Path, name: str) -> dict:
+def _json(files: _WebFiles, source: Path, name: str) -> dict:
     if name not in files:
         raise BotError(f"{source}: no {name} (not a model the page or `bot export` wrote)")
     try:
-        value = json.loads(files[name].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BotError(f"{source}/{name}: not JSON ({error})") from error
+        value = json.loads(files.read(name, fsutil.MAX_JSON_BYTES, "a JSON file of a model").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        raise BotError(f"{source}/{name}: not JSON ({str(error)[:200]})") from None
     if not isinstance(value, dict):
         raise BotError(f"{source}/{name}: expected a JSON object")
     return value
 
 
-def _decode_weights(files: dict[str, bytes], source: Path, model_json: dict) -> list[np.ndarray]:
-    """The weights in manifest order, decoded as tfjs decodes them (the inverse of encode_weights)."""
+def _decode_weights(files: _WebFiles, source: Path, model_json: dict, config: Config) -> list[np.ndarray]:
+    """The weights in manifest order, decoded as tfjs decodes them (the inverse of encode_weights); the
+    shards may hold no more than the model's weights in float32."""
+    most = 4 * sum(math.prod(shape) for shape in weight_shapes(config))
     try:
         groups = model_json["weightsManifest"]
-        data = b"".join(files[path] for group in groups for path in group["paths"])
+        paths = [path for group in groups for path in group["paths"]]
+        if any(not isinstance(path, str) or path not in files for path in paths):
+            raise KeyError("a weight shard")
+        if sum(files.sizes[path] for path in paths) > most:
+            raise ValueError(f"the shards hold more than the model's {most:,} bytes of weights")
+        data = b"".join(files.read(path, most, "the model's weights") for path in paths)
         specs = [spec for group in groups for spec in group["weights"]]
         arrays, offset = [], 0
         for spec in specs:
@@ -362,6 +432,6 @@ def _decode_weights(files: dict[str, bytes], source: Path, model_json: dict) -> 
             offset += size
     except KeyError as error:
         raise BotError(f"{source}/{MODEL}: missing {error} (a weight shard, or a part of the manifest)") from error
-    except (TypeError, ValueError) as error:
-        raise BotError(f"{source}/{MODEL}: unreadable weights ({error})") from error
+    except (TypeError, ValueError, AttributeError, OverflowError) as error:
+        raise BotError(f"{source}/{MODEL}: unreadable weights ({str(error)[:200]})") from None
     return arrays

@@ -52,8 +52,17 @@ class Vocab:
     """The id of every character the model knows; ids 0 and 1 are <eot> and <unk>."""
 
     def __init__(self, chars: list[str], counts: list[int], coverage: float):
+        """ValueError for characters that are not one code point each, halves of surrogate pairs or repeats
+        (a file's vocabulary: its reader names the file)."""
         if len(chars) != len(counts) or len(chars) > MAX_SIZE - len(SPECIALS):
             raise BotError(f"vocabulary of {len(chars)} characters does not fit uint16 ids")
+        if not all(isinstance(c, str) and len(c) == 1 and not 0xD800 <= ord(c) <= 0xDFFF for c in chars):
+            raise ValueError("every entry must be one character, and not half of a surrogate pair")
+        repeated = sorted(c for c, n in Counter(chars).items() if n > 1)
+        if repeated:
+            raise ValueError(f"characters listed twice: {''.join(repeated).encode('unicode_escape').decode()[:80]}")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+            raise ValueError("counts must be whole numbers of 0 or more")
         self.chars, self.counts, self.coverage = list(chars), list(counts), coverage
 
     @classmethod
@@ -139,11 +148,6 @@ class Vocab:
             vocab = cls(values["chars"], values["counts"], float(values["coverage"]))
             if values["specials"] != {"eot": EOT, "unk": UNK}:
                 raise ValueError("unexpected special ids")
-            if not all(isinstance(c, str) and len(c) == 1 and not 0xD800 <= ord(c) <= 0xDFFF for c in vocab.chars):
-                raise ValueError("every entry must be one character, and not half of a surrogate pair")
-            repeated = sorted(c for c, n in Counter(vocab.chars).items() if n > 1)
-            if repeated:
-                raise ValueError(f"characters listed twice: {''.join(repeated).encode('unicode_escape').decode()}")
         except (KeyError, TypeError, ValueError) as error:
             raise BotError(f"{path}: not a twitterbot vocabulary ({error})") from error
         return vocab

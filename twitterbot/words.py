@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from . import fsutil
 from .errors import BotError
 
 FILE = "words.txt.gz"  # one word a line, sorted, gzip
+MAX_BYTES = 64 << 20  # unpacked; the base corpus's 104,774 words are 1 MB
 WORD = re.compile(r"[^\W\d_]{3,}")
 NOT_WORDS = re.compile(r"(?:https?://|www\.|[@#])\S*")  # links, @handles and #tags
 
@@ -59,10 +61,15 @@ class WordSet:
 
     @classmethod
     def from_bytes(cls, data: bytes, what: str) -> WordSet:
+        """The words of a word list's bytes, unpacked to at most MAX_BYTES (a gzip bomb stops there)."""
         try:
-            text = gzip.decompress(data).decode("utf-8")
-        except (OSError, EOFError, UnicodeDecodeError) as error:
-            raise BotError(f"{what}: not a gzip word list ({error})") from error
+            unpacker = zlib.decompressobj(wbits=31)  # gzip
+            text = unpacker.decompress(data, MAX_BYTES)
+            if unpacker.unconsumed_tail or not unpacker.eof:
+                raise ValueError(f"more than {MAX_BYTES:,} bytes unpacked, or cut short")
+            text = text.decode("utf-8")
+        except (zlib.error, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            raise BotError(f"{what}: not a gzip word list ({str(error)[:120]})") from None
         words = frozenset(text.split("\n")) - {""}
         if any(WORD.fullmatch(word) is None or word != word.lower() for word in words):
             raise BotError(f"{what}: not a twitterbot word list (a line that is not one lower-case word)")
