@@ -8,6 +8,7 @@ from the API v2 reference's shapes: tweepy's cassettes hold none of them.
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -198,3 +199,9 @@ def test_a_server_that_never_answers_is_given_up_on(tmp_path):
     with pytest.raises(BotError, match=r"^X did not answer \(ReadTimeout\); run the same command again to go on$"):
         fetch("someone", tmp_path / "out.jsonl", "token", say=lambda _: None)
     assert all(call.request.req_kwargs["timeout"] == (10, 60) for call in responses.calls)  # tweepy sets none
+
+
+def test_a_special_file_as_out_is_refused(tmp_path):
+    for special in ("/dev/full", "/dev/zero"):
+        with pytest.raises(BotError, match=rf"^{special}: not a regular file"):
+            fetch("someone", Path(special), "token", say=lambda _: None)

@@ -9,6 +9,7 @@ The 201 body is tweepy's own recording (cassettes/test_client_create_and_delete_
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import responses
@@ -437,3 +438,8 @@ def test_an_x_post_without_a_reply_is_not_sent_again(ckpt):
     with pytest.raises(BotError, match=r"^x: could not post: no reply within 60 s: it may have been posted"):
         run(ckpt)
     assert len(responses.calls) == 1 and responses.calls[0].request.req_kwargs["timeout"] == (10, 60)
+
+
+def test_a_special_file_as_the_post_log_is_refused():
+    with pytest.raises(BotError, match=r"^/dev/full: not a regular file"):
+        post.PostLog(Path("/dev/full"))

@@ -54,6 +54,8 @@ def fetch(
     if unknown:
         raise BotError(f"--exclude takes {', '.join(EXCLUDES)} (got {', '.join(sorted(unknown))})")
     out = Path(out)
+    if out.exists() and not out.is_file():
+        raise BotError(f"{out}: not a regular file (fetch appends tweets to a JSON lines file)")
     state_path = out.with_name(f".{out.name}.fetch.json")
     state = fsutil.read_json(state_path) if state_path.exists() else {}
     _drop_cut_line(out, state.pop(WRITING, None))

@@ -198,6 +198,8 @@ class PostLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.entries: list[dict] = []
+        if self.path.exists() and not self.path.is_file():
+            raise BotError(f"{self.path}: not a regular file (the post log is a JSON lines file)")
         if self.path.exists():
             try:
                 lines = self.path.read_bytes().decode("utf-8").splitlines()
