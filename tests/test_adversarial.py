@@ -26,7 +26,7 @@ from twitterbot.config import SampleOptions
 from twitterbot.data import prepare
 from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
-from twitterbot.export import export
+from twitterbot.export import export, import_web
 from twitterbot.sources import expand_inputs, read_texts
 from twitterbot.train import train
 
@@ -213,6 +213,34 @@ def test_the_lock_holds_for_every_spelling_of_a_folder_and_knows_a_reused_pid(tm
     lock.write_text("1 5\n")
     with fsutil.lock(tmp_path / "link", "checkpoint folder"):
         assert lock.read_text().split() == [str(os.getpid()), fsutil.process_start(os.getpid())]
+
+
+def test_every_writer_of_a_folder_holds_its_lock(tiny_checkpoint, data_folder, tmp_path):
+    """Issue 28, finding 7: import-web --force into a checkpoint being trained, a second search into a
+    running one's folder, two live bots on one post log: each refused while the other holds it."""
+    from twitterbot import post
+    from twitterbot.config import FilterOptions
+    from twitterbot.filters import Filters
+    from twitterbot.search import SearchSettings, search
+
+    web = tmp_path / "web"
+    export(open_checkpoint(tiny_checkpoint), web)
+    busy = tmp_path / "ck"
+    shutil.copytree(tiny_checkpoint, busy)
+    with fsutil.lock(busy, "checkpoint folder"):  # as `bot train` holds it
+        with pytest.raises(BotError, match="in use by process"):
+            import_web(web, busy, force=True)
+    assert open_checkpoint(busy).config == open_checkpoint(tiny_checkpoint).config  # untouched
+    with fsutil.lock(tmp_path / "search", "search folder"):
+        with pytest.raises(BotError, match="in use by process"):
+            search(data_folder, tmp_path / "search", SearchSettings(trials=1), force=True)
+    log = tmp_path / "posted.jsonl"
+    with fsutil.lock(log, "post log"):
+        with pytest.raises(BotError, match="in use by process"):
+            post.run(
+                open_checkpoint(tiny_checkpoint), SampleOptions(seed=1), Filters(FilterOptions()), log,
+                post.XDestination(dict.fromkeys(post.X_KEYS, "k")), 1, None, lambda _: None,
+            )  # fmt: skip
 
 
 def test_restore_sweeps_what_a_killed_run_left(data_folder, tiny_config, tiny_checkpoint, tmp_path):

@@ -256,12 +256,13 @@ def import_web(source: Path, out: Path, force: bool = False) -> Path:
     from . import checkpoint
 
     source, out = Path(source), Path(out)
-    fsutil.refuse_existing(out, force, "checkpoint folder", checkpoint.is_checkpoint, inputs=[source])
-    files = _WebFiles(source)
-    try:
-        return _import_web(files, source, out)
-    finally:
-        files.close()
+    with fsutil.lock(out, f"checkpoint folder {out}"):  # as training holds it
+        fsutil.refuse_existing(out, force, "checkpoint folder", checkpoint.is_checkpoint, inputs=[source])
+        files = _WebFiles(source)
+        try:
+            return _import_web(files, source, out)
+        finally:
+            files.close()
 
 
 def _import_web(files: _WebFiles, source: Path, out: Path) -> Path:

@@ -8,6 +8,7 @@ written, and no error message holds one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -198,8 +199,7 @@ class PostLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.entries: list[dict] = []
-        if self.path.exists() and not self.path.is_file():
-            raise BotError(f"{self.path}: not a regular file (the post log is a JSON lines file)")
+        self.check_path(self.path)
         if self.path.exists():
             try:
                 lines = self.path.read_bytes().decode("utf-8").splitlines()
@@ -216,6 +216,11 @@ class PostLog:
                     raise BotError(f'{self.path}:{number}: not a post log line (no "text" string)')
                 self.entries.append(entry)
         self.posted = {_key(entry["text"]) for entry in self.entries}
+
+    @staticmethod
+    def check_path(path: Path) -> None:
+        if path.exists() and not path.is_file():
+            raise BotError(f"{path}: not a regular file (the post log is a JSON lines file)")
 
     def check_writable(self) -> None:
         """Refuse before anything is sent if the log cannot be written: a post not recorded may go out again."""
@@ -325,11 +330,31 @@ def run(
     clock: Clock | None = None,
     jitter: float = 0.1,
 ) -> list[Outcome]:
-    """Post `count` times, `every` seconds apart (± `jitter` of it), until done or Ctrl-C."""
+    """Post `count` times, `every` seconds apart (± `jitter` of it), until done or Ctrl-C. A live run holds
+    the log's lock: two bots on one log could post the same text twice."""
     if count < 1:
         raise BotError(f"--count must be at least 1 (got {count})")
-    clock = clock or Clock()
-    log = PostLog(log_path)
+    PostLog.check_path(Path(log_path))  # before its lock file is made beside it
+    with contextlib.ExitStack() as held:
+        if destination is not None:
+            held.enter_context(fsutil.lock(log_path, f"post log {log_path}"))
+        return _post_all(
+            ckpt, options, filters, PostLog(log_path), destination, count, every, say, clock or Clock(), jitter
+        )
+
+
+def _post_all(
+    ckpt: Checkpoint,
+    options: SampleOptions,
+    filters: Filters,
+    log: PostLog,
+    destination: Destination | None,
+    count: int,
+    every: float | None,
+    say: Callable[[str], None],
+    clock: Clock,
+    jitter: float,
+) -> list[Outcome]:
     if destination is not None:
         log.check_writable()
     sampler = Sampler(ckpt)

@@ -194,8 +194,21 @@ def search(
     force: bool = False,
     console: Console | None = None,
 ) -> optuna.Study:
-    """Run (or go on with) a search; write trials.csv, best.json and plots into `out`."""
-    console = console or Console(stderr=True)
+    """Run (or go on with) a search; write trials.csv, best.json and plots into `out`. One process at a
+    time per folder (a lock file beside it): workers sharing a study each have their own folder."""
+    with fsutil.lock(Path(out), f"search folder {out}"):
+        return _search(data_path, Path(out), settings, space_path, resume, force, console or Console(stderr=True))
+
+
+def _search(
+    data_path: Path,
+    out: Path,
+    settings: SearchSettings,
+    space_path: Path,
+    resume: bool,
+    force: bool,
+    console: Console,
+) -> optuna.Study:
     space = load_space(space_path)
     out = Path(out)
     data = open_data(data_path)
