@@ -577,6 +577,7 @@ def test_serve_gives_only_the_folders_files_to_this_machines_browser(served):
     assert request(served, "/../secret.txt")[0] == 404
     assert request(served, "/", host="evil.example:80")[0] == 421  # DNS rebinding: another name for 127.0.0.1
     assert request(served, "/", host="127.0.0.1")[0] == 421  # without the port: not this server's address
+    assert request(served, "/%00")[0] == request(served, "/" + "a" * 5000)[0] == 404  # no traceback, an answer
 
 
 def test_serve_closes_idle_connections_and_bounds_its_threads(served):
@@ -590,4 +591,30 @@ def test_serve_closes_idle_connections_and_bounds_its_threads(served):
             assert connection.recv(1) == b""  # closed by the server after its idle timeout
     finally:
         for connection in idle:
+            connection.close()
+
+
+def test_slow_senders_hold_a_slot_no_longer_than_a_request_may_take(served, monkeypatch):
+    """Issue 28: 32 connections sending their headers a byte at a time, each inside the idle timeout,
+    left a normal GET unanswered for 70 s; a request must now arrive whole within REQUEST_SECONDS."""
+    monkeypatch.setattr(serve, "REQUEST_SECONDS", 1.5)
+    slow = [socket.create_connection(("127.0.0.1", served)) for _ in range(2)]  # MAX_CONNECTIONS (2)
+    stop = threading.Event()
+
+    def trickle():
+        while not stop.wait(0.5):  # a byte every half second: never idle for the 1 s idle timeout
+            for connection in slow:
+                with contextlib.suppress(OSError):
+                    connection.send(b"X")
+
+    for connection in slow:
+        connection.sendall(b"GET / HTTP/1.1\r\nX-Slow: ")
+    threading.Thread(target=trickle, daemon=True).start()
+    try:
+        started = time.monotonic()
+        assert request(served, "/model.json", timeout=30)[0] == 200
+        assert time.monotonic() - started < 6
+    finally:
+        stop.set()
+        for connection in slow:
             connection.close()

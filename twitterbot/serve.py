@@ -7,9 +7,11 @@ rebinding), idle connections closed and at most MAX_CONNECTIONS served at once, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import signal
+import socket
 import sys
 import threading
 import urllib.parse
@@ -20,6 +22,7 @@ from .errors import BotError
 from .export import MODEL, PAGE
 
 IDLE_TIMEOUT = 20.0  # seconds a connection may stay silent
+REQUEST_SECONDS = 10.0  # for a request line and headers to arrive whole (a slow sender holds a slot no longer)
 MAX_CONNECTIONS = 32  # served at once; more wait to be accepted
 
 
@@ -41,15 +44,37 @@ class _PageHandler(http.server.SimpleHTTPRequestHandler):
         if self.headers.get("Host", "").lower() not in self.server.hosts:
             self.send_error(421, "Misdirected request: open the page at 127.0.0.1 or localhost")
             return None
-        path = Path(self.translate_path(self.path))
-        if path.is_dir():
-            path = path / PAGE
-        real = path.resolve()
-        if not real.is_relative_to(self.server.root) or not real.is_file():
+        try:
+            path = Path(self.translate_path(self.path))
+            if path.is_dir():
+                path = path / PAGE
+            real = path.resolve()
+            found = real.is_relative_to(self.server.root) and real.is_file()
+        except (ValueError, OSError):  # a NUL byte (/%00), a name too long for the file system
+            found = False
+        if not found:
             self.send_error(404, "File not found")
             return None
         self.path = "/" + urllib.parse.quote(real.relative_to(self.server.root).as_posix())  # what the base opens
         return super().send_head()
+
+    def handle_one_request(self):
+        self.deadline = threading.Timer(REQUEST_SECONDS, self._drop)  # cancelled once the headers are in
+        self.deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self.deadline.cancel()
+
+    def parse_request(self) -> bool:  # reads the headers
+        whole = super().parse_request()
+        self.deadline.cancel()
+        return whole
+
+    def _drop(self) -> None:
+        """A request still not whole after REQUEST_SECONDS: its connection is closed, its slot freed."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def end_headers(self):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
