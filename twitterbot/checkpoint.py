@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,7 @@ class Checkpoint:
         try:
             with np.load(path) as saved:
                 state = [saved[key].astype(np.float32) for key in sorted(saved.files, key=_array_index)]
-        except (OSError, ValueError, KeyError, EOFError) as error:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             raise BotError(f"{path}: cannot read the tweet-start state ({error}); delete it to start from zeros") from (
                 error
             )
@@ -235,8 +236,8 @@ def _check_weight_shapes(weights: Path, config: Config) -> None:
         with h5py.File(weights, "r") as h5:
             refuse_links(h5, weights)
             h5["layers"].visititems(collect)
-    except (OSError, KeyError, TypeError) as error:
-        raise BotError(f"{weights}: cannot load weights ({error})") from error
+    except (OSError, KeyError, TypeError, RuntimeError) as error:  # h5py: RuntimeError for a damaged heap
+        raise BotError(f"{weights}: cannot load weights ({str(error)[:200]})") from None
     if sorted(found) != sorted(weight_shapes(config)):
         raise BotError(
             f"{weights}: the weights do not match config.json ({config.num_layers} layer(s) of {config.rnn_size} "

@@ -277,8 +277,8 @@ def _import_web(files: _WebFiles, source: Path, out: Path) -> Path:
     config = Config.from_dict(generation["config"], f"{source}/{GENERATION}")
     try:
         vocab = Vocab(vocab_json["chars"], vocab_json["counts"], float(vocab_json["coverage"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise BotError(f"{source}/{VOCAB_FILE}: not a twitterbot vocabulary ({error})") from error
+    except (KeyError, TypeError, ValueError, BotError) as error:
+        raise BotError(f"{source}/{VOCAB_FILE}: not a twitterbot vocabulary ({str(error)[:200]})") from None
     if vocab.hash != vocab_json.get("hash") or vocab.size != config.vocab_size:
         raise BotError(f"{source}/{VOCAB_FILE}: its characters do not match the model's ({config.vocab_size} ids)")
     arrays = _decode_weights(files, source, model_json, config)
@@ -363,8 +363,8 @@ class _WebFiles:
                 raise BotError(f"{source}: not a regular file or folder (a .zip the page wrote, or an export)")
             self.archive = zipfile.ZipFile(source)
             members = [info for info in self.archive.infolist() if not info.is_dir()]
-        except (OSError, zipfile.BadZipFile, zlib.error, ValueError) as error:
-            raise BotError(f"{source}: not a model folder or a .zip the page wrote ({error})") from None
+        except (OSError, zipfile.BadZipFile, zlib.error, ValueError, NotImplementedError) as error:
+            raise BotError(f"{source}: not a model folder or a .zip the page wrote ({str(error)[:200]})") from None
         self.members = {Path(info.filename).name: info for info in members}
         self.sizes = {name: info.file_size for name, info in self.members.items()}
 
@@ -386,8 +386,8 @@ class _WebFiles:
             if self.read_bytes > MAX_ZIP_BYTES:
                 raise BotError(f"{self.source}: more than {MAX_ZIP_BYTES:,} bytes unpacked: not a model the page wrote")
             return self.archive.read(info)
-        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as error:
-            raise BotError(f"{self.source}/{name}: cannot read it ({error})") from None
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:  # an odd zip version
+            raise BotError(f"{self.source}/{name}: cannot read it ({str(error)[:200]})") from None
 
     def close(self) -> None:
         if self.archive is not None:

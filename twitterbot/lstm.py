@@ -49,7 +49,10 @@ def parameters(config: Config) -> int:
 def refuse_links(h5: h5py.File, path: Path) -> None:
     """A weights file must hold its weights itself: a soft or external link (an external one reads another
     file) is refused, as Keras's own loader refuses them."""
-    linked = h5.visititems_links(lambda name, link: None if isinstance(link, h5py.HardLink) else name)
+    try:
+        linked = h5.visititems_links(lambda name, link: None if isinstance(link, h5py.HardLink) else name)
+    except (RuntimeError, SystemError) as error:  # a damaged link table (h5py wraps some in SystemError)
+        raise BotError(f"{path}: cannot load weights ({str(error)[:200]})") from None
     if linked is not None:
         raise BotError(f"{path}: {linked[:80]} is a link, not weights stored in the file: a damaged or foreign file")
 
@@ -60,8 +63,8 @@ def stored_precision(path: Path) -> str:
         with h5py.File(path, "r") as h5:
             refuse_links(h5, path)
             return "float16" if h5[f"{EMBEDDING_VARS}/0"].dtype == np.float16 else "float32"
-    except (OSError, KeyError) as error:
-        raise BotError(f"{path}: cannot load weights ({error})") from error
+    except (OSError, KeyError, RuntimeError) as error:
+        raise BotError(f"{path}: cannot load weights ({str(error)[:200]})") from None
 
 
 def require_finite(path: Path, arrays) -> None:
@@ -94,8 +97,8 @@ class ModelWeights:
                 embedding = arrays(h5, EMBEDDING_VARS, 1)
                 lstms = tuple(arrays(h5, lstm_vars(index), 3) for index in range(config.num_layers))
                 dense = arrays(h5, DENSE_VARS, 2)
-        except (OSError, KeyError, TypeError) as error:
-            raise BotError(f"{path}: cannot load weights ({error})") from error
+        except (OSError, KeyError, TypeError, RuntimeError) as error:  # h5py: RuntimeError for a damaged heap
+            raise BotError(f"{path}: cannot load weights ({str(error)[:200]})") from None
         require_finite(path, [*embedding, *(w for layer in lstms for w in layer), *dense])
 
         def plain(weights: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:

@@ -15,6 +15,7 @@ Placeholders (links, mentions) take part like any character: candidates are chec
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,8 @@ class NoveltyIndex:
                 )
                 compact = bool(saved["compact"]) if "compact" in saved.files else False
                 index = cls(saved["tweets"], saved["minima"], gram, window, compact)
-        except (OSError, ValueError, KeyError, EOFError, TypeError) as error:
-            raise BotError(f"{path}: damaged novelty index ({error}); prepare the data again") from error
+        except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as error:
+            raise BotError(f"{path}: damaged novelty index ({str(error)[:120]}); prepare the data again") from None
         if (
             index.tweets.dtype != np.uint64
             or index.minima.dtype != np.uint32

@@ -148,6 +148,6 @@ class Vocab:
             vocab = cls(values["chars"], values["counts"], float(values["coverage"]))
             if values["specials"] != {"eot": EOT, "unk": UNK}:
                 raise ValueError("unexpected special ids")
-        except (KeyError, TypeError, ValueError) as error:
-            raise BotError(f"{path}: not a twitterbot vocabulary ({error})") from error
+        except (KeyError, TypeError, ValueError, BotError) as error:
+            raise BotError(f"{path}: not a twitterbot vocabulary ({str(error)[:200]})") from None
         return vocab
