@@ -443,3 +443,21 @@ def test_an_x_post_without_a_reply_is_not_sent_again(ckpt):
 def test_a_special_file_as_the_post_log_is_refused():
     with pytest.raises(BotError, match=r"^/dev/full: not a regular file"):
         post.PostLog(Path("/dev/full"))
+
+
+def test_post_takes_the_sampling_options_generate_has(ckpt, monkeypatch):
+    """--top-k, --top-p and --max-len reach the sampler, as for `bot generate` and `bot export`."""
+    seen = []
+    original = post.post_once
+
+    def spy(sampler, options, *args):
+        seen.append(options)
+        return original(sampler, options, *args)
+
+    monkeypatch.setattr(post, "post_once", spy)
+    (ckpt.path / "novelty.npz").unlink()  # this tiny model writes its training tweets back (see run())
+    args = ["post", str(ckpt.path), "--top-k", "3", "--top-p", "0.9", "--max-len", "200", "--seed", "1"]
+    result = CliRunner().invoke(app, [*args, "--allow-mentions", "--non-words", "-1"])
+    assert result.exit_code == 0, result.output
+    (options,) = seen
+    assert (options.top_k, options.top_p, options.max_len) == (3, 0.9, 200)

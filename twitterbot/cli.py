@@ -58,6 +58,9 @@ ForceOption = Annotated[
 LinkOption = Annotated[
     str, typer.Option(help="what the model's link placeholder becomes, e.g. your site (default: dropped)")
 ]
+TopKOption = Annotated[int, typer.Option(help="draw only from the k likeliest characters (0: all)")]
+TopPOption = Annotated[float, typer.Option(help="draw only from the likeliest characters covering p (1: all)")]
+MaxLenOption = Annotated[int, typer.Option(help="characters per tweet at most (one not ended by then is redrawn)")]
 MentionOption = Annotated[
     str, typer.Option(help="what the model's @mention placeholder becomes, e.g. @yourbot (default: dropped)")
 ]
@@ -335,15 +338,11 @@ def generate(
             "higher is more varied and more often misspelt; tweet length stays the model's",
         ),
     ] = SampleOptions.temperature,
-    top_k: Annotated[
-        int, typer.Option(help="draw only from the k likeliest characters (0: all)")
-    ] = SampleOptions.top_k,
-    top_p: Annotated[
-        float, typer.Option(help="draw only from the likeliest characters covering p")
-    ] = SampleOptions.top_p,
+    top_k: TopKOption = SampleOptions.top_k,
+    top_p: TopPOption = SampleOptions.top_p,
     seed_text: Annotated[str, typer.Option(help="start every tweet with this text")] = SampleOptions.seed_text,
     count: Annotated[int, typer.Option("--count", "-n", help="how many tweets")] = 1,
-    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = SampleOptions.max_len,
+    max_len: MaxLenOption = SampleOptions.max_len,
     seed: Annotated[int | None, typer.Option(help="random seed for reproducible samples")] = None,
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
@@ -445,9 +444,9 @@ def export(
         typer.Option(help="weights' precision (default: the checkpoint's own; float16 for the bundled model)"),
     ] = None,
     temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = SampleOptions.temperature,
-    top_k: Annotated[int, typer.Option(help="the page's top-k (0: all)")] = SampleOptions.top_k,
-    top_p: Annotated[float, typer.Option(help="the page's top-p (1: all)")] = SampleOptions.top_p,
-    max_len: Annotated[int, typer.Option(help="characters per tweet at most")] = SampleOptions.max_len,
+    top_k: TopKOption = SampleOptions.top_k,
+    top_p: TopPOption = SampleOptions.top_p,
+    max_len: MaxLenOption = SampleOptions.max_len,
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
     overlap: OverlapOption = FilterOptions.overlap,

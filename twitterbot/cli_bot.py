@@ -15,11 +15,14 @@ from .cli import (
     BlocklistOption,
     ForceOption,
     LinkOption,
+    MaxLenOption,
     MaxRunOption,
     MentionOption,
     NonWordsOption,
     OutOption,
     OverlapOption,
+    TopKOption,
+    TopPOption,
     app,
     console,
     err_console,
@@ -69,6 +72,9 @@ def post(
         Path | None, typer.Option(help="the post log (default: posted.jsonl in the checkpoint folder)")
     ] = None,
     temp: Annotated[float, typer.Option("--temp", "-t", help="sampling temperature")] = SampleOptions.temperature,
+    top_k: TopKOption = SampleOptions.top_k,
+    top_p: TopPOption = SampleOptions.top_p,
+    max_len: MaxLenOption = SampleOptions.max_len,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     link: LinkOption = SampleOptions.link,
     mention: MentionOption = SampleOptions.mention,
@@ -93,7 +99,9 @@ def post(
         raise BotError("--every needs --count above 1 (or run `bot post` from cron with --count 1)")
     kind = posting.DESTINATIONS[to]
     destination = kind(read_secrets(kind.keys, env_file)) if live else None
-    options = SampleOptions(temperature=temp, seed=seed, link=link, mention=mention)
+    options = SampleOptions(
+        temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, seed=seed, link=link, mention=mention
+    )
     filter_options = FilterOptions(
         overlap=overlap,
         max_run=max_run,
