@@ -335,7 +335,7 @@ def generate(
             "--temp",
             "-t",
             help="sampling temperature (>0): lower sticks to the model's likeliest, commonest phrasing; "
-            "higher is more varied and more often misspelt; tweet length stays the model's",
+            "higher is more varied, more often misspelt and shorter",
         ),
     ] = SampleOptions.temperature,
     top_k: TopKOption = SampleOptions.top_k,
