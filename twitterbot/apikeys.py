@@ -33,7 +33,7 @@ def read_secrets(names: Iterable[str], env_file: Path | None = None) -> dict[str
     missing = [name for name, value in secrets.items() if not value]
     if missing:
         where = f" or in {env_file}" if env_file else ""
-        raise BotError(f"set {', '.join(missing)} in the environment{where} (API keys: README, \"Make it post\")")
+        raise BotError(f'set {", ".join(missing)} in the environment{where} (API keys: README, "Make it post")')
     return secrets
 
 

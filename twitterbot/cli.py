@@ -88,7 +88,8 @@ BlocklistOption = Annotated[Path | None, typer.Option(help="more blocked words o
 @app.command()
 def prepare(
     inputs: Annotated[
-        list[str], typer.Argument(help="tweets.js / archive .zip / CSV / JSON(L) / text files, folders or globs")
+        list[str],
+        typer.Argument(metavar="INPUT", help="tweets.js / archive .zip / CSV / JSON(L) / text files, folders or globs"),
     ],
     out: OutOption = Path("data/tweets"),
     retweets: Annotated[Retweets, typer.Option(help="drop or keep retweets (RT @…)")] = CleanOptions.retweets,
@@ -326,7 +327,7 @@ def finetune(
     console.print(f"fine-tuned checkpoint in {out}")
 
 
-@app.command()
+@app.command(short_help="Write tweets that pass every filter, with a trained model or the bundled one.")
 def generate(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
     temp: Annotated[
@@ -435,7 +436,7 @@ def evaluate(
     console.print(table)
 
 
-@app.command()
+@app.command(short_help="Export a checkpoint as a TF.js model and a page that writes tweets in the browser.")
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
     out: OutOption = Path("webexport/bot"),

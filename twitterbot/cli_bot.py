@@ -35,7 +35,7 @@ Destination = Literal["x", "mastodon", "bluesky"]
 SearchObjective = Literal["both", "loss"]
 
 
-@app.command()
+@app.command(short_help="Fetch an account's latest tweets through the X API v2 (paid; the archive is free).")
 def fetch(
     username: Annotated[str, typer.Argument(help="the account, with or without @")],
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON lines to append to (what bot prepare reads)")],
@@ -60,7 +60,7 @@ def fetch(
     console.print(f"@{result.user}: {result.fetched:,} new tweets; {result.total:,} in {out}")
 
 
-@app.command()
+@app.command(short_help="Post what the model writes to X, Mastodon or Bluesky (a dry run unless --live).")
 def post(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
     live: Annotated[bool, flag("--live", "really post (default: a dry run that sends nothing)")] = False,
@@ -117,7 +117,7 @@ def post(
     posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
 
 
-@app.command()
+@app.command(short_help="Search hyperparameters with optuna; best.json feeds `bot train --config`.")
 def search(
     data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
     out: OutOption = Path("searches/search"),
