@@ -425,7 +425,8 @@ def evaluate(
     import_keras()
     from .evaluate import evaluate as run_evaluate
 
-    result = run_evaluate(checkpoint, data, split)
+    with err_console.status(f"evaluating {checkpoint} on the {split} split of {data}"):  # ~10 s on a CPU
+        result = run_evaluate(checkpoint, data, split)
     if as_json:
         print(json.dumps(dataclasses.asdict(result)))
         return
@@ -494,7 +495,8 @@ def import_web(
     """Make a checkpoint of a model fine-tuned in the page, for `bot generate`, `bot post` or `bot export`."""
     from .export import import_web as run_import
 
-    run_import(source, out, force=force)
+    with err_console.status(f"reading {source}"):  # several seconds: building the model and its weights
+        run_import(source, out, force=force)
     console.print(f"imported {source} as the checkpoint {out}; try `bot generate {out}`")
 
 
