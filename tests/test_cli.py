@@ -132,6 +132,15 @@ def test_trains_on_jax_backend(data_folder, tmp_path):
     assert generated.stdout.strip()
 
 
+def test_train_fits_its_batch_to_small_data(data_folder, tmp_path):
+    """Issue 29: one account's tweets stopped at "fewer than one batch needs" with the default 128 lanes;
+    without --batch-size, training takes as many lanes as the validation split fills, and says so."""
+    tiny = [arg for pair in zip(TINY[::2], TINY[1::2], strict=True) if pair[0] != "--batch-size" for arg in pair]
+    result = bot("train", data_folder, "--out", "ck", *tiny, "--num-epochs", "1", cwd=tmp_path)
+    lanes = json.loads((tmp_path / "ck" / "config.json").read_text())["batch_size"]
+    assert 1 < lanes < 128 and f"training with --batch-size {lanes}" in result.stderr
+
+
 def test_distribute_splits_lanes_across_devices(data_folder, tmp_path):
     """Data parallel on two (forced) CPU devices trains the same model as one device, state carried on both.
 

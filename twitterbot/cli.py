@@ -226,6 +226,8 @@ def train(
 ) -> None:
     """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
     import_keras(tensorflow=True)
+    from .datafolder import open_data
+    from .train import batch_that_fits
     from .train import train as run_train
 
     config = Config(
@@ -248,6 +250,13 @@ def train(
     if config_file:  # its settings, with the flags typed on the command line on top
         config = Config.load(config_file).replace(**{name: getattr(config, name) for name in given})
         config = config.replace(vocab_size=0)  # the data's, set by training
+    elif not restore and "batch_size" not in given:  # small data (one account): lanes its validation fills
+        fitting = batch_that_fits(open_data(data), config)
+        if fitting < config.batch_size:
+            err_console.print(
+                f"{data}: its validation split fills {fitting} lanes: training with --batch-size {fitting}"
+            )
+            config = config.replace(batch_size=fitting)
     history = run_train(
         data,
         out,

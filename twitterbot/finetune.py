@@ -11,7 +11,7 @@ from . import checkpoint
 from .config import FINETUNE_EPOCHS, Config
 from .datafolder import open_data, require_vocab
 from .evaluate import Evaluation, evaluate
-from .train import train
+from .train import batch_that_fits, train
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ def finetune(
     data = open_data(data_path)
     require_vocab(data, base.vocab, base.path)
     if batch_size is None:  # small accounts: as many lanes as the validation split can fill
-        fitting = max(1, (data.lengths["validate"] - 1) // config.seq_len)
-        config = config.replace(batch_size=min(base.config.batch_size, fitting))
+        config = config.replace(batch_size=batch_that_fits(data, config))
     before = evaluate(base.path, data.path)
     history = train(
         data.path, out, config, force=force, console=console, initial_weights=base.weights, known_words=base.words()

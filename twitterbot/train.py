@@ -103,6 +103,12 @@ def train(
         return checkpoint.read_history(out)
 
 
+def batch_that_fits(data: DataFolder, config: Config) -> int:
+    """The most lanes, up to config.batch_size, that the validation split fills with a window each: one
+    account's tweets train (and validate) rather than stop at "fewer than one batch"."""
+    return min(config.batch_size, max(1, (data.lengths["validate"] - 1) // config.seq_len))
+
+
 def _settings(
     data: DataFolder,
     out: Path,
