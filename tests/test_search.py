@@ -246,6 +246,16 @@ def test_bad_spaces_and_settings_are_one_line(tmp_path):
     bad.write_text("rnn_size = {")
     with pytest.raises(BotError, match="not a readable TOML search space"):
         load_space(bad)
+    for text, problem in [  # issue 28: each failed only once a trial drew from it
+        ("rnn_size = { low = 256, high = 64 }", "rnn_size: low 256 is above high 64"),
+        ("optimizer = { choices = [] }", "optimizer: choices must be a non-empty list"),
+        ("learning_rate = { low = 0, high = 0.01, log = true }", "learning_rate: a log range needs low above 0"),
+        ('rnn_size = { low = "a", high = 64 }', "rnn_size: low and high must be finite numbers"),
+        ("drop_rate = { low = 0.0, high = inf }", "drop_rate: low and high must be finite numbers"),
+    ]:
+        bad.write_text(text + "\n")
+        with pytest.raises(BotError, match=problem):
+            load_space(bad)
     with pytest.raises(BotError, match="--subset must be at least"):
         SearchSettings(subset=10)
 
@@ -347,3 +357,12 @@ def test_a_storage_password_is_never_shown(data_folder, space, tmp_path, storage
     message = str(raised.value)
     assert message.startswith("cannot open the study in") and "\n" not in message
     assert "hunter2" not in message and "hunter%32" not in message, message
+
+
+def test_a_corrupt_study_is_one_line_on_resume(data_folder, space, tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "study.db").write_bytes(b"not a database, " * 100)
+    with pytest.raises(BotError, match=r"^cannot open the study in .*study.db \(DatabaseError") as raised:
+        search(data_folder, out, SearchSettings(trials=1), space, resume=True)
+    assert "\n" not in str(raised.value)

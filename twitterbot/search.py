@@ -72,7 +72,29 @@ def load_space(path: Path) -> dict[str, dict]:
             raise BotError(f"{path}: {name!r} is not a setting to search (one of {', '.join(sorted(known))})")
         if not isinstance(spec, dict) or not ({"low", "high"} <= set(spec) or "choices" in spec):
             raise BotError(f"{path}: {name} needs low and high, or choices")
+        problem = _range_problem(spec)
+        if problem:
+            raise BotError(f"{path}: {name}: {problem}")
     return space
+
+
+def _range_problem(spec: dict) -> str | None:
+    """Why a setting's range cannot be drawn from (optuna would fail mid-search), or None."""
+    if "choices" in spec:
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices:
+            return "choices must be a non-empty list"
+        return None
+    low, high = spec["low"], spec["high"]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
+        return "low and high must be finite numbers"
+    if low > high:
+        return f"low {low} is above high {high}"
+    if not isinstance(spec.get("log", False), bool):
+        return "log must be true or false"
+    if spec.get("log") and low <= 0:
+        return f"a log range needs low above 0 (got {low})"
+    return None
 
 
 def suggest(trial: optuna.Trial, space: dict[str, dict], base: Config) -> Config:
