@@ -116,7 +116,7 @@ def stream_tweets(h5_path: Path, vocab: Vocab) -> Iterator[tuple[np.ndarray, np.
             for ids in _whole_tweets(h5[name]):
                 ends = np.flatnonzero(ids == EOT)  # each tweet ends at <eot> (a sound file has nothing after)
                 if len(ends):
-                    text = vocab.decode_stream(np.delete(ids[: ends[-1]], ends[:-1]))
+                    text = vocab.decode(ids[: ends[-1]])
                     yield np.frombuffer(text.encode("utf-32-le"), "<u4"), np.diff(ends, prepend=-1) - 1
 
 

@@ -103,13 +103,8 @@ class Vocab:
 
     def decode(self, ids) -> str:
         """Characters for ids; <eot> ends nothing here (callers split on it), <unk> shows as U+FFFD."""
-        out = []
-        for i in np.asarray(ids).tolist():
-            if i >= len(SPECIALS):
-                out.append(self.chars[i - len(SPECIALS)])
-            elif i == UNK:
-                out.append("\ufffd")
-        return "".join(out)
+        ids = np.asarray(ids, dtype=np.intp)
+        return self.decode_stream(ids[ids != EOT])
 
     def decode_stream(self, ids: np.ndarray, eot: str = "\x00") -> str:
         """A whole id stream as text at NumPy speed: <eot> as `eot` (one character; cleaning leaves no
