@@ -47,10 +47,6 @@ class WordSet:
     def __len__(self) -> int:
         return len(self.words)
 
-    def unknown(self, text: str) -> list[str]:
-        """The words of `text` the corpus never had."""
-        return [word for word in words_in(text) if word not in self.words]
-
     def to_bytes(self) -> bytes:
         """Sorted, one a line, gzip without a timestamp: the same words give the same bytes."""
         return gzip.compress("\n".join(sorted(self.words)).encode("utf-8"), compresslevel=9, mtime=0)
