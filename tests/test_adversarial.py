@@ -27,6 +27,7 @@ from twitterbot.data import prepare
 from twitterbot.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.export import export, import_web
+from twitterbot.filters import Blocklist
 from twitterbot.sources import expand_inputs, read_texts
 from twitterbot.train import train
 
@@ -429,6 +430,57 @@ def test_damaged_checkpoint_files_are_named(tiny_checkpoint, data_folder, tmp_pa
         with pytest.raises(BotError, match=message) as raised:
             open_checkpoint(damaged(edit))
         assert "\n" not in str(raised.value) and len(str(raised.value)) < 400
+
+
+def test_files_declaring_more_than_they_hold_are_refused_before_anything_is_allocated(
+    tiny_checkpoint, data_folder, tmp_path
+):
+    """Issue 28, found by bench/peak_rss.py: an .npz header of a few bytes declared 37 GiB (start state) or
+    3.6 TiB (novelty index), and a split of 400 bytes 10^12 ids: MemoryError tracebacks, or evaluate
+    reading fill values for ever; a blocklist of one 10 MB pattern took 2.9 GB to compile."""
+    import io
+
+    def declaring(shape: tuple[int, ...]) -> bytes:
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        return buffer.getvalue() + bytes(64)
+
+    for file, keys in (("start_state.npz", ["arr_0", "arr_1"]), ("novelty.npz", ["tweets", "minima"])):
+        ck = tmp_path / file
+        shutil.copytree(tiny_checkpoint, ck)
+        with zipfile.ZipFile(ck / file, "w") as archive:
+            for key in keys:
+                archive.writestr(f"{key}.npy", declaring((10**6, 10**6)))
+        with pytest.raises(BotError, match=rf"{file}: .*declares 4,000,000,000,000 bytes of float32 in 192"):
+            checkpoint = open_checkpoint(ck)
+            checkpoint.start_state() if file == "start_state.npz" else checkpoint.novelty()
+
+    data = tmp_path / "data"
+    shutil.copytree(data_folder, data)
+    with h5py.File(data / "data.h5", "r+") as h5:
+        del h5["train"]
+        h5.create_dataset("train", shape=(10**12,), dtype=np.uint16, chunks=(1 << 20,))
+    with pytest.raises(BotError, match=r"split 'train': declares 1,000,000,000,000 ids but stores 0 bytes"):
+        open_data(data)
+
+    blocklist = tmp_path / "block.txt"
+    too_long = (f"/{'a' * 1001}/", r"block.txt:1: 1,003 characters; a blocked word or pattern may have 1,000")
+    too_big = ("word\n" * 300_000, r"block.txt: 1,500,000 bytes, more than a blocklist holds \(1,048,576\)")
+    for text, message in (too_long, too_big):
+        blocklist.write_text(text)
+        with pytest.raises(BotError, match=message):
+            Blocklist(blocklist)
+
+
+def test_special_files_given_as_settings_are_refused_unread():
+    """/dev/zero as an env file or a search space: MemoryError after gigabytes were read."""
+    from twitterbot.apikeys import read_secrets
+    from twitterbot.search import load_space
+
+    for read in (lambda: read_secrets(["X_API_KEY"], Path("/dev/zero")), lambda: load_space(Path("/dev/zero")),
+                 lambda: Blocklist(Path("/dev/zero"))):  # fmt: skip
+        with pytest.raises(BotError, match=r"^/dev/zero: not a regular file \((an env file|a TOML search|a blocklist)"):
+            read()
 
 
 def _datasets(h5: h5py.File) -> list[str]:

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import BotError
+from .fsutil import read_text
 
 if TYPE_CHECKING:
     import tweepy
 
+MAX_ENV_BYTES = 1 << 20  # a few keys take a few hundred bytes
 X_TIMEOUT = (10, 60)  # seconds to connect, and to wait for a reply: a proxy that never answers is given up on
 
 
@@ -22,10 +24,8 @@ def read_secrets(names: Iterable[str], env_file: Path | None = None) -> dict[str
     the environment; a missing one is named in a one-line error (its value never is)."""
     found: dict[str, str | None] = {}
     if env_file is not None:
-        try:
-            text = Path(env_file).read_text(encoding="utf-8-sig")  # a byte-order mark would hide the first key
-        except (OSError, UnicodeDecodeError) as error:
-            raise BotError(f"{env_file}: cannot read the env file ({type(error).__name__})") from None
+        # utf-8-sig: a byte-order mark would hide the first key
+        text = read_text(Path(env_file), MAX_ENV_BYTES, "an env file of KEY=VALUE lines", encoding="utf-8-sig")
         from dotenv import dotenv_values  # as dotenv reads them: comments, quotes, `export`
 
         found = dotenv_values(stream=io.StringIO(text))

@@ -68,8 +68,8 @@ class Checkpoint:
         if not path.is_file():
             return None
         try:
-            with np.load(path) as saved:
-                state = [saved[key].astype(np.float32) for key in sorted(saved.files, key=_array_index)]
+            saved = fsutil.read_npz(path)
+            state = [saved[key].astype(np.float32) for key in sorted(saved, key=_array_index)]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             raise BotError(f"{path}: cannot read the tweet-start state ({error}); delete it to start from zeros") from (
                 error
@@ -278,7 +278,7 @@ def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = pri
             state = _checked_state(folder / COUNTERS)
             model.load_weights(folder / STATE_WEIGHTS)
             _load_unsaved_variables(folder, model, state, warn)
-        except (BotError, OSError, ValueError, KeyError, TypeError, EOFError) as error:
+        except (BotError, OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
             problems.append(f"{folder}: {error}")
             continue
         if problems:
@@ -322,9 +322,9 @@ def _load_unsaved_variables(folder: Path, model: keras.Model, state: dict, warn:
     if not path.exists() and not state.get("step"):
         warn(f"{folder} was saved by an older twitterbot without {RNG_STATES}: resuming with fresh dropout draws")
         return
-    with np.load(path) as saved:
-        for variable, key in zip(_unsaved_variables(model), sorted(saved.files, key=_array_index), strict=True):
-            variable.assign(saved[key])
+    saved = fsutil.read_npz(path)
+    for variable, key in zip(_unsaved_variables(model), sorted(saved, key=_array_index), strict=True):
+        variable.assign(saved[key])
 
 
 def _unsaved_variables(model: keras.Model) -> list:

@@ -96,10 +96,19 @@ def open_data(path: Path) -> DataFolder:
                 raise BotError(f"{path}: {VOCAB} does not match {DATA} (different vocabulary hash)")
             lengths = {name: int(h5[name].shape[0]) for name in SPLITS}
             for name in SPLITS:
+                _check_stored(h5[name], f"{path / DATA} split {name!r}")
                 _check_ids(h5[name], vocab.size, f"{path / DATA} split {name!r}")
     except (OSError, KeyError) as error:
         raise BotError(f"{path / DATA}: damaged or not a twitterbot data file ({error})") from error
     return DataFolder(path, vocab, lengths)
+
+
+def _check_stored(split: h5py.Dataset, what: str) -> None:
+    """Refuse a split that declares more ids than its file stores: HDF5 makes up the rest from a fill value,
+    so a few hundred bytes could declare 10^12 ids to read (prepare writes every id, uncompressed)."""
+    stored = split.id.get_storage_size()
+    if split.ndim != 1 or stored < split.size * split.dtype.itemsize:
+        raise BotError(f"{what}: declares {split.size:,} ids but stores {stored:,} bytes (damaged)")
 
 
 def stream_words(h5_path: Path, vocab: Vocab) -> WordSet:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .config import FilterOptions
 from .errors import BotError
+from .fsutil import read_text
 from .novelty import NoveltyIndex
 from .vocab import MENTION_TOKEN, PLACEHOLDERS
 from .words import WordSet, words_in
@@ -182,6 +183,8 @@ def page_rules(options: FilterOptions) -> dict:
 
 
 PATTERN_SECONDS = 0.2  # the time a user's pattern may take on one tweet
+MAX_BLOCKLIST_BYTES = 1 << 20  # a long list of blocked words is tens of KB; each pattern compiles to ~300× its size
+MAX_BLOCKED_CHARS = 1_000  # a blocked word or pattern at most (a tweet is 280)
 # What a user's pattern may hold: the page runs it too, as a JavaScript RegExp with the "u" flag, where
 # other escapes, inline flags, named groups, backreferences and possessive quantifiers are errors or
 # mean something else.
@@ -213,14 +216,14 @@ class Blocklist:
         ]
 
     def _read(self, path: Path) -> None:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise BotError(f"{path}: cannot read the blocklist ({error})") from error
+        lines = read_text(path, MAX_BLOCKLIST_BYTES, "a blocklist").splitlines()
         for number, line in enumerate(lines, 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
+            if len(line) > MAX_BLOCKED_CHARS:
+                raise BotError(f"{path}:{number}: {len(line):,} characters; a blocked word or pattern may have "
+                               f"{MAX_BLOCKED_CHARS:,}")  # fmt: skip
             if len(line) > 2 and line.startswith("/") and line.endswith("/"):
                 pattern = line[1:-1]
                 problem = _pattern_problem(pattern)

@@ -10,8 +10,12 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BotError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def fsync_path(path: Path) -> None:
@@ -61,23 +65,69 @@ def write_json(path: Path, value: object) -> None:
 MAX_JSON_BYTES = 64 << 20  # the settings, vocabularies and states twitterbot writes are a few MB at most
 
 
+def read_text(path: Path, limit: int, what: str, encoding: str = "utf-8") -> str:
+    """A text file of at most `limit` bytes. A special file (/dev/zero, a FIFO), a bigger file or bytes that
+    are not `encoding` are a one-line error naming the file and `what` it should be; no content is shown
+    (an env file holds secrets)."""
+    path = Path(path)
+    try:
+        if not path.exists():
+            raise BotError(f"{path}: missing ({what})")
+        if not path.is_file():
+            raise BotError(f"{path}: not a regular file ({what})")
+        size = path.stat().st_size
+        if size > limit:
+            raise BotError(f"{path}: {size:,} bytes, more than {what} holds ({limit:,})")
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as error:
+        raise BotError(
+            f"{path}: not {encoding.removesuffix('-sig').upper()} text at byte {error.start:,} ({what})"
+        ) from None
+    except OSError as error:
+        raise BotError(f"{path}: cannot read {what} ({type(error).__name__}: {error.strerror})") from None
+
+
 def read_json(path: Path) -> dict:
     """Read a JSON object, turning a missing, oversized, corrupt or hostile file (a special file, nesting
     past Python's stack, a number of thousands of digits) into a one-line error naming it."""
-    path = Path(path)
-    if not path.exists():
-        raise BotError(f"{path}: missing")
-    if not path.is_file():
-        raise BotError(f"{path}: not a regular file")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise BotError(f"{path}: {path.stat().st_size:,} bytes, more than a twitterbot JSON file holds")
+    text = read_text(path, MAX_JSON_BYTES, "a twitterbot JSON file")
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        value = json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         raise BotError(f"{path}: not valid JSON ({str(error)[:200]})") from None
     if not isinstance(value, dict):
         raise BotError(f"{path}: expected a JSON object")
     return value
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz as np.savez writes it (members stored, not compressed), each member's header
+    checked against the bytes it holds before anything is allocated: a few bytes cannot declare terabytes.
+    Raises ValueError (or OSError, zipfile.BadZipFile, EOFError) for the caller to name the file."""
+    import math
+    import zipfile
+
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise ValueError("not a regular file")
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy") or info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{info.filename!r} is not an array np.savez stores")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+                declared = math.prod(shape) * dtype.itemsize
+                if dtype.hasobject or declared > info.file_size:
+                    raise ValueError(f"{info.filename} declares {declared:,} bytes of {dtype} in {info.file_size:,}")
+            with archive.open(info) as member:
+                arrays[info.filename.removesuffix(".npy")] = np.lib.format.read_array(member, allow_pickle=False)
+    return arrays
 
 
 def refuse_existing(

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BotError
+from .fsutil import read_npz
 
 # Characters per hashed n-gram. At 10, the everyday phrases of different tweets ("I don't know what",
 # "in the morning") abutted into "runs" no one tweet holds: 186 of 251 "copied runs" at temp 0.5–1.0.
@@ -70,13 +71,12 @@ class NoveltyIndex:
     @classmethod
     def load(cls, path: Path) -> NoveltyIndex:
         try:
-            with np.load(path) as saved:
-                gram, window = (
-                    int(saved[key]) if key in saved.files else old
-                    for key, old in zip(("gram", "window"), LEGACY, strict=True)
-                )
-                compact = bool(saved["compact"]) if "compact" in saved.files else False
-                index = cls(saved["tweets"], saved["minima"], gram, window, compact)
+            saved = read_npz(path)
+            gram, window = (
+                int(saved[key]) if key in saved else old for key, old in zip(("gram", "window"), LEGACY, strict=True)
+            )
+            compact = bool(saved["compact"]) if "compact" in saved else False
+            index = cls(saved["tweets"], saved["minima"], gram, window, compact)
         except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as error:
             raise BotError(f"{path}: damaged novelty index ({str(error)[:120]}); prepare the data again") from None
         if (

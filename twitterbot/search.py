@@ -44,6 +44,7 @@ from .lstm import parameters
 from .train import train
 
 DEFAULT_SPACE = Path(__file__).parent / "search_space.toml"
+MAX_SPACE_BYTES = 1 << 20  # a space names a dozen settings
 STUDY = "study.db"
 TRIALS = "trials.csv"
 BEST = "best.json"
@@ -62,9 +63,10 @@ def is_search(path: Path) -> bool:
 
 def load_space(path: Path) -> dict[str, dict]:
     """A search space: Config field → {low, high[, log]} or {choices}, checked."""
+    text = fsutil.read_text(Path(path), MAX_SPACE_BYTES, "a TOML search space")
     try:
-        space = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        space = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as error:
         raise BotError(f"{path}: not a readable TOML search space ({error})") from error
     known = {field.name for field in fields(Config)} - {"vocab_size", "format_version", "num_epochs", "patience"}
     for name, spec in space.items():
