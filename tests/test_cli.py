@@ -274,13 +274,31 @@ def test_a_usage_error_is_one_line(tmp_path):
     assert result.stderr.startswith("error: Invalid value for '--links'") and "prepare --help`)" in result.stderr
 
 
-def test_on_off_options_show_as_flags():
+def test_help_reads_cleanly_at_80_columns():
+    """Issue 29: typer's boxes marked every flag `<bool>`, arguments `{inputs}...` and `<list[str]>`, and
+    wrapped the command list raggedly. Every command's --help fits 80 columns, one line a command."""
     from typer.testing import CliRunner
 
     from twitterbot.cli import app
 
+    runner = CliRunner(env={"COLUMNS": "80"})
+    listing = runner.invoke(app, ["--help"], terminal_width=80).output
+    commands = listing.split("Commands:\n")[1].splitlines()
+    assert len(commands) == 11 and all(len(line) <= 80 and "..." not in line for line in commands), listing
+    usages = {
+        "prepare": "bot prepare [OPTIONS] INPUT...",
+        "finetune": "bot finetune [OPTIONS] [BASE] DATA",
+        "generate": "bot generate [OPTIONS] [CHECKPOINT]",
+        "evaluate": "bot evaluate [OPTIONS] CHECKPOINT DATA",
+    }
+    for line in commands:
+        name = line.split()[0]
+        result = runner.invoke(app, [name, "--help"], terminal_width=80, prog_name="bot")
+        assert result.exit_code == 0 and result.output.startswith(f"Usage: {usages.get(name, 'bot ' + name)}")
+        for text in result.output.splitlines():
+            assert len(text) <= 80 and not any(noise in text for noise in ("<bool>", "{", "list[", "╭")), text
     for command, flags in (("train", ["--restore", "--distribute", "--force"]), ("evaluate", ["--json"])):
-        lines = CliRunner(env={"COLUMNS": "200"}).invoke(app, [command, "--help"]).output.splitlines()
+        lines = runner.invoke(app, [command, "--help"], terminal_width=80).output.splitlines()
         for name in flags:
-            (line,) = [line for line in lines if f" {name} " in line]
-            assert "<bool>" not in line, line
+            (line,) = [line for line in lines if line.strip().startswith(f"{name} ")]
+            assert "<" not in line, line

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -30,19 +31,59 @@ except ImportError:  # pragma: no cover - typer with click as a dependency
 from . import errors
 from .errors import BotError
 
+
+class BotCommand(typer.core.TyperCommand):
+    """A command whose help reads like a Unix tool's at any width: `bot prepare [OPTIONS] INPUT...`, arguments
+    by name without typer's `{…}` and `<list[str]>`, options as `-o, --out <path>` in plain text (typer's
+    boxes take a third of an 80-column terminal and mark every flag `<bool>`)."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, typer.core.TyperArgument):
+                name = _argument_name(param)
+                pieces.append(name if param.required or param.metavar else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: typer.Context, formatter: typer.core._click.HelpFormatter) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, typer.core.TyperArgument):
+                arguments.append((_argument_name(param), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: typer.core.TyperArgument) -> str:
+    """INPUT..., CHECKPOINT, or the metavar a command gave (`[BASE] DATA`) as written."""
+    if param.metavar:
+        return param.metavar
+    return param.name.upper() + ("..." if param.nargs != 1 else "")
+
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Turn a pile of tweets into a bot that writes like them.",
 )
+
+
+def command(name: str | None = None, **settings: object) -> Callable:
+    """Register a `bot` command with BotCommand's help."""
+    return app.command(name, cls=BotCommand, **settings)
+
+
 console = Console(soft_wrap=True)  # long paths and URLs stay on one line, for people and for scripts
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def flag(name: str, help: str) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
-    """An on/off option shown as a flag in --help (typer marks each one `<bool>`, as if it took a value)."""
-    return typer.Option(name, help=help, metavar="")
 
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="folder to write")]
@@ -53,7 +94,10 @@ PrecisionOption = Annotated[
     ),
 ]
 ForceOption = Annotated[
-    bool, flag("--force", "replace an existing output folder of the same kind made by twitterbot (never an input)")
+    bool,
+    typer.Option(
+        "--force", help="replace an existing output folder of the same kind made by twitterbot (never an input)"
+    ),
 ]
 LinkOption = Annotated[
     str, typer.Option(help="what the model's link placeholder becomes, e.g. your site (default: dropped)")
@@ -80,16 +124,18 @@ NonWordsOption = Annotated[
     ),
 ]
 AllowMentionsOption = Annotated[
-    bool, flag("--allow-mentions", "let @handles the model wrote through (a bot should not tag people)")
+    bool, typer.Option("--allow-mentions", help="let @handles the model wrote through (a bot should not tag people)")
 ]
 BlocklistOption = Annotated[Path | None, typer.Option(help="more blocked words or /regular expressions/, one a line")]
 
 
-@app.command()
+@command(short_help="Read tweets and write a data folder to train on.")
 def prepare(
     inputs: Annotated[
         list[str],
-        typer.Argument(metavar="INPUT", help="tweets.js / archive .zip / CSV / JSON(L) / text files, folders or globs"),
+        typer.Argument(
+            metavar="INPUT...", help="tweets.js / archive .zip / CSV / JSON(L) / text files, folders or globs"
+        ),
     ],
     out: OutOption = Path("data/tweets"),
     retweets: Annotated[Retweets, typer.Option(help="drop or keep retweets (RT @…)")] = CleanOptions.retweets,
@@ -101,14 +147,18 @@ def prepare(
         Replies, typer.Option(help="strip: drop a reply's leading @handles (X shows them apart); keep")
     ] = CleanOptions.replies,
     debris: Annotated[
-        bool, flag("--debris/--keep-debris", "drop zero-width characters and emoji parts without emoji")
+        bool, typer.Option("--debris/--keep-debris", help="drop zero-width characters and emoji parts without emoji")
     ] = CleanOptions.debris,
-    html: Annotated[bool, flag("--html/--no-html", "unescape HTML entities (&amp; → &)")] = CleanOptions.unescape_html,
-    nfc: Annotated[bool, flag("--nfc/--no-nfc", "normalise Unicode to NFC")] = CleanOptions.normalize,
+    html: Annotated[
+        bool, typer.Option("--html/--no-html", help="unescape HTML entities (&amp; → &)")
+    ] = CleanOptions.unescape_html,
+    nfc: Annotated[bool, typer.Option("--nfc/--no-nfc", help="normalise Unicode to NFC")] = CleanOptions.normalize,
     control: Annotated[
-        bool, flag("--strip-control/--keep-control", "strip control characters")
+        bool, typer.Option("--strip-control/--keep-control", help="strip control characters")
     ] = CleanOptions.strip_control,
-    dedupe: Annotated[bool, flag("--dedupe/--keep-duplicates", "drop exact duplicate tweets")] = CleanOptions.dedupe,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe/--keep-duplicates", help="drop exact duplicate tweets")
+    ] = CleanOptions.dedupe,
     validate: Annotated[float, typer.Option(help="fraction of tweets for validation")] = PrepareOptions.validate,
     test: Annotated[float, typer.Option(help="fraction of tweets for the test split")] = PrepareOptions.test,
     coverage: Annotated[
@@ -183,7 +233,7 @@ def prepare(
     )
 
 
-@app.command()
+@command(short_help="Train a character LSTM on a data folder (resumable).")
 def train(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
@@ -208,13 +258,15 @@ def train(
     seed: Annotated[int, typer.Option(help="seed for weights and dropout")] = Config.seed,
     restore: Annotated[
         bool,
-        flag(
+        typer.Option(
             "--restore",
-            "continue the run saved in --out with its settings; --num-epochs, --learning-rate, --patience, "
+            help="continue the run saved in --out with its settings; --num-epochs, --learning-rate, --patience, "
             "--min-delta, --clip-norm and --precision may be changed",
         ),
     ] = False,
-    distribute: Annotated[bool, flag("--distribute", "split each batch across all local GPUs/devices (JAX)")] = False,
+    distribute: Annotated[
+        bool, typer.Option("--distribute", help="split each batch across all local GPUs/devices (JAX)")
+    ] = False,
     save_every: Annotated[
         int, typer.Option(help="also save the resumable state every N batches (0: at the end of each epoch only)")
     ] = 0,
@@ -276,7 +328,7 @@ def train(
         )
 
 
-@app.command()
+@command(short_help="Fine-tune a base model on one account's tweets.")
 def finetune(
     folders: Annotated[
         list[Path],
@@ -298,7 +350,7 @@ def finetune(
     batch_size: Annotated[int | None, typer.Option(help="default: the base's, or fewer lanes for small data")] = None,
     seq_len: Annotated[int | None, typer.Option(help="default: the base model's")] = None,
     freeze_embedding: Annotated[
-        bool, flag("--freeze-embedding/--no-freeze-embedding", "keep the base model's character embedding")
+        bool, typer.Option("--freeze-embedding/--no-freeze-embedding", help="keep the base model's character embedding")
     ] = Config.freeze_embedding,
     freeze_layers: Annotated[int, typer.Option(help="keep this many of the lowest LSTM layers")] = Config.freeze_layers,
     precision: PrecisionOption = Config.precision,
@@ -336,7 +388,7 @@ def finetune(
     console.print(f"fine-tuned checkpoint in {out}")
 
 
-@app.command(short_help="Write tweets that pass every filter, with a trained model or the bundled one.")
+@command(short_help="Write tweets with a trained model or the bundled one.")
 def generate(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
     temp: Annotated[
@@ -358,7 +410,8 @@ def generate(
     mention: MentionOption = SampleOptions.mention,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="also write the tweets here (JSON lines)")] = None,
     filtered: Annotated[
-        bool, flag("--filter/--no-filter", "show only tweets that pass every filter (--no-filter: raw samples)")
+        bool,
+        typer.Option("--filter/--no-filter", help="show only tweets that pass every filter (--no-filter: raw samples)"),
     ] = True,
     overlap: OverlapOption = FilterOptions.overlap,
     max_run: MaxRunOption = FilterOptions.max_run,
@@ -423,12 +476,12 @@ def generate(
             raise BotError(f"only {tweets.passed} of {count} tweets passed the filters in {tweets.drawn} candidates")
 
 
-@app.command()
+@command(short_help="A checkpoint's loss, bits per character and perplexity.")
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
     data: Annotated[Path, typer.Argument(help="data folder prepared with the same vocabulary")],
     split: Annotated[Split, typer.Option(help="which split of the data")] = "test",
-    as_json: Annotated[bool, flag("--json", "print JSON instead of a table")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Loss (nats/char), bits per character and perplexity of a checkpoint on a data split."""
     import_keras()
@@ -446,7 +499,7 @@ def evaluate(
     console.print(table)
 
 
-@app.command(short_help="Export a checkpoint as a TF.js model and a page that writes tweets in the browser.")
+@command(short_help="Export a checkpoint as a web page that writes tweets.")
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
     out: OutOption = Path("webexport/bot"),
@@ -467,7 +520,7 @@ def export(
     blocklist: BlocklistOption = None,
     novelty: Annotated[
         bool,
-        flag("--novelty/--no-novelty", "carry the training tweets' index, so the page refuses copies too"),
+        typer.Option("--novelty/--no-novelty", help="carry the training tweets' index, so the page refuses copies too"),
     ] = True,
     force: ForceOption = False,
 ) -> None:
@@ -495,7 +548,7 @@ def export(
     )
 
 
-@app.command("import-web")
+@command("import-web", short_help="Make a checkpoint of a model fine-tuned in the page.")
 def import_web(
     source: Annotated[Path, typer.Argument(help="a model the page wrote (its .zip, or that unpacked) or an export")],
     out: OutOption = Path("checkpoints/web"),
@@ -509,7 +562,7 @@ def import_web(
     console.print(f"imported {source} as the checkpoint {out}; try `bot generate {out}`")
 
 
-@app.command()
+@command(short_help="Serve an export folder to this machine's browser.")
 def serve(
     folder: Annotated[Path, typer.Argument(help="export folder made by `bot export`")] = Path("webexport/bot"),
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8000,

@@ -23,10 +23,9 @@ from .cli import (
     OverlapOption,
     TopKOption,
     TopPOption,
-    app,
+    command,
     console,
     err_console,
-    flag,
 )
 from .config import FilterOptions, SampleOptions
 from .errors import BotError
@@ -35,12 +34,15 @@ Destination = Literal["x", "mastodon", "bluesky"]
 SearchObjective = Literal["both", "loss"]
 
 
-@app.command(short_help="Fetch an account's latest tweets through the X API v2 (paid; the archive is free).")
+@command(short_help="Fetch an account's latest tweets through the X API (paid).")
 def fetch(
     username: Annotated[str, typer.Argument(help="the account, with or without @")],
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON lines to append to (what bot prepare reads)")],
     limit: Annotated[int, typer.Option(help="tweets to fetch at most (X serves the latest 3,200)")] = 3200,
-    exclude: Annotated[list[str] | None, typer.Option(help="retweets and/or replies")] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(metavar="<retweets|replies>", help="leave these out (give --exclude twice for both)"),
+    ] = None,
     since_id: Annotated[
         str | None, typer.Option(help="only tweets newer than this id (default: the file's newest)")
     ] = None,
@@ -60,10 +62,10 @@ def fetch(
     console.print(f"@{result.user}: {result.fetched:,} new tweets; {result.total:,} in {out}")
 
 
-@app.command(short_help="Post what the model writes to X, Mastodon or Bluesky (a dry run unless --live).")
+@command(short_help="Post what the model writes (a dry run unless --live).")
 def post(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
-    live: Annotated[bool, flag("--live", "really post (default: a dry run that sends nothing)")] = False,
+    live: Annotated[bool, typer.Option("--live", help="really post (default: a dry run that sends nothing)")] = False,
     to: Annotated[Destination, typer.Option(help="where to post")] = "x",
     count: Annotated[int, typer.Option("--count", "-n", help="posts to make")] = 1,
     every: Annotated[str | None, typer.Option(help="time between posts, like 3h or 90m (±10 %)")] = None,
@@ -117,7 +119,7 @@ def post(
     posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
 
 
-@app.command(short_help="Search hyperparameters with optuna; best.json feeds `bot train --config`.")
+@command(short_help="Search hyperparameters with optuna.")
 def search(
     data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
     out: OutOption = Path("searches/search"),
@@ -133,7 +135,9 @@ def search(
     storage: Annotated[
         str | None, typer.Option(help="optuna storage URL, e.g. postgresql://… for several machines (default: SQLite)")
     ] = None,
-    resume: Annotated[bool, flag("--resume", "go on with the search saved in --out (or --storage)")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="go on with the search saved in --out (or --storage)")
+    ] = False,
     force: ForceOption = False,
 ) -> None:
     """Search hyperparameters with optuna: trains each trial briefly, stops bad ones early, ranks them in
