@@ -111,6 +111,21 @@ def test_one_lane_trains(data_folder, tiny_config, tmp_path, keras_backend):
     assert history[-1]["val_loss"] < math.log(open_checkpoint(tmp_path / "one").config.vocab_size)
 
 
+def test_early_stopping_says_why_it_stopped_and_keeps_the_best(data_folder, tiny_config, tmp_path):
+    """Issue 29: a fine-tune asked for 30 epochs ended after 11 without a word."""
+    import io
+
+    from rich.console import Console
+
+    said = io.StringIO()
+    config = tiny_config.replace(num_epochs=5, patience=1, min_delta=5.0)  # no epoch after the first counts
+    history = train(data_folder, tmp_path / "ck", config, console=Console(file=said, width=200))
+    assert len(history) == 2
+    best = min(row["val_loss"] for row in history)
+    assert f"early stopping after epoch 2 of 5: val_loss fell less than --min-delta 5 for --patience 1 epochs; " \
+        f"the best model (val_loss {best:.4f}) is kept" in said.getvalue()  # fmt: skip
+
+
 @pytest.mark.both_backends
 def test_restore_continues_exactly(data_folder, tiny_config, tmp_path, keras_backend):
     whole = tmp_path / "whole"

@@ -187,6 +187,12 @@ def _fit(
                 epoch += 1
             if epoch < config.num_epochs and not model.stop_training:
                 fit(train_batches, epochs=config.num_epochs, initial_epoch=epoch)
+        if model.stop_training and callbacks.progress.epoch < config.num_epochs:
+            console.print(
+                f"early stopping after epoch {callbacks.progress.epoch} of {config.num_epochs}: val_loss fell less "
+                f"than --min-delta {config.min_delta:g} for --patience {config.patience} epochs; the best model "
+                f"(val_loss {callbacks.best_model.best:.4f}) is kept"
+            )
     except KeyboardInterrupt:  # Ctrl-C: say what is kept and how to go on
         callbacks.progress.on_train_end()
         console.print(_resume_hint(data.path, out, callbacks.save_state.restored))
