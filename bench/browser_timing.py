@@ -39,9 +39,9 @@ from pathlib import Path
 from reference import TWEET, reference_checkpoint
 from rich.console import Console
 
-from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import SampleOptions
-from twitterbot.export import export
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.web.export import export
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,8 +109,8 @@ def served(folder: Path) -> Iterator[str]:
 
 
 def finetune_in_page(count: int) -> None:
-    from twitterbot.data import prepare
-    from twitterbot.finetune import finetune
+    from twitterbot.corpus.prepare import prepare
+    from twitterbot.training.finetune import finetune
 
     archive = ROOT.parent / "shared" / "data" / "archive" / "tweets.js"
     text = archive.read_text(encoding="utf-8")

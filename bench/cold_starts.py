@@ -19,10 +19,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from twitterbot.checkpoint import open_checkpoint
-from twitterbot.datafolder import open_data, require_vocab
-from twitterbot.model import reset_states
-from twitterbot.vocab import EOT
+from twitterbot.corpus.datafolder import open_data, require_vocab
+from twitterbot.corpus.vocab import EOT
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.model import reset_states
 
 WINDOW, WINDOWS = 32, 16  # 512 characters from each start
 JUDGED_FROM = 256  # the first half is the model finding its feet

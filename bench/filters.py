@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 from quality import SEPARATOR
 
-from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
-from twitterbot.datafolder import NOVELTY, open_data
-from twitterbot.filters import Filters, must_redraw
-from twitterbot.novelty import NoveltyIndex
-from twitterbot.sample import STREAMS, Candidate, Sampler
-from twitterbot.vocab import render
-from twitterbot.words import WordSet, words_in
+from twitterbot.corpus.datafolder import NOVELTY, open_data
+from twitterbot.corpus.novelty import NoveltyIndex
+from twitterbot.corpus.vocab import render
+from twitterbot.corpus.words import WordSet, words_in
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.writing.filters import Filters, must_redraw
+from twitterbot.writing.sample import STREAMS, Candidate, Sampler
 
 
 def main() -> None:

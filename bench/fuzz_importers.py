@@ -26,7 +26,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from twitterbot import sources
+from twitterbot.corpus import sources
 from twitterbot.errors import BotError
 
 ROOT = Path(__file__).resolve().parents[1]

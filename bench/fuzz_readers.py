@@ -34,16 +34,16 @@ PHRASES = ["the cat sat on the mat", "a dog ate my hat", "we love tiny tests", "
 def tiny_checkpoint(root: Path) -> tuple[Path, Path]:
     """A trained two-layer checkpoint with every file a checkpoint can have, and its page download (.zip)."""
     from twitterbot.config import Config
-    from twitterbot.data import prepare
-    from twitterbot.export import export
-    from twitterbot.train import train
+    from twitterbot.corpus.prepare import prepare
+    from twitterbot.training.train import train
+    from twitterbot.web.export import export
 
     corpus = root / "tweets.txt"
     corpus.write_text("\n".join(f"{PHRASES[i % 4]} #{i}" for i in range(300)) + "\n", encoding="utf-8")
     prepare([str(corpus)], root / "data", coverage=1.0)
     config = Config(embedding_size=8, rnn_size=16, num_layers=2, batch_size=8, seq_len=16, num_epochs=1)
     train(root / "data", root / "ck", config)
-    from twitterbot.checkpoint import open_checkpoint
+    from twitterbot.training.checkpoint import open_checkpoint
 
     export(open_checkpoint(root / "ck"), root / "web")
     download = root / "my-voice.zip"
@@ -56,8 +56,8 @@ def tiny_checkpoint(root: Path) -> tuple[Path, Path]:
 
 def read_checkpoint(path: Path) -> str:
     """What generate and export read of a checkpoint."""
-    from twitterbot.checkpoint import open_checkpoint
-    from twitterbot.lstm import ModelWeights
+    from twitterbot.training.checkpoint import open_checkpoint
+    from twitterbot.training.lstm import ModelWeights
 
     ckpt = open_checkpoint(path)
     ckpt.start_state(), ckpt.novelty(), ckpt.words()
@@ -77,8 +77,8 @@ def checked(read: Callable[[], str], names: str) -> str:
 
 
 def run(kind: str, cases: int, rng: random.Random, root: Path, ckpt: Path, download: Path) -> tuple[Counter, list]:
-    from twitterbot.export import import_web
-    from twitterbot.post import PostLog
+    from twitterbot.social.post import PostLog
+    from twitterbot.web.export import import_web
 
     outcomes: Counter = Counter()
     failures = []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twitterbot.datafolder import open_data
+from twitterbot.corpus.datafolder import open_data
 
 BASE = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling hash
 

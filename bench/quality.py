@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 from kneser_ney import KneserNey, gram_hashes
 
-from twitterbot.checkpoint import open_checkpoint
-from twitterbot.datafolder import open_data
-from twitterbot.evaluate import evaluate
-from twitterbot.filters import degeneracy
-from twitterbot.sample import SampleOptions, Sampler
-from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render
-from twitterbot.words import WordSet, words_in
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.corpus.vocab import MENTION_TOKEN, URL_TOKEN, Vocab, render
+from twitterbot.corpus.words import WordSet, words_in
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.evaluate import evaluate
+from twitterbot.writing.filters import degeneracy
+from twitterbot.writing.sample import SampleOptions, Sampler
 
 SHOWN = (URL_TOKEN, MENTION_TOKEN, "<url>", "@user")
 POSITIONS = ((0, 3), (3, 6), (6, 9), (9, None))  # word positions for non-words by position: 1–3, …, 10 on

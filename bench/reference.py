@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twitterbot import checkpoint
 from twitterbot.config import Config
-from twitterbot.model import build_model
-from twitterbot.vocab import EOT, Vocab
+from twitterbot.corpus.vocab import EOT, Vocab
+from twitterbot.training import checkpoint
+from twitterbot.training.model import build_model
 
 TWEET = 280
 

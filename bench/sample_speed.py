@@ -20,10 +20,10 @@ import keras
 import numpy as np
 from reference import TWEET, reference_checkpoint
 
-from twitterbot.checkpoint import open_checkpoint
-from twitterbot.model import lstm_weights, reset_states
-from twitterbot.sample import SampleOptions, Sampler
-from twitterbot.vocab import EOT, UNK
+from twitterbot.corpus.vocab import EOT, UNK
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.model import lstm_weights, reset_states
+from twitterbot.writing.sample import SampleOptions, Sampler
 
 
 def best_time(function, repeats: int) -> float:

@@ -30,11 +30,11 @@ def run_variant(data: Path, variant: str, batch_size: int) -> float:
     import keras
     from rich.console import Console
 
-    from twitterbot import checkpoint
-    from twitterbot.callbacks import training_callbacks
     from twitterbot.config import Config
-    from twitterbot.datafolder import open_data
-    from twitterbot.model import LOSS, build_model, make_optimizer
+    from twitterbot.corpus.datafolder import open_data
+    from twitterbot.training import checkpoint
+    from twitterbot.training.callbacks import training_callbacks
+    from twitterbot.training.model import LOSS, build_model, make_optimizer
 
     parts = variant.split("_")
     folder = open_data(data)
@@ -78,7 +78,7 @@ def torch_reference(data: Path, batch_size: int) -> float:
     sys.path.insert(0, str(Path(__file__).parent))
     from train_throughput import torch_train
 
-    from twitterbot.datafolder import open_data
+    from twitterbot.corpus.datafolder import open_data
 
     args = argparse.Namespace(rnn_size=512, batch_size=batch_size, seq_len=32)
     return torch_train(data, open_data(data).vocab.size, args, STEPS)

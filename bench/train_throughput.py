@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from twitterbot.data import prepare
-from twitterbot.datafolder import open_data
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.corpus.prepare import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from twitterbot import checkpoint, fsutil
-from twitterbot.checkpoint import BUNDLED, open_checkpoint
-from twitterbot.datafolder import open_data, require_vocab, stream_tweets
-from twitterbot.novelty import NoveltyIndex
+from twitterbot import fsutil
+from twitterbot.corpus.datafolder import open_data, require_vocab, stream_tweets
+from twitterbot.corpus.novelty import NoveltyIndex
+from twitterbot.training import checkpoint
+from twitterbot.training.checkpoint import BUNDLED, open_checkpoint
 
 LIMIT_BYTES = 10 * 1024 * 1024
 

@@ -1,4 +1,4 @@
-// Bundles the page's helper libraries from npm into twitterbot/web/vendor/ (committed, so the page and
+// Bundles the page's helper libraries from npm into twitterbot/web/page/vendor/ (committed, so the page and
 // `pip install` need no network): twitter-text's parseTweet (X's weighted length, as `bot` counts it
 // with twitter-text-parser), fflate's zip and unzip (an X archive arrives as a .zip; the fine-tuned model leaves as one) and gzip (the word list) and entities' decodeHTML
 // (HTML5's character references, as Python's html.unescape reads them for `bot prepare`). twitter-text's old
@@ -6,7 +6,7 @@
 // usage: node scripts/vendor-web.mjs [OUT_DIR]
 import * as esbuild from "esbuild";
 
-const out = process.argv[2] || new URL("../twitterbot/web/vendor/", import.meta.url).pathname;
+const out = process.argv[2] || new URL("../twitterbot/web/page/vendor/", import.meta.url).pathname;
 const noPolyfills = {
   name: "no-polyfills",
   setup(build) {

@@ -93,7 +93,7 @@ def corpus_file(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def data_folder(corpus_file, tmp_path_factory):
-    from twitterbot.data import prepare
+    from twitterbot.corpus.prepare import prepare
 
     out = tmp_path_factory.mktemp("data") / "tiny"
     prepare([str(corpus_file)], out, coverage=1.0)

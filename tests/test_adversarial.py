@@ -19,17 +19,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from twitterbot import fsutil, sample, serve
-from twitterbot.checkpoint import open_checkpoint, read_history
+from twitterbot import fsutil
 from twitterbot.cli import app
 from twitterbot.config import SampleOptions
-from twitterbot.data import prepare
-from twitterbot.datafolder import open_data
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.corpus.prepare import prepare
+from twitterbot.corpus.sources import expand_inputs, read_texts
 from twitterbot.errors import BotError
-from twitterbot.export import export, import_web
-from twitterbot.filters import Blocklist
-from twitterbot.sources import expand_inputs, read_texts
-from twitterbot.train import train
+from twitterbot.training.checkpoint import open_checkpoint, read_history
+from twitterbot.training.train import train
+from twitterbot.web import serve
+from twitterbot.web.export import export, import_web
+from twitterbot.writing import sample
+from twitterbot.writing.filters import Blocklist
 
 TINY = ["--rnn-size", "32", "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16", "--drop-rate", "0"]
 
@@ -162,9 +164,9 @@ def test_non_finite_and_out_of_range_numbers_are_one_clear_error(
 
 def test_training_that_ends_in_nan_fails_and_never_saves_a_nan_model(data_folder, tiny_config, tmp_path, monkeypatch):
     """Every flag that could make a NaN is refused now, so the loss is made NaN on purpose."""
-    from twitterbot import train as train_module
-    from twitterbot.callbacks import AtomicModelCheckpoint
-    from twitterbot.model import LOSS
+    from twitterbot.training import train as train_module
+    from twitterbot.training.callbacks import AtomicModelCheckpoint
+    from twitterbot.training.model import LOSS
 
     def nan_loss(y_true, y_pred):
         return LOSS(y_true, y_pred) * float("nan")
@@ -219,10 +221,10 @@ def test_the_lock_holds_for_every_spelling_of_a_folder_and_knows_a_reused_pid(tm
 def test_every_writer_of_a_folder_holds_its_lock(tiny_checkpoint, data_folder, tmp_path):
     """Issue 28, finding 7: import-web --force into a checkpoint being trained, a second search into a
     running one's folder, two live bots on one post log: each refused while the other holds it."""
-    from twitterbot import post
     from twitterbot.config import FilterOptions
-    from twitterbot.filters import Filters
-    from twitterbot.search import SearchSettings, search
+    from twitterbot.search.study import SearchSettings, search
+    from twitterbot.social import post
+    from twitterbot.writing.filters import Filters
 
     web = tmp_path / "web"
     export(open_checkpoint(tiny_checkpoint), web)
@@ -474,8 +476,8 @@ def test_files_declaring_more_than_they_hold_are_refused_before_anything_is_allo
 
 def test_special_files_given_as_settings_are_refused_unread():
     """/dev/zero as an env file or a search space: MemoryError after gigabytes were read."""
-    from twitterbot.apikeys import read_secrets
-    from twitterbot.search import load_space
+    from twitterbot.search.study import load_space
+    from twitterbot.social.apikeys import read_secrets
 
     for read in (lambda: read_secrets(["X_API_KEY"], Path("/dev/zero")), lambda: load_space(Path("/dev/zero")),
                  lambda: Blocklist(Path("/dev/zero"))):  # fmt: skip

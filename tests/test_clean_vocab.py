@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twitterbot.clean import CleanOptions, clean_batch, clean_lines, clean_tweet
+from twitterbot.corpus.clean import CleanOptions, clean_batch, clean_lines, clean_tweet
+from twitterbot.corpus.vocab import EOT, MENTION_TOKEN, UNK, URL_TOKEN, Vocab, code_points, render
 from twitterbot.errors import BotError
-from twitterbot.vocab import EOT, MENTION_TOKEN, UNK, URL_TOKEN, Vocab, code_points, render
 
 
 def test_default_cleaning():

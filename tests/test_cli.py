@@ -88,7 +88,7 @@ def test_prepare_train_generate_evaluate(corpus_file, tmp_path):
 
 
 def test_restore_takes_new_schedule_flags_and_refuses_model_changes(data_folder, tmp_path):
-    from twitterbot.checkpoint import read_history
+    from twitterbot.training.checkpoint import read_history
 
     bot("train", data_folder, "--out", "ck", *TINY, "--num-epochs", "1", cwd=tmp_path)
     resume = ("train", data_folder, "--out", "ck", "--restore")
@@ -149,7 +149,7 @@ def test_distribute_splits_lanes_across_devices(data_folder, tmp_path):
     (0.47 against 0.32 on JAX before the state was carried).
     """
     pytest.importorskip("jax")
-    from twitterbot.evaluate import evaluate
+    from twitterbot.training.evaluate import evaluate
 
     two = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     args = ("train", data_folder, *TINY, "--num-epochs", "1")
@@ -171,9 +171,9 @@ def test_distribute_splits_lanes_across_devices(data_folder, tmp_path):
 
 def test_bundled_model_writes_offline(tmp_path):
     """No checkpoint argument: the base model shipped inside the package."""
-    from twitterbot.checkpoint import BUNDLED
-    from twitterbot.filters import must_redraw
-    from twitterbot.vocab import PLACEHOLDERS
+    from twitterbot.corpus.vocab import PLACEHOLDERS
+    from twitterbot.training.checkpoint import BUNDLED
+    from twitterbot.writing.filters import must_redraw
 
     assert sum(p.stat().st_size for p in BUNDLED.iterdir()) <= 10 * 1024 * 1024
     bot("generate", "--temp", "0.5", "-n", "20", "--seed", "0", "--out", "tweets.jsonl", cwd=tmp_path)

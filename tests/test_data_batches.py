@@ -6,12 +6,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from twitterbot import data, sources
-from twitterbot.batches import LaneBatches, lane_length, tweet_lanes
-from twitterbot.data import prepare
-from twitterbot.datafolder import SPLITS, open_data
+from twitterbot.corpus import prepare as preparing
+from twitterbot.corpus import sources
+from twitterbot.corpus.batches import LaneBatches, lane_length, tweet_lanes
+from twitterbot.corpus.datafolder import SPLITS, open_data
+from twitterbot.corpus.prepare import prepare
+from twitterbot.corpus.vocab import EOT
 from twitterbot.errors import BotError
-from twitterbot.vocab import EOT
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_worker_processes_write_the_same_data(tweets_file, tmp_path, monkeypatch
     tweets_file.write_text(text * 30 + "fish &amp; chips\r\n" * 3 + "tab\there\n", encoding="utf-8")
     monkeypatch.setattr(sources, "_CHUNK_BYTES", 4096)  # many blocks, so the workers share the file
     one = prepare([str(tweets_file)], tmp_path / "one")
-    monkeypatch.setattr(data, "_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(preparing, "_PARALLEL_BYTES", 0)
     many = prepare([str(tweets_file)], tmp_path / "many")
     assert one.to_dict() == many.to_dict()
     assert many.kept == 203 and many.dropped == {"duplicate": 30 * 204 + 4 - 60 - 203, "retweet": 30, "empty": 30}

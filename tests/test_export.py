@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from twitterbot import export as export_module
-from twitterbot.checkpoint import open_checkpoint
 from twitterbot.cli import app
 from twitterbot.config import SampleOptions
-from twitterbot.datafolder import open_data
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.corpus.vocab import MENTION_TOKEN, URL_TOKEN
 from twitterbot.errors import BotError
-from twitterbot.export import export
-from twitterbot.lstm import ModelWeights, lstm_step, numpy_ops
-from twitterbot.model import reset_states
-from twitterbot.sample import Sampler
-from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.lstm import ModelWeights, lstm_step, numpy_ops
+from twitterbot.training.model import reset_states
+from twitterbot.web import export as export_module
+from twitterbot.web.export import export
+from twitterbot.writing.sample import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -37,7 +37,7 @@ TOLERANCE = {None: 1e-4, "float16": 2e-3, "uint8": 5e-2}
 
 @pytest.fixture(scope="module")
 def checkpoint(data_folder, tiny_config, tmp_path_factory):
-    from twitterbot.train import train
+    from twitterbot.training.train import train
 
     out = tmp_path_factory.mktemp("export-ckpt") / "tiny"
     train(data_folder, out, tiny_config.replace(num_layers=2))
@@ -127,7 +127,7 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
 
 
 def test_vendored_tfjs_is_the_npm_build():
-    vendor = ROOT / "twitterbot" / "web" / "vendor"
+    vendor = ROOT / "twitterbot" / "web" / "page" / "vendor"
     for name, package in [
         ("tf.min.js", "tfjs"),
         ("tf-backend-wasm.min.js", "tfjs-backend-wasm"),
@@ -139,8 +139,9 @@ def test_vendored_tfjs_is_the_npm_build():
 
 def test_vendored_helpers_are_built_from_npm(tmp_path):
     node("scripts/vendor-web.mjs", tmp_path)
+    vendor = ROOT / "twitterbot" / "web" / "page" / "vendor"
     for name in ("twitter-text.min.js", "fflate.min.js", "entities.min.js"):
-        assert (ROOT / "twitterbot" / "web" / "vendor" / name).read_bytes() == (tmp_path / name).read_bytes(), name
+        assert (vendor / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
 def test_export_refuses_existing_and_bad_quantize(checkpoint, tmp_path):
@@ -248,7 +249,7 @@ def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
 
 def check_made_yours(yours: dict, checkpoint, archive: Path, tmp_path: Path) -> None:
     """The page learned the archive's voice, wrote with it, saved it, and `bot import-web` and the page read it back."""
-    from twitterbot.data import prepare
+    from twitterbot.corpus.prepare import prepare
 
     assert yours["badFile"] == {
         "error": "Could not read tweets.csv:2: malformed CSV (unexpected end of data)",
@@ -278,10 +279,10 @@ def check_made_yours(yours: dict, checkpoint, archive: Path, tmp_path: Path) -> 
 
 
 def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
-    from twitterbot.clean import drop_debris
     from twitterbot.config import FilterOptions
-    from twitterbot.filters import Filters, x_length
-    from twitterbot.vocab import render
+    from twitterbot.corpus.clean import drop_debris
+    from twitterbot.corpus.vocab import render
+    from twitterbot.writing.filters import Filters, x_length
 
     blocklist = tmp_path / "blocked.txt"
     blocklist.write_text("# mine\nzorp\n/gl[aeiou]rb+/\n", encoding="utf-8")

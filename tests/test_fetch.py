@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
+from twitterbot.corpus.sources import read_texts
 from twitterbot.errors import BotError
-from twitterbot.fetch import fetch
-from twitterbot.sources import read_texts
+from twitterbot.social.fetch import fetch
 
 USER = "https://api.twitter.com/2/users/by/username/someone"
 TIMELINE = "https://api.twitter.com/2/users/783214/tweets"

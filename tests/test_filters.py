@@ -10,17 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twitter_text import parse_tweet
 
-from twitterbot.checkpoint import open_checkpoint
 from twitterbot.config import FilterOptions, SampleOptions
-from twitterbot.data import prepare
+from twitterbot.corpus.novelty import GRAM, SHORTEST, WINDOW, NoveltyIndex, _chosen, _code_points, _gram_hashes
+from twitterbot.corpus.prepare import prepare
+from twitterbot.corpus.vocab import MENTION_TOKEN, URL_TOKEN
+from twitterbot.corpus.words import WordSet, words_in
 from twitterbot.errors import BotError
-from twitterbot.filters import Filters, degeneracy, has_loop, length_bound, must_redraw, x_length
-from twitterbot.novelty import GRAM, SHORTEST, WINDOW, NoveltyIndex, _chosen, _code_points, _gram_hashes
-from twitterbot.post import BlueskyDestination, MastodonDestination, XDestination
-from twitterbot.sample import REDRAWS, Sampler, generate
-from twitterbot.train import train
-from twitterbot.vocab import MENTION_TOKEN, URL_TOKEN
-from twitterbot.words import WordSet, words_in
+from twitterbot.social.post import BlueskyDestination, MastodonDestination, XDestination
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.train import train
+from twitterbot.writing.filters import Filters, degeneracy, has_loop, length_bound, must_redraw, x_length
+from twitterbot.writing.sample import REDRAWS, Sampler, generate
 
 M = MENTION_TOKEN
 

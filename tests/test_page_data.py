@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twitterbot.data import prepare
-from twitterbot.datafolder import open_data
-from twitterbot.vocab import EOT, PLACEHOLDERS
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.corpus.prepare import prepare
+from twitterbot.corpus.vocab import EOT, PLACEHOLDERS
 
 ROOT = Path(__file__).resolve().parents[1]
 

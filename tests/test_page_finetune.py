@@ -1,4 +1,4 @@
-"""The page's fine-tuning (twitterbot/web/finetune.js, in real tfjs) gives `bot finetune`'s losses."""
+"""The page's fine-tuning (twitterbot/web/page/finetune.js, in real tfjs) gives `bot finetune`'s losses."""
 
 import dataclasses
 import json
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twitterbot.checkpoint import open_checkpoint, save_config
-from twitterbot.datafolder import open_data
-from twitterbot.export import export
-from twitterbot.finetune import finetune
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.training.checkpoint import open_checkpoint, save_config
+from twitterbot.training.finetune import finetune
+from twitterbot.web.export import export
 
 ROOT = Path(__file__).resolve().parents[1]
 # |page - bot finetune| of the epoch's mean training loss and the validation loss after it, nats/char, over
@@ -23,7 +23,7 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def base(data_folder, tiny_config, tmp_path_factory):
-    from twitterbot.train import train
+    from twitterbot.training.train import train
 
     out = tmp_path_factory.mktemp("page-finetune") / "base"
     train(data_folder, out, tiny_config.replace(num_epochs=1))

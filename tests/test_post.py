@@ -15,14 +15,14 @@ import pytest
 import responses
 from typer.testing import CliRunner
 
-from twitterbot import post
-from twitterbot.apikeys import read_secrets
-from twitterbot.checkpoint import open_checkpoint
 from twitterbot.cli import app
 from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.errors import BotError
-from twitterbot.filters import Filters
-from twitterbot.train import train
+from twitterbot.social import post
+from twitterbot.social.apikeys import read_secrets
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.train import train
+from twitterbot.writing.filters import Filters
 
 CREATE = "https://api.twitter.com/2/tweets"
 CREATED = {"data": {"id": "1456012973835788293", "text": "Test Tweet"}}

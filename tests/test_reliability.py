@@ -13,10 +13,11 @@ import time
 import pytest
 from rich.console import Console
 
-from twitterbot import checkpoint, fsutil
-from twitterbot.checkpoint import open_checkpoint
+from twitterbot import fsutil
 from twitterbot.errors import BotError
-from twitterbot.train import train
+from twitterbot.training import checkpoint
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.train import train
 
 TINY = ["--rnn-size", "32", "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16", "--drop-rate", "0.1"]
 TINY += ["--learning-rate", "0.01", "--save-every", "7"]

@@ -13,14 +13,14 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from twitterbot import search as search_module
 from twitterbot.cli import app
 from twitterbot.config import Config
-from twitterbot.datafolder import open_data
+from twitterbot.corpus.datafolder import open_data
 from twitterbot.errors import BotError
-from twitterbot.lstm import parameters
-from twitterbot.search import EpochCost, MedianStop, SearchSettings, load_space, search
-from twitterbot.train import train
+from twitterbot.search import study as search_module
+from twitterbot.search.study import EpochCost, MedianStop, SearchSettings, load_space, search
+from twitterbot.training.lstm import parameters
+from twitterbot.training.train import train
 
 TINY_SPACE = """
 rnn_size = { low = 8, high = 32, log = true }

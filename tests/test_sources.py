@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twitterbot import sources
+from twitterbot.corpus import sources
+from twitterbot.corpus.sources import detect_format, expand_inputs
+from twitterbot.corpus.sources import read_texts as texts
 from twitterbot.errors import BotError
-from twitterbot.sources import detect_format, expand_inputs
-from twitterbot.sources import read_texts as texts
 
 
 def archive_entry(text, **extra):

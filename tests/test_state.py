@@ -9,15 +9,15 @@ import keras
 import numpy as np
 import pytest
 
-from twitterbot.batches import LaneBatches
-from twitterbot.checkpoint import open_checkpoint
-from twitterbot.clean import CleanOptions
 from twitterbot.config import Config
-from twitterbot.data import prepare
-from twitterbot.datafolder import open_data
-from twitterbot.evaluate import evaluate, evaluation_lanes
-from twitterbot.model import LOSS, build_model, lstm_layers, lstm_weights, reset_states
-from twitterbot.train import train
+from twitterbot.corpus.batches import LaneBatches
+from twitterbot.corpus.clean import CleanOptions
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.corpus.prepare import prepare
+from twitterbot.training.checkpoint import open_checkpoint
+from twitterbot.training.evaluate import evaluate, evaluation_lanes
+from twitterbot.training.model import LOSS, build_model, lstm_layers, lstm_weights, reset_states
+from twitterbot.training.train import train
 
 
 def numpy_lstm_losses(model, windows, carry=True):

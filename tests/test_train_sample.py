@@ -9,21 +9,21 @@ import keras
 import numpy as np
 import pytest
 
-from twitterbot import evaluate as evaluate_module
-from twitterbot.checkpoint import BUNDLED, open_checkpoint
 from twitterbot.config import FilterOptions
-from twitterbot.data import prepare
-from twitterbot.datafolder import open_data
+from twitterbot.corpus.datafolder import open_data
+from twitterbot.corpus.prepare import prepare
+from twitterbot.corpus.vocab import EOT, UNK
+from twitterbot.corpus.words import WordSet
 from twitterbot.errors import BotError
-from twitterbot.evaluate import evaluate
-from twitterbot.filters import Filters
-from twitterbot.finetune import finetune
-from twitterbot.lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops, tweet_start_state
-from twitterbot.model import lstm_layers, reset_states
-from twitterbot.sample import SampleOptions, Sampler, _sampling_logits, generate
-from twitterbot.train import train
-from twitterbot.vocab import EOT, UNK
-from twitterbot.words import WordSet
+from twitterbot.training import evaluate as evaluate_module
+from twitterbot.training.checkpoint import BUNDLED, open_checkpoint
+from twitterbot.training.evaluate import evaluate
+from twitterbot.training.finetune import finetune
+from twitterbot.training.lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops, tweet_start_state
+from twitterbot.training.model import lstm_layers, reset_states
+from twitterbot.training.train import train
+from twitterbot.writing.filters import Filters
+from twitterbot.writing.sample import SampleOptions, Sampler, _sampling_logits, generate
 
 
 def weights_of(path):

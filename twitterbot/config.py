@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from . import fsutil
-from .errors import BotError
+from twitterbot import fsutil
+from twitterbot.errors import BotError
 
 FORMAT_VERSION = 1
 BUNDLED = Path(__file__).parent / "models" / "base"  # the base model shipped inside the package

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BotError
+from twitterbot.errors import BotError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -2,7 +2,7 @@
 // placeholders rendered and loops caught as twitterbot.vocab.render and twitterbot.filters do.
 import assert from "node:assert/strict";
 import test from "node:test";
-import { TweetWriter, mustRedraw, render } from "../../twitterbot/web/generator.js";
+import { TweetWriter, mustRedraw, render } from "../../twitterbot/web/page/generator.js";
 
 const writer = Object.create(TweetWriter.prototype);
 writer.vocab = { eot: 0, unk: 1 };

@@ -4,8 +4,8 @@
 // usage: node filters.mjs EXPORT_DIR CASES.json OUT.json   (cases: {candidates: [[raw, rendered]], lengths, debris})
 import fs from "node:fs";
 import path from "node:path";
-import { PageFilters, buildNovelty, readNovelty, readWords, xLength } from "../../twitterbot/web/filters.js";
-import { dropDebris } from "../../twitterbot/web/clean.js";
+import { PageFilters, buildNovelty, readNovelty, readWords, xLength } from "../../twitterbot/web/page/filters.js";
+import { dropDebris } from "../../twitterbot/web/page/clean.js";
 
 const [dir, casesPath, outPath] = process.argv.slice(2);
 const read = (name) => JSON.parse(fs.readFileSync(path.join(dir, name), "utf8"));

@@ -5,8 +5,8 @@ import fs from "node:fs";
 import "@tensorflow/tfjs-backend-wasm";
 import * as tf from "@tensorflow/tfjs";
 import { loadExport } from "./load.mjs";
-import { FineTuner } from "../../twitterbot/web/finetune.js";
-import { layerWeights } from "../../twitterbot/web/generator.js";
+import { FineTuner } from "../../twitterbot/web/page/finetune.js";
+import { layerWeights } from "../../twitterbot/web/page/generator.js";
 
 const [dir, runPath, outPath, backend = "cpu"] = process.argv.slice(2);
 if (!(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} did not start`);

@@ -7,7 +7,7 @@ import path from "node:path";
 import "@tensorflow/tfjs-backend-wasm";
 import * as tf from "@tensorflow/tfjs";
 import { loadExport } from "./load.mjs";
-import { TweetWriter, layerWeights } from "../../twitterbot/web/generator.js";
+import { TweetWriter, layerWeights } from "../../twitterbot/web/page/generator.js";
 
 const [dir, idsJson, outPath, backend = "cpu"] = process.argv.slice(2);
 const ids = JSON.parse(idsJson);

@@ -2,8 +2,8 @@
 // usage: node tweets.mjs OUT.json PLACEHOLDERS_JSON FILE...   (out: {kept, dropped} or {error})
 import fs from "node:fs";
 import path from "node:path";
-import { cleanTweets } from "../../twitterbot/web/clean.js";
-import { readTweets } from "../../twitterbot/web/tweets.js";
+import { cleanTweets } from "../../twitterbot/web/page/clean.js";
+import { readTweets } from "../../twitterbot/web/page/tweets.js";
 
 const [outPath, placeholders, ...files] = process.argv.slice(2);
 let result;

@@ -1,0 +1,150 @@
+"""The `bot` commands of a bot's life outside training: `fetch` tweets, `post` them, `search` for settings.
+Registered on cli.app (cli.py imports this module last); like cli.py, they only parse and call."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from twitterbot.backend import import_keras
+from twitterbot.cli import (
+    AllowMentionsOption,
+    BlocklistOption,
+    ForceOption,
+    LinkOption,
+    MaxLenOption,
+    MaxRunOption,
+    MentionOption,
+    NonWordsOption,
+    OutOption,
+    OverlapOption,
+    TopKOption,
+    TopPOption,
+    command,
+    console,
+    err_console,
+)
+from twitterbot.config import FilterOptions, SampleOptions
+from twitterbot.errors import BotError
+
+Destination = Literal["x", "mastodon", "bluesky"]
+SearchObjective = Literal["both", "loss"]
+
+
+@command(short_help="Fetch an account's latest tweets through the X API (paid).")
+def fetch(
+    username: Annotated[str, typer.Argument(help="the account, with or without @")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON lines to append to (what bot prepare reads)")],
+    limit: Annotated[int, typer.Option(help="tweets to fetch at most (X serves the latest 3,200)")] = 3200,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(metavar="<retweets|replies>", help="leave these out (give --exclude twice for both)"),
+    ] = None,
+    since_id: Annotated[
+        str | None, typer.Option(help="only tweets newer than this id (default: the file's newest)")
+    ] = None,
+    env_file: Annotated[Path | None, typer.Option(help="KEY=VALUE lines with X_BEARER_TOKEN")] = None,
+) -> None:
+    """Fetch an account's latest tweets through the X API v2. Reading costs money under X's pay-per-use
+    pricing (~$0.005 a post) and X serves only the latest 3,200: the free "Download your data" archive
+    (tweets.js, or its .zip, read by bot prepare) is the first choice. Needs X_BEARER_TOKEN. An
+    interrupted fetch goes on where it stopped; a later one adds only newer tweets."""
+    from twitterbot.social.apikeys import read_secrets
+    from twitterbot.social.fetch import BEARER
+    from twitterbot.social.fetch import fetch as run_fetch
+
+    token = read_secrets([BEARER], env_file)[BEARER]
+    say = functools.partial(err_console.print, markup=False, highlight=False)
+    result = run_fetch(username, out, token, limit=limit, exclude=tuple(exclude or ()), since_id=since_id, say=say)
+    console.print(f"@{result.user}: {result.fetched:,} new tweets; {result.total:,} in {out}")
+
+
+@command(short_help="Post what the model writes (a dry run unless --live).")
+def post(
+    checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
+    live: Annotated[bool, typer.Option("--live", help="really post (default: a dry run that sends nothing)")] = False,
+    to: Annotated[Destination, typer.Option(help="where to post")] = "x",
+    count: Annotated[int, typer.Option("--count", "-n", help="posts to make")] = 1,
+    every: Annotated[str | None, typer.Option(help="time between posts, like 3h or 90m (±10 %)")] = None,
+    env_file: Annotated[Path | None, typer.Option(help="KEY=VALUE lines with the API keys")] = None,
+    log: Annotated[
+        Path | None, typer.Option(help="the post log (default: posted.jsonl in the checkpoint folder)")
+    ] = None,
+    temp: Annotated[float, typer.Option("--temp", "-t", help="sampling temperature")] = SampleOptions.temperature,
+    top_k: TopKOption = SampleOptions.top_k,
+    top_p: TopPOption = SampleOptions.top_p,
+    max_len: MaxLenOption = SampleOptions.max_len,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    link: LinkOption = SampleOptions.link,
+    mention: MentionOption = SampleOptions.mention,
+    overlap: OverlapOption = FilterOptions.overlap,
+    max_run: MaxRunOption = FilterOptions.max_run,
+    non_words: NonWordsOption = FilterOptions.non_words,
+    allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
+    blocklist: BlocklistOption = None,
+) -> None:
+    """Post what the model writes: the first candidate that passes every filter and was never posted.
+    A dry run unless --live. Keys from the environment (or --env-file): X_API_KEY, X_API_SECRET,
+    X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET for X (posting costs money under its pay-per-use pricing);
+    MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN; BLUESKY_HANDLE, BLUESKY_APP_PASSWORD."""
+    from twitterbot.config import BUNDLED
+    from twitterbot.social import post as posting
+    from twitterbot.social.apikeys import read_secrets
+    from twitterbot.training.checkpoint import POST_LOG, open_checkpoint
+    from twitterbot.writing.filters import Filters
+
+    every_seconds = None if every is None else posting.parse_every(every)
+    if every_seconds and count == 1:
+        raise BotError("--every needs --count above 1 (or run `bot post` from cron with --count 1)")
+    kind = posting.DESTINATIONS[to]
+    destination = kind(read_secrets(kind.keys, env_file)) if live else None
+    options = SampleOptions(
+        temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, seed=seed, link=link, mention=mention
+    )
+    filter_options = FilterOptions(
+        overlap=overlap,
+        max_run=max_run,
+        non_words=non_words,
+        allow_mentions=allow_mentions,
+        blocklist=str(blocklist or ""),
+        max_length=kind.max_length,
+    )
+    ckpt = open_checkpoint(checkpoint)
+    log = log or (Path(POST_LOG) if ckpt.path == BUNDLED else ckpt.path / POST_LOG)
+    filters = Filters(filter_options, ckpt.novelty(), options.mention, kind.length, ckpt.words())
+    say = functools.partial(err_console.print, markup=False, highlight=False)
+    posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
+
+
+@command(short_help="Search hyperparameters with optuna.")
+def search(
+    data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
+    out: OutOption = Path("searches/search"),
+    trials: Annotated[int, typer.Option(help="trials in all (with --resume: including those done)")] = 20,
+    epochs_per_trial: Annotated[int, typer.Option(help="epochs each trial trains at most")] = 3,
+    timeout: Annotated[float | None, typer.Option(help="stop starting trials after this many seconds")] = None,
+    subset: Annotated[int | None, typer.Option(help="train on the first N characters of the data")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the sampler and of every trial")] = 0,
+    objective: Annotated[
+        SearchObjective, typer.Option(help="both: lowest loss and fewest parameters (Pareto front); loss: TPE")
+    ] = "both",
+    space: Annotated[Path | None, typer.Option(help="search space TOML (default: the shipped one)")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="optuna storage URL, e.g. postgresql://… for several machines (default: SQLite)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="go on with the search saved in --out (or --storage)")
+    ] = False,
+    force: ForceOption = False,
+) -> None:
+    """Search hyperparameters with optuna: trains each trial briefly, stops bad ones early, ranks them in
+    trials.csv, keeps the Pareto front's checkpoints, writes best.json for `bot train --config`."""
+    import_keras(tensorflow=True)
+    from twitterbot.search.study import DEFAULT_SPACE, SearchSettings
+    from twitterbot.search.study import search as run_search
+
+    settings = SearchSettings(trials, epochs_per_trial, timeout, subset, seed, objective, storage)
+    run_search(data, out, settings, space or DEFAULT_SPACE, resume=resume, force=force, console=err_console)

@@ -1,0 +1,288 @@
+"""`bot generate`: sample tweets from a checkpoint, n parallel streams.
+
+One sampling procedure (fused LSTM step: one matmul per layer for all gates and an embedding-row
+lookup; temperature, top-k, top-p; <unk> masked; no empty tweet; stop at <eot>), written once over
+an `ops` namespace and run two ways: step by step in NumPy (no Keras import, no compile: the first
+tweet comes in well under a second), or, for 512 tweets and more, as one `keras.ops` while loop
+compiled by the backend (XLA through `tf.function(jit_compile=True)`, or `jax.jit`). Random draws are made up
+front with NumPy, so `--seed` gives the same tweets on either path and every backend. Keras stays the
+source of truth: tests check the fused step's probabilities against the Keras model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from twitterbot.backend import import_keras
+from twitterbot.config import SampleOptions
+from twitterbot.corpus.clean import drop_debris
+from twitterbot.corpus.vocab import EOT, UNK, render
+from twitterbot.errors import BotError
+from twitterbot.training.checkpoint import Checkpoint
+from twitterbot.training.lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops
+from twitterbot.writing.filters import Filters, must_redraw
+
+
+class Candidate(NamedTuple):
+    """A drawn tweet: raw (placeholders in), rendered (as it would be shown), and whether the model ended
+    it (False: it ran to --max-len, cut wherever that fell; the filters do not show it)."""
+
+    raw: str
+    rendered: str
+    ended: bool
+
+
+REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
+STREAMS = 256  # tweets drawn in parallel at most; a larger -n is drawn in groups of this many
+# From this many tweets on, the compiled loop's ~2.5 s start-up (Keras import, backend, compile) pays for
+# itself: whole runs break even at 512 tweets on a 2-core CPU (docs/benchmarks.md, "Time to the first tweet").
+COMPILED_FROM = 512
+
+
+def _sampling_logits(logits, options: SampleOptions, allow_eot, ops):
+    """Temperature, <unk> and early-<eot> masks, top-k and top-p, as logits with -inf where excluded.
+
+    Temperature reshapes which character comes next, not when the tweet ends: <eot> keeps the
+    model's own probability (without <unk>) and the other characters share the rest, tempered.
+    Plain temperature scaling made tweets at --temp 0.5 run to the length cap, since the end is
+    rarely the single likeliest character.
+    """
+    vocab = logits.shape[-1]
+    never = ops.one_hot(UNK, vocab, dtype="bool")[None, :]
+    end = ops.one_hot(EOT, vocab, dtype="bool")[None, :]
+    log_end = ops.take(ops.log_softmax(ops.where(never, -np.inf, logits), axis=-1), EOT, axis=-1)[:, None]
+    tempered = ops.where(ops.logical_or(never, end), -np.inf, logits / options.temperature)
+    tempered = tempered - ops.logsumexp(tempered, axis=-1, keepdims=True)  # log-probabilities among characters
+    rest = ops.where(allow_eot[:, None], ops.log1p(-ops.exp(ops.minimum(log_end, -1e-7))), 0.0)
+    logits = ops.where(end, ops.where(allow_eot[:, None], log_end, -np.inf), tempered + rest)
+    if 0 < options.top_k < vocab:
+        kth = ops.top_k(logits, options.top_k)[0][:, -1:]
+        logits = ops.where(logits < kth, -np.inf, logits)
+    if options.top_p < 1:
+        descending = ops.flip(ops.sort(logits, axis=-1), axis=-1)
+        probabilities = ops.softmax(descending, axis=-1)
+        keep = ops.cumsum(probabilities, axis=-1) - probabilities < options.top_p
+        threshold = ops.min(ops.where(keep, descending, np.inf), axis=-1, keepdims=True)
+        logits = ops.where(logits < threshold, -np.inf, logits)
+    return logits
+
+
+def _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options: SampleOptions, ops):
+    """Step t of every stream: feed `ids`, and give position t + 1 (scheduled, or drawn with uniforms[t]),
+    which streams have ended, and the new state."""
+    count = uniforms.shape[1]
+    logits, state = lstm_step(weights, ids, state, ops)
+    # The tweet's first character (at `first`) may not be <eot> unless seed text came before it.
+    allow_eot = ops.broadcast_to(ops.logical_or(t + 1 != first, schedule[first - 1] != EOT), (count,))
+    logits = _sampling_logits(logits, options, allow_eot, ops)
+    weights_ = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))  # no overflow at low --temp
+    cumulative = ops.cumsum(weights_, axis=-1)
+    target = uniforms[t][:, None] * cumulative[:, -1:]
+    drawn = ops.minimum(ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1), logits.shape[-1] - 1)
+    scheduled = schedule[t + 1]
+    next_ids = ops.where(scheduled >= 0, ops.broadcast_to(scheduled, (count,)), drawn)
+    next_ids = ops.where(done, EOT, next_ids)
+    done = ops.logical_or(done, ops.logical_and(t + 1 >= first, next_ids == EOT))
+    return next_ids, done, state
+
+
+def _numpy_loop(weights: dict, schedule, first: int, uniforms: np.ndarray, state: list, options: SampleOptions):
+    """The sampling loop a step at a time in NumPy: forced prime ids first, then drawn ones, until all end."""
+    steps, count = uniforms.shape
+    out = np.zeros((steps, count), np.int32)
+    ids, done = np.full(count, schedule[0], np.int32), np.zeros(count, bool)
+    for t in range(steps):
+        ids, done, state = _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options, numpy_ops)
+        out[t] = ids
+        if done.all():
+            break
+    return out
+
+
+def _compiled_loop(options: SampleOptions):
+    """The same loop as one `keras.ops` while loop, compiled by the backend."""
+    from keras import ops
+
+    def run(weights, schedule, first, uniforms, state):
+        steps, count = uniforms.shape
+
+        def cond(t, ids, out, done, state):
+            return ops.logical_and(t < steps, ops.logical_not(ops.all(done)))
+
+        def body(t, ids, out, done, state):
+            next_ids, done, state = _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options, ops)
+            out = ops.slice_update(out, (t, 0), ops.expand_dims(next_ids, 0))
+            return t + 1, next_ids, out, done, state
+
+        ids = ops.broadcast_to(schedule[0], (count,))
+        out = ops.zeros((steps, count), "int32")
+        done = ops.zeros((count,), "bool")
+        return ops.while_loop(cond, body, (0, ids, out, done, state))[2]
+
+    return _compile(run)
+
+
+class Sampler:
+    """A checkpoint's weights, stepped in NumPy or (`compiled`) on the backend by its compiled sampling
+    loop, kept for the last sampling options used (the backend's compiler traces it again for a new
+    number of streams or length). Both draw the same tweets from the same random numbers, but for a rare
+    draw within float rounding of a boundary between two characters (docs/benchmarks.md)."""
+
+    def __init__(self, ckpt: Checkpoint, compiled: bool = False, tweet_start: bool = True):
+        """`tweet_start`: begin tweets from the checkpoint's tweet-start state (False: from zeros, as before
+        checkpoints kept one; the quality benchmark compares the two)."""
+        self.vocab, self.compiled = ckpt.vocab, compiled
+        self.weights = LstmWeights.fold(ModelWeights.read(ckpt.weights, ckpt.config))
+        self._start = ckpt.start_state() if tweet_start else None
+        self._tensors: dict | None = None
+        self._compiled: dict = {}
+
+    def sample(
+        self, count: int, options: SampleOptions, guard: bool = True, rng: np.random.Generator | None = None
+    ) -> list[str]:
+        """`count` tweets (seed text included) as they may be posted: placeholders rendered, each at most
+        max_len characters before rendering. With `guard`, a stream caught in a loop, or left empty once
+        placeholders are dropped, is drawn again (at most REDRAWS times); without it (the quality
+        benchmark's raw figures) the tweets come back raw, placeholders in. `rng`: where the random
+        draws come from (default: seeded with --seed), so consecutive calls can go on from each other."""
+        if count < 1:
+            raise BotError(f"-n must be at least 1 (got {count})")
+        self.check_seed_text(options)
+        rng = rng or np.random.default_rng(options.seed)
+        if not guard:
+            return [text for text, _ in self._draw(count, options, rng)]
+        tweets: list[str] = []
+        for _ in range(1 + REDRAWS):
+            drawn = self.candidates(count, options, rng)
+            tweets += [rendered for raw, rendered, _ in drawn if not must_redraw(raw, rendered)]
+            if len(tweets) >= count:
+                return tweets[:count]
+        failed = [rendered for raw, rendered, _ in drawn if must_redraw(raw, rendered)]
+        return (tweets + failed)[:count]  # after REDRAWS tries, what the last draw gave, as it is
+
+    def candidates(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[Candidate]:
+        """`count` drawn tweets, raw and rendered without the invisible debris `bot prepare` drops from
+        training tweets."""
+        drawn = [(drop_debris(text), ended) for text, ended in self._draw(count, options, rng)]
+        return [Candidate(raw, render(raw, options.link, options.mention), ended) for raw, ended in drawn]
+
+    def start_state(self, count: int) -> list[np.ndarray]:
+        """[h, c, ...] of `count` streams about to be fed the <eot> a tweet starts after."""
+        if self._start is None:
+            return self.weights.zero_state(count)
+        return [np.repeat(part, count, axis=0) for part in self._start]
+
+    def check_seed_text(self, options: SampleOptions) -> None:
+        unknown = self.vocab.unknown(options.seed_text)
+        if unknown:
+            raise BotError(f"--seed-text has characters the model does not know: {''.join(unknown)!r}")
+
+    def _draw(self, count: int, options: SampleOptions, rng: np.random.Generator) -> list[tuple[str, bool]]:
+        """`count` raw tweets, placeholders still in, from one run of the sampling loop, each with whether
+        the model ended it (drew <eot>) within max_len."""
+        # What each position holds: <eot> (every tweet starts after one), the seed text, then -1 for
+        # characters to draw.
+        seed = self.vocab.encode(options.seed_text).astype(np.int32)
+        generate = options.max_len - len(seed)
+        schedule = np.concatenate([[EOT], seed, np.full(generate, -1)]).astype(np.int32)
+        first = 1 + len(seed)  # position of the first drawn character
+        steps = len(schedule) - 1
+        uniforms = rng.random((steps, count), dtype=np.float32)
+        out = self._run(schedule, first, uniforms, options)
+        drawn = out[first - 1 :]
+        tweets = []
+        for stream in range(count):
+            ids = drawn[:, stream]
+            end = np.flatnonzero(ids == EOT)
+            text = options.seed_text + self.vocab.decode(ids[: end[0] if len(end) else generate])
+            tweets.append((text, len(end) > 0))
+        return tweets
+
+    def _run(self, schedule: np.ndarray, first: int, uniforms: np.ndarray, options: SampleOptions) -> np.ndarray:
+        """(steps, streams) ids, from NumPy's loop or the compiled one."""
+        count = uniforms.shape[1]
+        if not self.compiled:
+            return _numpy_loop(self.weights.as_dict(), schedule, first, uniforms, self.start_state(count), options)
+        import_keras()
+        from keras import ops
+
+        key = (options.temperature, options.top_k, options.top_p)
+        if key not in self._compiled:
+            self._compiled = {key: _compiled_loop(options)}
+        self._tensors = self._tensors or self.weights.as_dict(ops.convert_to_tensor)
+        run = self._compiled[key]
+        return ops.convert_to_numpy(run(self._tensors, schedule, np.int32(first), uniforms, self.start_state(count)))
+
+
+def _compile(function):
+    """Compile a keras.ops function with the backend's compiler (XLA on TensorFlow, jit on JAX)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, jit_compile=True)
+    return function
+
+
+class Generation:
+    """Tweets as they are written, and what it took: candidates drawn and why the rejected ones were."""
+
+    def __init__(self, sampler: Sampler, count: int, options: SampleOptions, filters: Filters | None):
+        self.sampler, self.count, self.options, self.filters = sampler, count, options, filters
+        self.drawn, self.passed, self.rejected = 0, 0, Counter()
+
+    def __iter__(self) -> Iterator[str]:
+        if self.filters is None:  # the degeneracy guard only, as the sampler applies it
+            rng = np.random.default_rng(self.options.seed)
+            for first in range(0, self.count, STREAMS):
+                group = self.sampler.sample(min(STREAMS, self.count - first), self.options, rng=rng)
+                self.drawn += len(group)
+                self.passed += len(group)
+                yield from group
+            return
+        yield from self._filtered()
+
+    def _filtered(self) -> Iterator[str]:
+        """Draw groups until `count` candidates passed every filter, or (1 + REDRAWS) × count were drawn.
+
+        A group holds a quarter more than still missing, plus one: about 83 % pass at --temp 0.8
+        (docs/benchmarks.md), so one group is nearly always enough, and a second costs a whole tweet's
+        time, while a few more streams in the same group cost little."""
+        rng = np.random.default_rng(self.options.seed)
+        budget = (1 + REDRAWS) * self.count
+        while self.passed < self.count and self.drawn < budget:
+            missing = self.count - self.passed
+            wanted = min(STREAMS, missing + missing // 4 + 1, budget - self.drawn)
+            for raw, rendered, ended in self.sampler.candidates(wanted, self.options, rng):
+                if self.passed == self.count:
+                    break
+                self.drawn += 1
+                reason = self.filters.rejection(raw, rendered, ended)
+                if reason:
+                    self.rejected[reason] += 1
+                    continue
+                self.passed += 1
+                yield rendered
+
+
+def generate(
+    ckpt: Checkpoint, count: int = 1, options: SampleOptions = SampleOptions(), filters: Filters | None = None
+) -> Generation:
+    """`count` tweets from a checkpoint, written STREAMS at a time in parallel and handed out as each
+    group is ready: memory stays bounded however large `count` is. Bad options fail before the first.
+    With `filters`, only candidates passing them are handed out (fewer, if too few pass in time)."""
+    if count < 1:
+        raise BotError(f"-n must be at least 1 (got {count})")
+    sampler = Sampler(ckpt, compiled=count >= COMPILED_FROM)
+    sampler.check_seed_text(options)
+    return Generation(sampler, count, options, filters)
