@@ -33,7 +33,7 @@ def forced(compiled_from: int, keras_first: bool = False) -> list[str]:
         sys.executable,
         "-c",
         f"import sys{', keras' if keras_first else ''}; from twitterbot import sample; "
-        f"sample.COMPILED_FROM = {compiled_from}; from twitterbot.cli import main; sys.argv[0] = 'bot'; main()",
+        f"sample.COMPILED_FROM = {compiled_from}; from twitterbot.cli.app import main; sys.argv[0] = 'bot'; main()",
     ]
 
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PREPARE = [sys.executable, "-c", "from twitterbot.cli import main; main()", "prepare"]
+PREPARE = [sys.executable, "-c", "from twitterbot.cli.app import main; main()", "prepare"]
 READ_FLOOR = "import sys\nfor name in sys.argv[1:]:\n    for line in open(name, encoding='utf-8'):\n        pass\n"
 
 

@@ -46,7 +46,7 @@ def sample_corpus(source: Path, target: Path, size: int) -> Path:
 def bot_train(data: Path, out: Path, backend: str, args: argparse.Namespace) -> float:
     """chars/s of `bot train`'s second epoch on `backend` (BACKEND or BACKEND:PRECISION)."""
     backend, _, precision = backend.partition(":")
-    command = [sys.executable, "-c", "from twitterbot.cli import main; main()", "train", str(data)]
+    command = [sys.executable, "-c", "from twitterbot.cli.app import main; main()", "train", str(data)]
     command += ["--out", str(out), "--force", "--num-epochs", "2", "--rnn-size", str(args.rnn_size)]
     command += ["--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len)]
     command += ["--precision", precision or "float32"]

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from twitterbot import fsutil
-from twitterbot.cli import app
+from twitterbot.cli.app import app
 from twitterbot.config import SampleOptions
 from twitterbot.corpus.datafolder import open_data
 from twitterbot.corpus.prepare import prepare
@@ -359,8 +359,9 @@ def test_a_full_disk_inside_an_hdf5_write_is_no_crash(tmp_path):
         big = tmp_path / "tweets.txt"  # 2.9 MB: its cleaned copy fits, the data file does not
         big.write_text("".join(f"tweet {i} on a disk that fills during the write\n" for i in range(60000)))
         code = (
-            "import sys; from twitterbot import fsutil, cli; fsutil.require_free = lambda *a: None; "
-            f"sys.argv = ['bot', 'prepare', {str(big)!r}, '--out', {str(small / 'd')!r}]; cli.main()"
+            "import sys; from twitterbot import fsutil; from twitterbot.cli import app; "
+            "fsutil.require_free = lambda *a: None; "
+            f"sys.argv = ['bot', 'prepare', {str(big)!r}, '--out', {str(small / 'd')!r}]; app.main()"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         one_line_error(result, "No space left on device")

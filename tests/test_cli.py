@@ -234,7 +234,7 @@ def test_every_bad_flag_is_one_clear_error(args, message, corpus_file, data_fold
     """In-process (typer's runner) so that many cases stay fast; the one-line printing is tested above."""
     from typer.testing import CliRunner
 
-    from twitterbot.cli import app
+    from twitterbot.cli.app import app
     from twitterbot.errors import BotError
 
     monkeypatch.chdir(tmp_path)
@@ -259,7 +259,7 @@ def test_choices_are_listed_and_checked_by_the_command_line(args, message):
     In-process (typer's runner) to stay fast; the one-line printing of usage errors is tested below."""
     from typer.testing import CliRunner
 
-    from twitterbot.cli import app
+    from twitterbot.cli.app import app
 
     runner = CliRunner(env={"COLUMNS": "200"})
     result = runner.invoke(app, args)
@@ -279,7 +279,7 @@ def test_help_reads_cleanly_at_80_columns():
     wrapped the command list raggedly. Every command's --help fits 80 columns, one line a command."""
     from typer.testing import CliRunner
 
-    from twitterbot.cli import app
+    from twitterbot.cli.app import app
 
     runner = CliRunner(env={"COLUMNS": "80"})
     listing = runner.invoke(app, ["--help"], terminal_width=80).output

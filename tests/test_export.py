@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from twitterbot.cli import app
+from twitterbot.cli.app import app
 from twitterbot.config import SampleOptions
 from twitterbot.corpus.datafolder import open_data
 from twitterbot.corpus.vocab import MENTION_TOKEN, URL_TOKEN

@@ -15,7 +15,7 @@ import pytest
 import responses
 from typer.testing import CliRunner
 
-from twitterbot.cli import app
+from twitterbot.cli.app import app
 from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.errors import BotError
 from twitterbot.social import post

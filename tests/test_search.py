@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from twitterbot.cli import app
+from twitterbot.cli.app import app
 from twitterbot.config import Config
 from twitterbot.corpus.datafolder import open_data
 from twitterbot.errors import BotError

@@ -1,8 +1,7 @@
-"""Which Keras backend `bot` runs on, and Keras imported only by the commands that need it.
+"""Keras imported only by the commands that need it, with TensorFlow's start-up chatter muted.
 
-JAX by default: it trains 2.3× faster than TensorFlow on CPU here, carries the LSTM state on both
-(docs/benchmarks.md), and is the GPU path. Importing Keras and starting a backend takes 2–3 s, so
-`bot --help`, `bot generate` for a few tweets, `bot post` and every error before them answer without it.
+Importing Keras and starting a backend takes 2–3 s, so `bot --help`, `bot generate` for a few tweets,
+`bot post` and every error before them answer without it. Which backend: `twitterbot/__init__.py`.
 """
 
 from __future__ import annotations
@@ -10,9 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-
-os.environ.setdefault("KERAS_BACKEND", "jax")  # before anything imports Keras
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off the terminal
 
 
 def import_keras(tensorflow: bool = False) -> None:

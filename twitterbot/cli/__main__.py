@@ -1,5 +1,5 @@
 """`python -m twitterbot.cli`: the `bot` command."""
 
-from twitterbot.cli import main
+from twitterbot.cli.app import main
 
 main()

@@ -1,5 +1,4 @@
-"""The `bot` commands of a bot's life outside training: `fetch` tweets, `post` them, `search` for settings.
-Registered on cli.app (cli.py imports this module last); like cli.py, they only parse and call."""
+"""`bot fetch` and `bot post`: the X API, Mastodon and Bluesky."""
 
 from __future__ import annotations
 
@@ -9,32 +8,29 @@ from typing import Annotated, Literal
 
 import typer
 
-from twitterbot.backend import import_keras
-from twitterbot.cli import (
+from twitterbot.cli.options import (
     AllowMentionsOption,
     BlocklistOption,
-    ForceOption,
     LinkOption,
     MaxLenOption,
     MaxRunOption,
     MentionOption,
     NonWordsOption,
-    OutOption,
     OverlapOption,
     TopKOption,
     TopPOption,
-    command,
     console,
     err_console,
 )
-from twitterbot.config import FilterOptions, SampleOptions
+from twitterbot.config import (
+    FilterOptions,
+    SampleOptions,
+)
 from twitterbot.errors import BotError
 
 Destination = Literal["x", "mastodon", "bluesky"]
-SearchObjective = Literal["both", "loss"]
 
 
-@command(short_help="Fetch an account's latest tweets through the X API (paid).")
 def fetch(
     username: Annotated[str, typer.Argument(help="the account, with or without @")],
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON lines to append to (what bot prepare reads)")],
@@ -62,7 +58,6 @@ def fetch(
     console.print(f"@{result.user}: {result.fetched:,} new tweets; {result.total:,} in {out}")
 
 
-@command(short_help="Post what the model writes (a dry run unless --live).")
 def post(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
     live: Annotated[bool, typer.Option("--live", help="really post (default: a dry run that sends nothing)")] = False,
@@ -117,34 +112,3 @@ def post(
     filters = Filters(filter_options, ckpt.novelty(), options.mention, kind.length, ckpt.words())
     say = functools.partial(err_console.print, markup=False, highlight=False)
     posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
-
-
-@command(short_help="Search hyperparameters with optuna.")
-def search(
-    data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
-    out: OutOption = Path("searches/search"),
-    trials: Annotated[int, typer.Option(help="trials in all (with --resume: including those done)")] = 20,
-    epochs_per_trial: Annotated[int, typer.Option(help="epochs each trial trains at most")] = 3,
-    timeout: Annotated[float | None, typer.Option(help="stop starting trials after this many seconds")] = None,
-    subset: Annotated[int | None, typer.Option(help="train on the first N characters of the data")] = None,
-    seed: Annotated[int, typer.Option(help="seed of the sampler and of every trial")] = 0,
-    objective: Annotated[
-        SearchObjective, typer.Option(help="both: lowest loss and fewest parameters (Pareto front); loss: TPE")
-    ] = "both",
-    space: Annotated[Path | None, typer.Option(help="search space TOML (default: the shipped one)")] = None,
-    storage: Annotated[
-        str | None, typer.Option(help="optuna storage URL, e.g. postgresql://… for several machines (default: SQLite)")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="go on with the search saved in --out (or --storage)")
-    ] = False,
-    force: ForceOption = False,
-) -> None:
-    """Search hyperparameters with optuna: trains each trial briefly, stops bad ones early, ranks them in
-    trials.csv, keeps the Pareto front's checkpoints, writes best.json for `bot train --config`."""
-    import_keras(tensorflow=True)
-    from twitterbot.search.study import DEFAULT_SPACE, SearchSettings
-    from twitterbot.search.study import search as run_search
-
-    settings = SearchSettings(trials, epochs_per_trial, timeout, subset, seed, objective, storage)
-    run_search(data, out, settings, space or DEFAULT_SPACE, resume=resume, force=force, console=err_console)
