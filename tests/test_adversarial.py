@@ -477,7 +477,7 @@ def test_files_declaring_more_than_they_hold_are_refused_before_anything_is_allo
 
 def test_special_files_given_as_settings_are_refused_unread():
     """/dev/zero as an env file or a search space: MemoryError after gigabytes were read."""
-    from twitterbot.search.study import load_space
+    from twitterbot.search.space import load_space
     from twitterbot.social.apikeys import read_secrets
 
     for read in (lambda: read_secrets(["X_API_KEY"], Path("/dev/zero")), lambda: load_space(Path("/dev/zero")),

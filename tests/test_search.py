@@ -18,7 +18,10 @@ from twitterbot.config import Config
 from twitterbot.corpus.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.search import study as search_module
-from twitterbot.search.study import EpochCost, MedianStop, SearchSettings, load_space, search
+from twitterbot.search.pruning import EpochCost, MedianStop
+from twitterbot.search.report import pruning_saved
+from twitterbot.search.space import load_space
+from twitterbot.search.study import SearchSettings, search
 from twitterbot.training.lstm import parameters
 from twitterbot.training.train import train
 
@@ -163,7 +166,7 @@ def test_pruning_saved_counts_each_pruned_trials_epochs_left_at_its_speed():
         finished(optuna.trial.TrialState.PRUNED, 2, 30.0),  # 1 left: 30 s
         finished(optuna.trial.TrialState.COMPLETE, 3, 500.0),  # ran to the end: nothing saved
     ]
-    assert search_module.pruning_saved(trials) == 230.0
+    assert pruning_saved(trials) == 230.0
 
 
 def test_a_pause_mid_epoch_does_not_count_in_seconds_per_epoch(data_folder, tiny_config, tmp_path):
@@ -191,7 +194,7 @@ def test_a_trial_that_does_not_learn_stops_halfway_through_its_first_epoch(data_
     assert trial.state.name == "PRUNED" and trial.user_attrs["pruned_at_epoch"] == 0
     assert re.search(r"trial 0: stopped early \(loss [\d.]+ halfway through epoch 1", console.export_text())
     assert 0.4 <= trial.user_attrs["epochs_run"] <= 0.6 and "val_loss_0" not in trial.user_attrs
-    assert search_module.pruning_saved([trial]) == pytest.approx(1.5 * trial.user_attrs["seconds_per_epoch"], rel=0.1)
+    assert pruning_saved([trial]) == pytest.approx(1.5 * trial.user_attrs["seconds_per_epoch"], rel=0.1)
 
 
 def test_a_failed_trial_is_recorded_and_the_search_goes_on(data_folder, tmp_path):

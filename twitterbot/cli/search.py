@@ -40,7 +40,8 @@ def search(
     """Search hyperparameters with optuna: trains each trial briefly, stops bad ones early, ranks them in
     trials.csv, keeps the Pareto front's checkpoints, writes best.json for `bot train --config`."""
     import_keras(tensorflow=True)
-    from twitterbot.search.study import DEFAULT_SPACE, SearchSettings
+    from twitterbot.search.space import DEFAULT_SPACE
+    from twitterbot.search.study import SearchSettings
     from twitterbot.search.study import search as run_search
 
     settings = SearchSettings(trials, epochs_per_trial, timeout, subset, seed, objective, storage)

@@ -14,24 +14,17 @@ state) by whichever worker is next; one whose worker was stopped (Ctrl-C, `kill`
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
 import re
 import shutil
-import statistics
-import time
-import tomllib
 import urllib.parse
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import h5py
-import keras
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from rich.console import Console
@@ -40,155 +33,22 @@ from twitterbot import fsutil
 from twitterbot.config import Config
 from twitterbot.corpus.datafolder import DATA, SETTINGS, SPLITS, VOCAB, DataFolder, open_data
 from twitterbot.errors import BotError
+from twitterbot.search.pruning import EpochCost, MedianStop, NotLearning
+from twitterbot.search.report import TRIALS, Objective, epochs_in, report, trial_folder
+from twitterbot.search.space import DEFAULT_SPACE, load_space, suggest
 from twitterbot.training import checkpoint
 from twitterbot.training.lstm import parameters
 from twitterbot.training.train import train
 
-DEFAULT_SPACE = Path(__file__).parent / "space.toml"
-MAX_SPACE_BYTES = 1 << 20  # a space names a dozen settings
 STUDY = "study.db"
-TRIALS = "trials.csv"
-BEST = "best.json"
-KEEP = 5  # trial checkpoints kept besides the Pareto front: the best by loss
 HEARTBEAT = 60  # seconds between a running trial's signs of life; 3 missed and it counts as killed
 RUNS_AFTER_KILL = 5  # a killed trial is run again up to this many times, each going on from its saved state
 SAVE_EVERY = 200  # batches: a killed trial's second run goes on from its last saved state
-LEARNING = 0.98  # a trial learns once its loss is below this share of the uniform guess's
-Objective = Literal["both", "loss"]
 
 
 def is_search(path: Path) -> bool:
     """Whether a folder is one `bot search` wrote (the only kind its --force replaces)."""
     return (Path(path) / STUDY).is_file() or (Path(path) / TRIALS).is_file()
-
-
-def load_space(path: Path) -> dict[str, dict]:
-    """A search space: Config field → {low, high[, log]} or {choices}, checked."""
-    text = fsutil.read_text(Path(path), MAX_SPACE_BYTES, "a TOML search space")
-    try:
-        space = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as error:
-        raise BotError(f"{path}: not a readable TOML search space ({error})") from error
-    known = {field.name for field in fields(Config)} - {"vocab_size", "format_version", "num_epochs", "patience"}
-    for name, spec in space.items():
-        if name not in known:
-            raise BotError(f"{path}: {name!r} is not a setting to search (one of {', '.join(sorted(known))})")
-        if not isinstance(spec, dict) or not ({"low", "high"} <= set(spec) or "choices" in spec):
-            raise BotError(f"{path}: {name} needs low and high, or choices")
-        problem = _range_problem(spec)
-        if problem:
-            raise BotError(f"{path}: {name}: {problem}")
-    return space
-
-
-def _range_problem(spec: dict) -> str | None:
-    """Why a setting's range cannot be drawn from (optuna would fail mid-search), or None."""
-    if "choices" in spec:
-        choices = spec["choices"]
-        if not isinstance(choices, list) or not choices:
-            return "choices must be a non-empty list"
-        return None
-    low, high = spec["low"], spec["high"]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
-        return "low and high must be finite numbers"
-    if low > high:
-        return f"low {low} is above high {high}"
-    if not isinstance(spec.get("log", False), bool):
-        return "log must be true or false"
-    if spec.get("log") and low <= 0:
-        return f"a log range needs low above 0 (got {low})"
-    return None
-
-
-def suggest(trial: optuna.Trial, space: dict[str, dict], base: Config) -> Config:
-    """The trial's settings: the space's draws over `base`."""
-    values = {}
-    for name, spec in space.items():
-        if "choices" in spec:
-            values[name] = trial.suggest_categorical(name, spec["choices"])
-        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
-            values[name] = trial.suggest_int(name, spec["low"], spec["high"], log=spec.get("log", False))
-        else:
-            values[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False))
-    return base.replace(**values)
-
-
-class MedianStop(keras.callbacks.Callback):
-    """Stop a trial whose validation loss after an epoch is worse than the median of the finished trials'
-    at that epoch (optuna's pruners do not serve multi-objective studies; this rule serves both)."""
-
-    def __init__(self, trial: optuna.Trial, epochs: int, warmup: int = 2):
-        super().__init__()
-        self.trial, self.epochs, self.warmup = trial, epochs, warmup
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = float((logs or {}).get("val_loss", math.nan))
-        self.trial.set_user_attr(f"val_loss_{epoch}", loss)
-        finished = self.trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        earlier = [t.user_attrs[f"val_loss_{epoch}"] for t in finished if f"val_loss_{epoch}" in t.user_attrs]
-        if len(earlier) < self.warmup or epoch + 1 >= self.epochs:  # the last: stopping saves nothing
-            return
-        median = statistics.median(earlier)
-        if not loss <= median:
-            self.trial.set_user_attr("pruned_at_epoch", epoch)
-            raise optuna.TrialPruned(f"val_loss {loss:.4f} after epoch {epoch + 1}, above the median {median:.4f}")
-
-
-class EpochCost(keras.callbacks.Callback):
-    """A trial's seconds per epoch with the machine to itself: its median batch time × the epoch's batches,
-    plus its fastest validation. Wall time counted whatever else ran: a worker paused for 15 minutes, or
-    a test suite sharing the cores, made a trial look several times slower than it is."""
-
-    def __init__(self, steps: int):
-        super().__init__()
-        self.steps, self.batches, self.validations = steps, [], []
-        self.in_epoch = 0  # batches of an epoch not finished (a trial stopped mid-epoch)
-
-    def on_epoch_begin(self, epoch, logs=None):  # an epoch a killed run began: its batches are done already
-        self.mark, self.in_epoch = time.perf_counter(), self.steps - self.params.get("steps", self.steps)
-
-    def on_train_batch_end(self, batch, logs=None):  # after the progress bar read the loss: the step is done
-        now = time.perf_counter()
-        self.batches.append(now - self.mark)
-        self.mark, self.in_epoch = now, self.in_epoch + 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.in_epoch = 0
-
-    def on_test_begin(self, logs=None):
-        self.tested = time.perf_counter()
-
-    def on_test_end(self, logs=None):
-        self.validations.append(time.perf_counter() - self.tested)
-
-    @property
-    def seconds(self) -> float | None:
-        if not self.batches:
-            return None
-        return statistics.median(self.batches) * self.steps + min(self.validations, default=0.0)
-
-
-class NotLearning(keras.callbacks.Callback):
-    """Stop a trial whose loss is still at the uniform guess (ln V nats/char) halfway through its first
-    epoch: plain SGD at a small rate sat there for all 3 epochs, and a 2 × 905 draw took 36 minutes to
-    show the median rule what half an epoch shows."""
-
-    def __init__(self, trial: optuna.Trial, vocab_size: int):
-        super().__init__()
-        self.trial, self.guess = trial, math.log(vocab_size)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        # halfway through what this run trains of epoch 1: all of it, or the rest after a killed run
-        if self.epoch == 0 and batch + 1 == max(self.params["steps"] // 2, 1):
-            loss = float((logs or {}).get("loss", math.nan))
-            if not loss < LEARNING * self.guess:
-                self.trial.set_user_attr("pruned_at_epoch", 0)
-                raise optuna.TrialPruned(
-                    f"loss {loss:.4f} halfway through epoch 1: the uniform guess is {self.guess:.4f}"
-                )
 
 
 @dataclass(frozen=True)
@@ -286,7 +146,7 @@ def _search(
         trial.set_user_attr("parameters", parameters(config))
         trial.set_user_attr("config", dataclasses.asdict(config))  # for best.json, wherever the trial ran
         (frozen,) = [t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number]
-        folder = out / "trials" / _folder(frozen)
+        folder = out / "trials" / trial_folder(frozen)
         trial.set_user_attr("folder", folder.name)
         again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
         steps = len(train_data.batches("train", config.batch_size, config.seq_len))
@@ -298,7 +158,7 @@ def _search(
                 extra_callbacks=[cost, *stops],
             )  # fmt: skip
         finally:  # pruned trials too: what pruning saved is counted from these
-            trial.set_user_attr("epochs_run", round(_epochs_in(folder) + cost.in_epoch / steps, 2))
+            trial.set_user_attr("epochs_run", round(epochs_in(folder) + cost.in_epoch / steps, 2))
             if cost.seconds is not None:
                 trial.set_user_attr("seconds_per_epoch", cost.seconds)
         losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
@@ -355,127 +215,6 @@ def _counted(study: optuna.Study) -> int:
     """Finished trials that count against --trials: a killed trial that was queued again (and again) counts once."""
     retried = {number for t in study.get_trials(deepcopy=False) for number in Retry.retry_history(t)}
     return sum(t.state.is_finished() and t.number not in retried for t in study.get_trials(deepcopy=False))
-
-
-def report(study: optuna.Study, out: Path, objective: Objective, console: Console) -> None:
-    """trials.csv (ranked by validation loss), best.json, the best 10 as a table, and the plots; keep only
-    the checkpoints of the Pareto front and the KEEP best."""
-    from rich.measure import Measurement
-    from rich.table import Table
-
-    finished = [t for t in study.trials if t.state.is_finished()]
-    ranked = sorted(finished, key=lambda t: (t.values is None, t.values[0] if t.values else math.inf, t.number))
-    names = sorted({name for t in finished for name in t.params})
-    columns = [
-        "rank",
-        "trial",
-        "state",
-        *names,
-        "best_val_loss",
-        "epochs_run",
-        "pruned",
-        "seconds_per_epoch",
-        "parameters",
-    ]
-    rows = []
-    for rank, t in enumerate(ranked, 1):
-        attrs = t.user_attrs
-        val = (
-            t.values[0]
-            if t.values
-            else min((v for k, v in attrs.items() if k.startswith("val_loss_") and math.isfinite(v)), default=math.nan)
-        )
-        rows.append(
-            [rank, t.number, t.state.name.lower(), *(t.params.get(n, "") for n in names), f"{val:.4f}",
-             attrs.get("epochs_run", ""), t.state == optuna.trial.TrialState.PRUNED,
-             f"{attrs.get('seconds_per_epoch', math.nan):.1f}", attrs.get("parameters", "")]
-        )  # fmt: skip
-    with fsutil.atomic_path(out / TRIALS) as tmp, open(tmp, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    complete = [t for t in ranked if t.state == optuna.trial.TrialState.COMPLETE]
-    front = {t.number for t in study.best_trials} if complete else set()
-    keep = {_folder(t) for t in complete[:KEEP] + [t for t in complete if t.number in front]}
-    keep |= {_folder(t) for t in study.trials if not t.state.is_finished()}  # running, or queued to run again
-    for folder in (out / "trials").glob("*") if (out / "trials").is_dir() else ():
-        if folder.is_dir() and folder.name not in keep:
-            shutil.rmtree(folder, ignore_errors=True)
-    if complete:
-        best = complete[0]
-        full_run = {**best.user_attrs["config"], "num_epochs": Config.num_epochs, "patience": Config.patience}
-        fsutil.write_json(out / BEST, full_run)  # `bot train DATA --config best.json`
-    table = Table(title=f"best trials of {out} (Pareto front: *)")
-    for name in ("rank", "trial", "state", "val_loss", "parameters", "s/epoch", *names):
-        table.add_column(name, justify="right")
-    for row in rows[:10]:
-        cell = dict(zip(columns, row, strict=True))
-        mark = "*" if cell["trial"] in front else ""
-        table.add_row(
-            str(cell["rank"]), f"{cell['trial']}{mark}", cell["state"], cell["best_val_loss"],
-            f"{cell['parameters']:,}" if cell["parameters"] != "" else "", cell["seconds_per_epoch"],
-            *(f"{cell[n]:.3g}" if isinstance(cell[n], float) else str(cell[n]) for n in names),
-        )  # fmt: skip
-    # A log file is not a terminal: rich would squeeze the table into 80 columns of "…"; print it whole.
-    width = console.width
-    if not console.is_terminal:
-        console.width = max(width, Measurement.get(console, console.options.update_width(1000), table).maximum)
-    console.print(table)
-    console.width = width
-    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in finished)
-    saved = f", saving about {pruning_saved(finished) / 3600:.1f} h of training" if pruned else ""
-    summary = f"{len(finished)} trials: {len(complete)} complete, {pruned} pruned{saved}; {out / TRIALS}"
-    console.print(summary, soft_wrap=True)
-    _plots(study, out, objective)
-
-
-def pruning_saved(trials: list[optuna.trial.FrozenTrial]) -> float:
-    """Seconds of training pruning saved: each pruned trial's epochs left, at its own seconds per epoch."""
-    needed = {"config", "epochs_run", "seconds_per_epoch"}
-    return sum(
-        (t.user_attrs["config"]["num_epochs"] - t.user_attrs["epochs_run"]) * t.user_attrs["seconds_per_epoch"]
-        for t in trials
-        if t.state == optuna.trial.TrialState.PRUNED and needed <= t.user_attrs.keys()
-    )
-
-
-def _epochs_in(folder: Path) -> int:
-    """Whole epochs a trial's checkpoint folder has trained."""
-    return len(checkpoint.read_history(folder)) if (folder / checkpoint.HISTORY).is_file() else 0
-
-
-def _folder(trial: optuna.trial.FrozenTrial) -> str:
-    """A trial's checkpoint folder name: a killed trial run again goes on in the killed one's folder."""
-    killed = Retry.retried_trial_number(trial)
-    return trial.user_attrs.get("folder") or f"{trial.number if killed is None else killed:04d}"
-
-
-def _plots(study: optuna.Study, out: Path, objective: Objective) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as plots
-
-    target = (lambda t: t.values[0]) if objective == "both" else None
-    drawings: dict[str, Callable] = {
-        "history.png": lambda: plots.plot_optimization_history(study, target=target, target_name="val_loss"),
-        "importances.png": lambda: plots.plot_param_importances(study, target=target, target_name="val_loss"),
-    }
-    if objective == "both":
-        drawings["pareto.png"] = lambda: plots.plot_pareto_front(study, target_names=["val_loss", "parameters"])
-    for name, draw in drawings.items():
-        try:
-            with warnings.catch_warnings():  # optuna marks its matplotlib plots experimental, and says so each time
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                warnings.simplefilter("ignore", UserWarning)
-                axes = draw()
-        except (ValueError, RuntimeError, ZeroDivisionError):
-            continue  # too few finished trials for this plot yet
-        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
-        with fsutil.atomic_path(out / name) as tmp:
-            figure.savefig(tmp, dpi=100, bbox_inches="tight")
-        plt.close(figure)
 
 
 def _subset(data: DataFolder, folder: Path, chars: int) -> Path:
