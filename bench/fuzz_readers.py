@@ -78,7 +78,7 @@ def checked(read: Callable[[], str], names: str) -> str:
 
 def run(kind: str, cases: int, rng: random.Random, root: Path, ckpt: Path, download: Path) -> tuple[Counter, list]:
     from twitterbot.social.post import PostLog
-    from twitterbot.web.export import import_web
+    from twitterbot.web.importweb import import_web
 
     outcomes: Counter = Counter()
     failures = []

@@ -29,7 +29,8 @@ from twitterbot.errors import BotError
 from twitterbot.training.checkpoint import open_checkpoint, read_history
 from twitterbot.training.train import train
 from twitterbot.web import serve
-from twitterbot.web.export import export, import_web
+from twitterbot.web.export import export
+from twitterbot.web.importweb import import_web
 from twitterbot.writing import sample
 from twitterbot.writing.filters import Blocklist
 

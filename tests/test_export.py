@@ -25,6 +25,7 @@ from twitterbot.training.checkpoint import open_checkpoint
 from twitterbot.training.lstm import ModelWeights, lstm_step, numpy_ops
 from twitterbot.training.model import reset_states
 from twitterbot.web import export as export_module
+from twitterbot.web import importweb
 from twitterbot.web.export import export
 from twitterbot.writing.sample import Sampler
 
@@ -103,6 +104,7 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
     start_state = [part[0].tolist() for part in checkpoint.start_state()]  # where the page starts a tweet
     assert generation == {
         **defaults,
+        "format_version": 1,  # import-web refuses a newer export's
         "config": dataclasses.asdict(checkpoint.config),
         "finetune_epochs": 10,
         "startState": start_state,
@@ -393,12 +395,12 @@ def test_import_web_names_what_is_wrong(checkpoint, tmp_path):
     export(checkpoint, web)
     (web / "group1-shard1of1.bin").write_bytes(b"\0" * 10)
     with pytest.raises(BotError, match="shards end inside"):
-        export_module.import_web(web, tmp_path / "a")
+        importweb.import_web(web, tmp_path / "a")
     with pytest.raises(BotError, match="no generation.json"):
-        export_module.import_web(tmp_path, tmp_path / "b")
+        importweb.import_web(tmp_path, tmp_path / "b")
     with pytest.raises(BotError, match="not a model folder or a .zip"):
         (tmp_path / "x.zip").write_bytes(b"junk")
-        export_module.import_web(tmp_path / "x.zip", tmp_path / "c")
+        importweb.import_web(tmp_path / "x.zip", tmp_path / "c")
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
 
 
@@ -435,6 +437,10 @@ def test_import_web_reads_nothing_past_what_a_file_can_hold(checkpoint, tmp_path
         (zipped("deep", {"model.json": b"[" * 200_000}), r"model.json: not JSON"),
         (zipped("digits", {"generation.json": b'{"config": {"rnn_size": ' + b"9" * 5000 + b"}}"}), r"not JSON"),
         (zipped("layers", {"generation.json": dumped(deep_layers)}), r"--num-layers must be at most 64"),
+        (
+            zipped("newer", {"generation.json": dumped({**generation, "format_version": 2})}),
+            r"generation.json: export format 2, this twitterbot reads 1: a newer twitterbot wrote it",
+        ),
         (zipped("quant", {"model.json": dumped(quantized)}), r"model.json: unreadable weights"),
         (
             zipped("vocab", {"vocab.json": dumped({**vocab, "chars": ["ab", *vocab["chars"][1:]]})}),
@@ -457,11 +463,11 @@ def test_import_web_reads_nothing_past_what_a_file_can_hold(checkpoint, tmp_path
         out = tmp_path / f"out{number}"
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if message is None:
-            export_module.import_web(source, out)
+            importweb.import_web(source, out)
             assert open_checkpoint(out).config == checkpoint.config
             continue
         with pytest.raises(BotError, match=message) as raised:
-            export_module.import_web(source, out)
+            importweb.import_web(source, out)
         assert "\n" not in str(raised.value) and len(str(raised.value)) < 400, raised.value
         assert not out.exists()
         grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024

@@ -28,7 +28,7 @@ from twitterbot.config import (
     FilterOptions,
     SampleOptions,
 )
-from twitterbot.web.export import Quantize
+from twitterbot.web.exportfolder import Quantize
 
 
 def export(
@@ -85,7 +85,7 @@ def import_web(
     force: ForceOption = False,
 ) -> None:
     """Make a checkpoint of a model fine-tuned in the page, for `bot generate`, `bot post` or `bot export`."""
-    from twitterbot.web.export import import_web as run_import
+    from twitterbot.web.importweb import import_web as run_import
 
     with err_console.status(f"reading {source}"):  # several seconds: building the model and its weights
         run_import(source, out, force=force)

@@ -113,15 +113,24 @@ def is_checkpoint(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file() and (Path(path) / VOCAB).is_file()
 
 
-def create(path: Path, config: Config, vocab: Vocab, novelty: Path | None = None, words: WordSet | None = None) -> None:
+def create(
+    path: Path,
+    config: Config,
+    vocab: Vocab,
+    novelty: Path | NoveltyIndex | None = None,
+    words: WordSet | None = None,
+) -> None:
     """A fresh checkpoint folder with the run's config and vocabulary (and the training tweets' novelty
-    index, if the data has one, and the words it knows); an existing one is replaced."""
+    index: a data folder's file, if it has one, or an index read elsewhere; and the words it knows); an
+    existing one is replaced."""
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     save_config(path, config)
     vocab.save(path / VOCAB)
-    if novelty is not None and novelty.is_file():
+    if isinstance(novelty, NoveltyIndex):
+        novelty.save(path / NOVELTY)
+    elif novelty is not None and novelty.is_file():
         with fsutil.atomic_path(path / NOVELTY) as tmp:
             shutil.copyfile(novelty, tmp)
     if words is not None:
@@ -143,8 +152,13 @@ def write_start_state(path: Path, config: Config, stream: np.ndarray, weights: P
     if state is None:
         (path / START_STATE).unlink(missing_ok=True)
         return
-    with fsutil.atomic_path(path / START_STATE) as tmp, open(tmp, "wb") as stream_out:
-        np.savez(stream_out, *state)
+    save_start_state(path, state)
+
+
+def save_start_state(path: Path, state: list[np.ndarray]) -> None:
+    """Write a checkpoint's tweet-start state ([h, c] of each layer, one row each), atomically."""
+    with fsutil.atomic_path(path / START_STATE) as tmp, open(tmp, "wb") as stream:
+        np.savez(stream, *state)
 
 
 def save_config(path: Path, config: Config) -> None:

@@ -1,5 +1,7 @@
-"""The web: `bot export` (a TF.js layers model and the page in `page/`, which writes tweets and fine-tunes
-in the browser), `bot import-web` (a page's download back into a checkpoint) and `bot serve`.
+"""The web: `exportfolder` owns the export folder's contract (its files, the tfjs layers format, reading
+a download with bounds; versioned), `export` writes it with the page in `page/` (which writes tweets and
+fine-tunes in the browser), `importweb` turns a page's download back into a checkpoint, `serve` serves
+an export to this machine's browser.
 
 May import: `twitterbot.writing`, `twitterbot.training`, `twitterbot.corpus` and the shared modules.
 """

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from twitterbot.errors import BotError
-from twitterbot.web.export import MODEL, PAGE
+from twitterbot.web.exportfolder import MODEL, PAGE
 
 IDLE_TIMEOUT = 20.0  # seconds a connection may stay silent
 REQUEST_SECONDS = 10.0  # for a request line and headers to arrive whole (a slow sender holds a slot no longer)
