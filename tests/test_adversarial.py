@@ -222,8 +222,8 @@ def test_the_lock_holds_for_every_spelling_of_a_folder_and_knows_a_reused_pid(tm
 def test_every_writer_of_a_folder_holds_its_lock(tiny_checkpoint, data_folder, tmp_path):
     """Issue 28, finding 7: import-web --force into a checkpoint being trained, a second search into a
     running one's folder, two live bots on one post log: each refused while the other holds it."""
-    from twitterbot.config import FilterOptions
-    from twitterbot.search.study import SearchSettings, search
+    from twitterbot.config import FilterOptions, SearchSettings
+    from twitterbot.search.study import search
     from twitterbot.social import post
     from twitterbot.writing.filters import Filters
 

@@ -302,3 +302,43 @@ def test_help_reads_cleanly_at_80_columns():
         for name in flags:
             (line,) = [line for line in lines if line.strip().startswith(f"{name} ")]
             assert "<" not in line, line
+
+
+def test_each_setting_is_declared_once_and_offered_by_the_commands_that_take_it():
+    """Issue 30: a setting was a dataclass field, a CLI option and a keyword again. Now the option is made
+    from the field (config.setting: default, help, flags): a new field needs one edit to reach the CLI."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from twitterbot.cli.app import app
+    from twitterbot.config import Config, FilterOptions, PrepareOptions, SampleOptions, SearchSettings
+    from twitterbot.corpus.clean import CleanOptions
+
+    takers = {
+        Config: {"train": {"freeze_embedding", "freeze_layers"}},
+        PrepareOptions: {"prepare": set()},
+        CleanOptions: {"prepare": set()},
+        SampleOptions: {"generate": set(), "post": {"seed_text"}, "export": {"seed_text", "seed"}},
+        FilterOptions: {"generate": set(), "post": set(), "export": set()},
+        SearchSettings: {"search": set()},
+    }
+    runner = CliRunner(env={"COLUMNS": "400"})
+    helps = {name: runner.invoke(app, [name, "--help"], terminal_width=400).output for name in ("train", "prepare",
+             "generate", "post", "export", "search")}  # fmt: skip
+    for cls, commands in takers.items():
+        for field in dataclasses.fields(cls):
+            if "help" not in field.metadata:
+                continue
+            flag = (field.metadata["flags"] or (f"--{field.name.replace('_', '-')}",))[0].split("/")[0]
+            for command, skipped in commands.items():
+                options = helps[command].split("Options:\n")[1]
+                rows = re.split(r"\n(?=  -)", options)  # an option's row, its help maybe on the next line
+                named = [row for row in rows if re.search(rf"(^|[ ,]){flag}(?![\w-])", row.split("  ")[1])]
+                lines = [" ".join(row.split()) for row in named]
+                if field.name in skipped:
+                    assert not lines, (command, flag)
+                    continue
+                assert len(lines) == 1 and field.metadata["help"].split()[0] in lines[0], (command, flag, lines)
+                if not isinstance(field.default, bool) and field.default not in (None, ""):
+                    assert f"[default: {field.default}]" in lines[0], (command, flag, lines[0])

@@ -14,14 +14,14 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from twitterbot.cli.app import app
-from twitterbot.config import Config
+from twitterbot.config import Config, SearchSettings
 from twitterbot.corpus.datafolder import open_data
 from twitterbot.errors import BotError
 from twitterbot.search import study as search_module
 from twitterbot.search.pruning import EpochCost, MedianStop
 from twitterbot.search.report import pruning_saved
 from twitterbot.search.space import load_space
-from twitterbot.search.study import SearchSettings, search
+from twitterbot.search.study import search
 from twitterbot.training.lstm import parameters
 from twitterbot.training.train import train
 

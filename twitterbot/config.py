@@ -1,4 +1,7 @@
-"""The one Config shared by model, training and sampling, saved as config.json with every checkpoint."""
+"""Every setting a user gives, declared once: each field's default, help and flags (`setting`), which the
+command line turns into options (`cli.options.settings`). `Config` (model and training, saved as
+config.json with every checkpoint), `PrepareOptions`, `SampleOptions`, `FilterOptions`, `SearchSettings`;
+the cleaning options are `corpus.clean.CleanOptions`."""
 
 from __future__ import annotations
 
@@ -26,8 +29,15 @@ FINETUNE_EPOCHS = 10  # epochs at most of `bot finetune` (early stopping may end
 SCHEDULE = ("num_epochs", "learning_rate", "patience", "min_delta", "clip_norm", "precision")  # may change on --restore
 
 
-MAX_LEN = 25_000  # characters: X's longest post (Premium); a tweet is 280
+TWEET_LENGTH = 280  # X's limit, weighted as twitter-text counts (URLs 23, CJK and emoji 2)
+MAX_LEN = 25_000  # characters: X's longest post (Premium)
 MAX_SEED = 2**32 - 1  # NumPy's and Keras's random seeds are 32-bit
+
+
+def setting(default: object, help: str, *flags: str, metavar: str | None = None) -> dataclasses.Field:
+    """A settings field that is also a command-line option: its default, its help and (when not --field-name)
+    its flags, written once here; `cli.options.settings` makes the options from them."""
+    return dataclasses.field(default=default, metadata={"help": help, "flags": flags, "metavar": metavar})
 
 
 def check_seed(seed: int) -> None:
@@ -88,23 +98,25 @@ def _short(value: object) -> str:
 class Config:
     """Model and training hyperparameters; defaults are the reference char-rnn configuration."""
 
-    vocab_size: int = 0
-    embedding_size: int = 64
-    rnn_size: int = 512
-    num_layers: int = 1
-    drop_rate: float = 0.05
-    batch_size: int = 128
-    seq_len: int = 32
-    optimizer: Optimizer = "rmsprop"
-    learning_rate: float = 0.001
-    clip_norm: float = 5.0
-    num_epochs: int = 32
-    patience: int = 3
-    min_delta: float = 0.01
-    seed: int = 0
-    freeze_embedding: bool = False  # fine-tuning: keep the base model's character embedding
-    freeze_layers: int = 0  # fine-tuning: keep this many of the lowest LSTM layers
-    precision: Precision = "float32"  # training's matrix products; sampling and `bot evaluate` run float32
+    vocab_size: int = 0  # the data's, set by training
+    embedding_size: int = setting(64, "character embedding size")
+    rnn_size: int = setting(512, "LSTM units per layer")
+    num_layers: int = setting(1, "stacked LSTM layers")
+    drop_rate: float = setting(0.05, "dropout after the embedding and each LSTM")
+    batch_size: int = setting(128, "parallel lanes per batch")
+    seq_len: int = setting(32, "characters per window (backprop through time)")
+    optimizer: Optimizer = setting("rmsprop", "the optimizer")
+    learning_rate: float = setting(0.001, "initial rate (with --restore: the rate from now on)")
+    clip_norm: float = setting(5.0, "gradient norm clip")
+    num_epochs: int = setting(32, "epochs at most (early stopping may end sooner)")
+    patience: int = setting(3, "epochs without improvement before stopping")
+    min_delta: float = setting(0.01, "smallest val_loss drop (nats/char) counted as progress")
+    seed: int = setting(0, "seed for weights and dropout")
+    freeze_embedding: bool = setting(False, "keep the base model's character embedding (fine-tuning)")
+    freeze_layers: int = setting(0, "keep this many of the lowest LSTM layers (fine-tuning)")
+    precision: Precision = setting(  # training's matrix products; sampling and `bot evaluate` run float32
+        "float32", "mixed_bfloat16: bfloat16 products, float32 weights and optimizer (fastest on TensorFlow, AMX CPUs)"
+    )
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -188,11 +200,11 @@ class Config:
 class PrepareOptions:
     """How `bot prepare` splits the tweets and builds the vocabulary; the one owner of these defaults."""
 
-    validate: float = 0.05  # share of tweets for the validation split
-    test: float = 0.05  # share of tweets for the test split
-    coverage: float = 0.999  # the vocabulary covers this share of characters; the rest become <unk>
-    max_vocab: int | None = None  # at most this many ids
-    seed: int = 0  # of the tweet-level split
+    validate: float = setting(0.05, "fraction of tweets for validation")
+    test: float = setting(0.05, "fraction of tweets for the test split")
+    coverage: float = setting(0.999, "vocabulary covers this share of characters; the rest become <unk>")
+    max_vocab: int | None = setting(None, "at most this many ids")
+    seed: int = setting(0, "seed of the tweet-level split")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -222,16 +234,24 @@ class FilterOptions:
     # characters, after markovify's min(15 words, 70 %): a short tweet is not a copy for one common phrase,
     # a long one is for a long passage. 0.9, not 0.7: at 0.7, 6.6 % of real held-out tweets were "copies"
     # (docs/filters.md measures these against the old 0.4 alone).
-    overlap: float = 0.9
-    max_run: int = 80
+    overlap: float = setting(
+        0.9, "reject a tweet sharing a run this long (share of its length) with a training tweet, or --max-run"
+    )
+    max_run: int = setting(
+        80, "reject a tweet sharing a run of this many characters with a training tweet, or --overlap"
+    )
     # Words the corpus never had that a tweet may hold: one (a name, slang), or this share of its words if that
     # is more (negative: any). "At most one" alone rejected long tweets more: at temp 1.0 what passed it ran
     # 13.5 % shorter than what was drawn, under this rule 2.1 % (at 0.1: 6.7 %, and with the other filters
     # 11 %). Real tweets of four held-out accounts pass 99.1 % (docs/filters.md).
-    non_words: float = 0.15
-    allow_mentions: bool = False  # a bot must not tag people
-    blocklist: str = ""  # a file of the user's own words or /regular expressions/, one a line
-    max_length: int = 280  # X's weighted length (URLs 23, CJK and emoji 2)
+    non_words: float = setting(
+        0.15, "reject a tweet with more words its corpus never had than one or this share of its words (<0: any)"
+    )
+    allow_mentions: bool = setting(
+        False, "let @handles the model wrote through (a bot should not tag people)", "--allow-mentions"
+    )
+    blocklist: str = setting("", "more blocked words or /regular expressions/, one a line", metavar="<path>")
+    max_length: int = TWEET_LENGTH  # the destination's, weighted as it counts (X: URLs 23, CJK and emoji 2)
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -251,14 +271,22 @@ class FilterOptions:
 class SampleOptions:
     """How tweets are drawn and shown; the one owner of these defaults (CLI, export and page read them)."""
 
-    temperature: float = 0.8
-    top_k: int = 0  # 0: no limit
-    top_p: float = 1.0
-    max_len: int = 280
-    seed_text: str = ""
-    seed: int | None = None
-    link: str = ""  # what the link placeholder becomes ("": dropped)
-    mention: str = ""  # what the mention placeholder becomes ("": dropped; never a handle the model wrote)
+    temperature: float = setting(
+        0.8,
+        "sampling temperature (>0): lower sticks to the model's likeliest, commonest phrasing; higher is more "
+        "varied, more often misspelt and shorter",
+        "--temp",
+        "-t",
+    )
+    top_k: int = setting(0, "draw only from the k likeliest characters (0: all)")
+    top_p: float = setting(1.0, "draw only from the likeliest characters covering p (1: all)")
+    max_len: int = setting(TWEET_LENGTH, "characters per tweet at most (one not ended by then is redrawn)")
+    seed_text: str = setting("", "start every tweet with this text")
+    seed: int | None = setting(None, "random seed for reproducible samples")
+    link: str = setting("", "what the model's link placeholder becomes, e.g. your site (default: dropped)")
+    mention: str = setting(  # never a handle the model wrote
+        "", "what the model's @mention placeholder becomes, e.g. @yourbot (default: dropped)"
+    )
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -282,3 +310,29 @@ class SampleOptions:
             raise BotError(
                 f"--seed-text is {len(self.seed_text)} characters, it must be shorter than --max-len ({self.max_len})"
             )
+
+
+Objective = Literal["both", "loss"]  # bot search's: loss and parameters (the Pareto front), or loss alone (TPE)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How `bot search` searches; the one owner of these defaults."""
+
+    trials: int = setting(20, "trials in all (with --resume: including those done)")
+    epochs: int = setting(3, "epochs each trial trains at most", "--epochs-per-trial")
+    timeout: float | None = setting(None, "stop starting trials after this many seconds")
+    subset: int | None = setting(None, "train on the first N characters of the data")
+    seed: int = setting(0, "seed of the sampler and of every trial")
+    objective: Objective = setting("both", "both: lowest loss and fewest parameters (Pareto front); loss: TPE")
+    storage: str | None = setting(  # default: SQLite in the search folder
+        None, "optuna storage URL, e.g. postgresql://… for several machines (default: SQLite)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.trials < 1 or self.epochs < 1:
+            raise BotError(f"--trials and --epochs-per-trial must be at least 1 (got {self.trials}, {self.epochs})")
+        if self.subset is not None and self.subset < 1000:
+            raise BotError(f"--subset must be at least 1,000 characters (got {self.subset})")
+        if self.timeout is not None and not self.timeout > 0:
+            raise BotError(f"--timeout must be positive seconds (got {self.timeout})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -9,18 +10,13 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from twitterbot.cli.options import (
-    ForceOption,
-    OutOption,
-    console,
-    err_console,
-)
-from twitterbot.config import (
-    PrepareOptions,
-)
-from twitterbot.corpus.clean import CleanOptions, Links, Mentions, Replies, Retweets
+from twitterbot.cli.options import ForceOption, OutOption, console, err_console, settings
+from twitterbot.config import PrepareOptions
+from twitterbot.corpus.clean import CleanOptions
 
 
+@settings(PrepareOptions, "splitting")
+@settings(CleanOptions, "cleaning")
 def prepare(
     inputs: Annotated[
         list[str],
@@ -28,35 +24,9 @@ def prepare(
             metavar="INPUT...", help="tweets.js / archive .zip / CSV / JSON(L) / text files, folders or globs"
         ),
     ],
+    cleaning: CleanOptions,
+    splitting: PrepareOptions,
     out: OutOption = Path("data/tweets"),
-    retweets: Annotated[Retweets, typer.Option(help="drop or keep retweets (RT @…)")] = CleanOptions.retweets,
-    links: Annotated[Links, typer.Option(help="token: one placeholder per link; drop; keep")] = CleanOptions.links,
-    mentions: Annotated[
-        Mentions, typer.Option(help="token: each @handle becomes a placeholder, never shown (no tagging); drop; keep")
-    ] = CleanOptions.mentions,
-    replies: Annotated[
-        Replies, typer.Option(help="strip: drop a reply's leading @handles (X shows them apart); keep")
-    ] = CleanOptions.replies,
-    debris: Annotated[
-        bool, typer.Option("--debris/--keep-debris", help="drop zero-width characters and emoji parts without emoji")
-    ] = CleanOptions.debris,
-    html: Annotated[
-        bool, typer.Option("--html/--no-html", help="unescape HTML entities (&amp; → &)")
-    ] = CleanOptions.unescape_html,
-    nfc: Annotated[bool, typer.Option("--nfc/--no-nfc", help="normalise Unicode to NFC")] = CleanOptions.normalize,
-    control: Annotated[
-        bool, typer.Option("--strip-control/--keep-control", help="strip control characters")
-    ] = CleanOptions.strip_control,
-    dedupe: Annotated[
-        bool, typer.Option("--dedupe/--keep-duplicates", help="drop exact duplicate tweets")
-    ] = CleanOptions.dedupe,
-    validate: Annotated[float, typer.Option(help="fraction of tweets for validation")] = PrepareOptions.validate,
-    test: Annotated[float, typer.Option(help="fraction of tweets for the test split")] = PrepareOptions.test,
-    coverage: Annotated[
-        float, typer.Option(help="vocabulary covers this share of characters; the rest become <unk>")
-    ] = PrepareOptions.coverage,
-    max_vocab: Annotated[int | None, typer.Option(help="at most this many ids")] = PrepareOptions.max_vocab,
-    seed: Annotated[int, typer.Option(help="seed of the tweet-level split")] = PrepareOptions.seed,
     vocab: Annotated[
         Path | None,
         typer.Option(
@@ -67,21 +37,9 @@ def prepare(
     force: ForceOption = False,
 ) -> None:
     """Read tweets, clean them, and write a data folder (data.h5, vocab.json, prepare.json)."""
-    from twitterbot.config import BUNDLED
     from twitterbot.corpus.prepare import prepare as run_prepare
     from twitterbot.corpus.vocab import Vocab
 
-    options = CleanOptions(
-        unescape_html=html,
-        retweets=retweets,
-        links=links,
-        mentions=mentions,
-        replies=replies,
-        debris=debris,
-        normalize=nfc,
-        strip_control=control,
-        dedupe=dedupe,
-    )
     with Progress(
         *Progress.get_default_columns()[:2],
         BarColumn(),
@@ -90,18 +48,12 @@ def prepare(
         console=err_console,
         transient=True,
     ) as bar:
-        if vocab == Path("bundled") and not vocab.exists():
-            vocab = BUNDLED
         task = bar.add_task("reading", total=None)
         summary = run_prepare(
             inputs,
             out,
-            options,
-            validate=validate,
-            test=test,
-            seed=seed,
-            coverage=coverage,
-            max_vocab=max_vocab,
+            cleaning,
+            **dataclasses.asdict(splitting),
             vocab=Vocab.of(vocab) if vocab else None,
             force=force,
             progress=lambda done, total: bar.update(task, completed=done, total=total),

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from twitterbot.cli.options import (
-    AllowMentionsOption,
-    BlocklistOption,
-    LinkOption,
-    MaxLenOption,
-    MaxRunOption,
-    MentionOption,
-    NonWordsOption,
-    OverlapOption,
-    TopKOption,
-    TopPOption,
-    console,
-    err_console,
-)
-from twitterbot.config import (
-    FilterOptions,
-    SampleOptions,
-)
+from twitterbot.cli.options import console, err_console, settings
+from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.errors import BotError
+from twitterbot.social.fetch import SERVED
 
 Destination = Literal["x", "mastodon", "bluesky"]
 
@@ -34,7 +20,7 @@ Destination = Literal["x", "mastodon", "bluesky"]
 def fetch(
     username: Annotated[str, typer.Argument(help="the account, with or without @")],
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON lines to append to (what bot prepare reads)")],
-    limit: Annotated[int, typer.Option(help="tweets to fetch at most (X serves the latest 3,200)")] = 3200,
+    limit: Annotated[int, typer.Option(help=f"tweets to fetch at most (X serves the latest {SERVED:,})")] = SERVED,
     exclude: Annotated[
         list[str] | None,
         typer.Option(metavar="<retweets|replies>", help="leave these out (give --exclude twice for both)"),
@@ -58,6 +44,8 @@ def fetch(
     console.print(f"@{result.user}: {result.fetched:,} new tweets; {result.total:,} in {out}")
 
 
+@settings(FilterOptions, "filtering")
+@settings(SampleOptions, "sampling", skip=("seed_text",))
 def post(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
     live: Annotated[bool, typer.Option("--live", help="really post (default: a dry run that sends nothing)")] = False,
@@ -68,27 +56,17 @@ def post(
     log: Annotated[
         Path | None, typer.Option(help="the post log (default: posted.jsonl in the checkpoint folder)")
     ] = None,
-    temp: Annotated[float, typer.Option("--temp", "-t", help="sampling temperature")] = SampleOptions.temperature,
-    top_k: TopKOption = SampleOptions.top_k,
-    top_p: TopPOption = SampleOptions.top_p,
-    max_len: MaxLenOption = SampleOptions.max_len,
-    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-    link: LinkOption = SampleOptions.link,
-    mention: MentionOption = SampleOptions.mention,
-    overlap: OverlapOption = FilterOptions.overlap,
-    max_run: MaxRunOption = FilterOptions.max_run,
-    non_words: NonWordsOption = FilterOptions.non_words,
-    allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
-    blocklist: BlocklistOption = None,
+    *,
+    sampling: SampleOptions,
+    filtering: FilterOptions,
 ) -> None:
     """Post what the model writes: the first candidate that passes every filter and was never posted.
     A dry run unless --live. Keys from the environment (or --env-file): X_API_KEY, X_API_SECRET,
     X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET for X (posting costs money under its pay-per-use pricing);
     MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN; BLUESKY_HANDLE, BLUESKY_APP_PASSWORD."""
-    from twitterbot.config import BUNDLED
     from twitterbot.social import post as posting
     from twitterbot.social.apikeys import read_secrets
-    from twitterbot.training.checkpoint import POST_LOG, open_checkpoint
+    from twitterbot.training.checkpoint import open_checkpoint
     from twitterbot.writing.filters import Filters
 
     every_seconds = None if every is None else posting.parse_every(every)
@@ -96,19 +74,8 @@ def post(
         raise BotError("--every needs --count above 1 (or run `bot post` from cron with --count 1)")
     kind = posting.DESTINATIONS[to]
     destination = kind(read_secrets(kind.keys, env_file)) if live else None
-    options = SampleOptions(
-        temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, seed=seed, link=link, mention=mention
-    )
-    filter_options = FilterOptions(
-        overlap=overlap,
-        max_run=max_run,
-        non_words=non_words,
-        allow_mentions=allow_mentions,
-        blocklist=str(blocklist or ""),
-        max_length=kind.max_length,
-    )
+    filtering = dataclasses.replace(filtering, max_length=kind.max_length)
     ckpt = open_checkpoint(checkpoint)
-    log = log or (Path(POST_LOG) if ckpt.path == BUNDLED else ckpt.path / POST_LOG)
-    filters = Filters(filter_options, ckpt.novelty(), options.mention, kind.length, ckpt.words())
+    filters = Filters(filtering, ckpt.novelty(), sampling.mention, kind.length, ckpt.words())
     say = functools.partial(err_console.print, markup=False, highlight=False)
-    posting.run(ckpt, options, filters, log, destination, count, every_seconds, say)
+    posting.run(ckpt, sampling, filters, log or ckpt.post_log, destination, count, every_seconds, say)

@@ -11,45 +11,18 @@ import typer
 from rich.table import Table
 
 from twitterbot.backend import import_keras
-from twitterbot.cli.options import (
-    ForceOption,
-    OutOption,
-    PrecisionOption,
-    console,
-    err_console,
-    typed,
-)
-from twitterbot.config import (
-    FINETUNE_EPOCHS,
-    Config,
-    Optimizer,
-)
+from twitterbot.cli.options import ForceOption, OutOption, console, err_console, option, settings, typed
+from twitterbot.config import FINETUNE_EPOCHS, Config, Precision
 from twitterbot.corpus.datafolder import Split
 from twitterbot.errors import BotError
 
 
+@settings(Config, "config", skip=("freeze_embedding", "freeze_layers"))
 def train(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="data folder made by `bot prepare`")],
+    config: Config,
     out: OutOption = Path("checkpoints/base"),
-    num_layers: Annotated[int, typer.Option(help="stacked LSTM layers")] = Config.num_layers,
-    rnn_size: Annotated[int, typer.Option(help="LSTM units per layer")] = Config.rnn_size,
-    embedding_size: Annotated[int, typer.Option(help="character embedding size")] = Config.embedding_size,
-    batch_size: Annotated[int, typer.Option(help="parallel lanes per batch")] = Config.batch_size,
-    seq_len: Annotated[int, typer.Option(help="characters per window (backprop through time)")] = Config.seq_len,
-    drop_rate: Annotated[float, typer.Option(help="dropout after the embedding and each LSTM")] = Config.drop_rate,
-    learning_rate: Annotated[
-        float, typer.Option(help="initial rate (with --restore: the rate from now on)")
-    ] = Config.learning_rate,
-    clip_norm: Annotated[float, typer.Option(help="gradient norm clip")] = Config.clip_norm,
-    optimizer: Annotated[Optimizer, typer.Option(help="the optimizer")] = Config.optimizer,
-    precision: PrecisionOption = Config.precision,
-    num_epochs: Annotated[int, typer.Option(help="epochs at most (early stopping may end sooner)")] = Config.num_epochs,
-    patience: Annotated[int, typer.Option(help="epochs without improvement before stopping")] = Config.patience,
-    min_delta: Annotated[
-        float, typer.Option(help="smallest val_loss drop (nats/char) counted as progress")
-    ] = Config.min_delta,
-    seed: Annotated[int, typer.Option(help="seed for weights and dropout")] = Config.seed,
     restore: Annotated[
         bool,
         typer.Option(
@@ -72,37 +45,11 @@ def train(
 ) -> None:
     """Train a stateful character LSTM on a data folder; the checkpoint folder is resumable."""
     import_keras(tensorflow=True)
-    from twitterbot.corpus.datafolder import open_data
-    from twitterbot.training.train import batch_that_fits
+    from twitterbot.training.train import settings_for_run
     from twitterbot.training.train import train as run_train
 
-    config = Config(
-        num_layers=num_layers,
-        rnn_size=rnn_size,
-        embedding_size=embedding_size,
-        batch_size=batch_size,
-        seq_len=seq_len,
-        drop_rate=drop_rate,
-        learning_rate=learning_rate,
-        clip_norm=clip_norm,
-        optimizer=optimizer,
-        precision=precision,
-        num_epochs=num_epochs,
-        patience=patience,
-        min_delta=min_delta,
-        seed=seed,
-    )
     given = [name for name in dataclasses.asdict(config) if typed(ctx, name)]
-    if config_file:  # its settings, with the flags typed on the command line on top
-        config = Config.load(config_file).replace(**{name: getattr(config, name) for name in given})
-        config = config.replace(vocab_size=0)  # the data's, set by training
-    elif not restore and "batch_size" not in given:  # small data (one account): lanes its validation fills
-        fitting = batch_that_fits(open_data(data), config)
-        if fitting < config.batch_size:
-            err_console.print(
-                f"{data}: its validation split fills {fitting} lanes: training with --batch-size {fitting}"
-            )
-            config = config.replace(batch_size=fitting)
+    config = settings_for_run(data, config, given, config_file, restore, say=err_console.print)
     history = run_train(
         data,
         out,
@@ -142,11 +89,9 @@ def finetune(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="default: the base's, or fewer lanes for small data")] = None,
     seq_len: Annotated[int | None, typer.Option(help="default: the base model's")] = None,
-    freeze_embedding: Annotated[
-        bool, typer.Option("--freeze-embedding/--no-freeze-embedding", help="keep the base model's character embedding")
-    ] = Config.freeze_embedding,
-    freeze_layers: Annotated[int, typer.Option(help="keep this many of the lowest LSTM layers")] = Config.freeze_layers,
-    precision: PrecisionOption = Config.precision,
+    freeze_embedding: Annotated[bool, option(Config, "freeze_embedding")] = Config.freeze_embedding,
+    freeze_layers: Annotated[int, option(Config, "freeze_layers")] = Config.freeze_layers,
+    precision: Annotated[Precision, option(Config, "precision")] = Config.precision,
     force: ForceOption = False,
 ) -> None:
     """Fine-tune a base model on one account's tweets; prints the account's test loss before and after."""

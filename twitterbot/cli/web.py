@@ -8,47 +8,23 @@ from typing import Annotated
 import typer
 
 from twitterbot.backend import import_keras
-from twitterbot.cli.options import (
-    AllowMentionsOption,
-    BlocklistOption,
-    ForceOption,
-    LinkOption,
-    MaxLenOption,
-    MaxRunOption,
-    MentionOption,
-    NonWordsOption,
-    OutOption,
-    OverlapOption,
-    TopKOption,
-    TopPOption,
-    console,
-    err_console,
-)
-from twitterbot.config import (
-    FilterOptions,
-    SampleOptions,
-)
+from twitterbot.cli.options import ForceOption, OutOption, console, err_console, settings
+from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.web.exportfolder import Quantize
+from twitterbot.web.serve import PORT
 
 
+@settings(FilterOptions, "filtering")
+@settings(SampleOptions, "sampling", skip=("seed_text", "seed"))
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
+    sampling: SampleOptions,
+    filtering: FilterOptions,
     out: OutOption = Path("webexport/bot"),
     quantize: Annotated[
         Quantize | None,
         typer.Option(help="weights' precision (default: the checkpoint's own; float16 for the bundled model)"),
     ] = None,
-    temp: Annotated[float, typer.Option("--temp", help="the page's default temperature")] = SampleOptions.temperature,
-    top_k: TopKOption = SampleOptions.top_k,
-    top_p: TopPOption = SampleOptions.top_p,
-    max_len: MaxLenOption = SampleOptions.max_len,
-    link: LinkOption = SampleOptions.link,
-    mention: MentionOption = SampleOptions.mention,
-    overlap: OverlapOption = FilterOptions.overlap,
-    max_run: MaxRunOption = FilterOptions.max_run,
-    non_words: NonWordsOption = FilterOptions.non_words,
-    allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
-    blocklist: BlocklistOption = None,
     novelty: Annotated[
         bool,
         typer.Option("--novelty/--no-novelty", help="carry the training tweets' index, so the page refuses copies too"),
@@ -61,16 +37,8 @@ def export(
     from twitterbot.training.checkpoint import open_checkpoint
     from twitterbot.web.export import export as run_export
 
-    options = SampleOptions(temperature=temp, top_k=top_k, top_p=top_p, max_len=max_len, link=link, mention=mention)
-    filter_options = FilterOptions(
-        overlap=overlap,
-        max_run=max_run,
-        non_words=non_words,
-        allow_mentions=allow_mentions,
-        blocklist=str(blocklist or ""),
-    )
     ckpt = open_checkpoint(checkpoint)
-    sizes = run_export(ckpt, out, quantize, options, force=force, filters=filter_options, novelty=novelty)
+    sizes = run_export(ckpt, out, quantize, sampling, force=force, filters=filtering, novelty=novelty)
     index = f", {sizes['novelty_bytes'] / 1e6:.2f} MB novelty index" if sizes["novelty_bytes"] else ""
     index += f", {sizes['words_bytes'] / 1e6:.2f} MB word list" if sizes["words_bytes"] else ""
     console.print(
@@ -94,7 +62,7 @@ def import_web(
 
 def serve(
     folder: Annotated[Path, typer.Argument(help="export folder made by `bot export`")] = Path("webexport/bot"),
-    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = 8000,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free port)")] = PORT,
 ) -> None:
     """Serve an export folder on 127.0.0.1 so a browser can open the page; Ctrl-C stops it."""
     from twitterbot.web.serve import serve as run_serve

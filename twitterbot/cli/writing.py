@@ -10,56 +10,24 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from twitterbot.cli.options import (
-    AllowMentionsOption,
-    BlocklistOption,
-    LinkOption,
-    MaxLenOption,
-    MaxRunOption,
-    MentionOption,
-    NonWordsOption,
-    OverlapOption,
-    TopKOption,
-    TopPOption,
-    console,
-    err_console,
-)
-from twitterbot.config import (
-    FilterOptions,
-    SampleOptions,
-)
+from twitterbot.cli.options import console, err_console, settings
+from twitterbot.config import FilterOptions, SampleOptions
 from twitterbot.errors import BotError
 
 
+@settings(FilterOptions, "filtering")
+@settings(SampleOptions, "sampling")
 def generate(
     checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (default: the bundled model)")] = None,
-    temp: Annotated[
-        float,
-        typer.Option(
-            "--temp",
-            "-t",
-            help="sampling temperature (>0): lower sticks to the model's likeliest, commonest phrasing; "
-            "higher is more varied, more often misspelt and shorter",
-        ),
-    ] = SampleOptions.temperature,
-    top_k: TopKOption = SampleOptions.top_k,
-    top_p: TopPOption = SampleOptions.top_p,
-    seed_text: Annotated[str, typer.Option(help="start every tweet with this text")] = SampleOptions.seed_text,
     count: Annotated[int, typer.Option("--count", "-n", help="how many tweets")] = 1,
-    max_len: MaxLenOption = SampleOptions.max_len,
-    seed: Annotated[int | None, typer.Option(help="random seed for reproducible samples")] = None,
-    link: LinkOption = SampleOptions.link,
-    mention: MentionOption = SampleOptions.mention,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="also write the tweets here (JSON lines)")] = None,
     filtered: Annotated[
         bool,
         typer.Option("--filter/--no-filter", help="show only tweets that pass every filter (--no-filter: raw samples)"),
     ] = True,
-    overlap: OverlapOption = FilterOptions.overlap,
-    max_run: MaxRunOption = FilterOptions.max_run,
-    non_words: NonWordsOption = FilterOptions.non_words,
-    allow_mentions: AllowMentionsOption = FilterOptions.allow_mentions,
-    blocklist: BlocklistOption = None,
+    *,
+    sampling: SampleOptions,
+    filtering: FilterOptions,
 ) -> None:
     """Write tweets with a trained model, several in parallel. Links and @mentions the model learned
     where to put are dropped unless --link / --mention say what they become. Shown are only tweets that
@@ -71,26 +39,9 @@ def generate(
     from twitterbot.writing.sample import STREAMS
     from twitterbot.writing.sample import generate as run_generate
 
-    options = SampleOptions(
-        temperature=temp,
-        top_k=top_k,
-        top_p=top_p,
-        max_len=max_len,
-        seed_text=seed_text,
-        seed=seed,
-        link=link,
-        mention=mention,
-    )
-    filter_options = FilterOptions(
-        overlap=overlap,
-        max_run=max_run,
-        non_words=non_words,
-        allow_mentions=allow_mentions,
-        blocklist=str(blocklist or ""),
-    )
     ckpt = open_checkpoint(checkpoint)
-    filters = Filters(filter_options, ckpt.novelty(), options.mention, words=ckpt.words()) if filtered else None
-    tweets = run_generate(ckpt, count, options, filters)
+    filters = Filters(filtering, ckpt.novelty(), sampling.mention, words=ckpt.words()) if filtered else None
+    tweets = run_generate(ckpt, count, sampling, filters)
     with contextlib.ExitStack() as stack:
         lines = None
         if out:

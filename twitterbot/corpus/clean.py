@@ -13,6 +13,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from twitterbot.config import setting
 from twitterbot.corpus.vocab import MENTION_TOKEN, URL_TOKEN
 from twitterbot.errors import BotError
 
@@ -45,15 +46,19 @@ _SEPARATOR = f"\n{_MARK}\n"
 class CleanOptions:
     """Which cleaning steps `bot prepare` applies; saved in prepare.json."""
 
-    unescape_html: bool = True
-    retweets: Retweets = "drop"
-    links: Links = "token"  # token: one placeholder per link
-    mentions: Mentions = "token"  # a bot must not tag real people, so each handle becomes one placeholder
-    replies: Replies = "strip"  # strip: a reply's leading @handles go, the text people read stays
-    debris: bool = True  # drop invisible characters and emoji parts left without their emoji
-    normalize: bool = True  # Unicode NFC
-    strip_control: bool = True
-    dedupe: bool = True
+    unescape_html: bool = setting(True, "unescape HTML entities (&amp; → &)", "--html/--no-html")
+    retweets: Retweets = setting("drop", "drop or keep retweets (RT @…)")
+    links: Links = setting("token", "token: one placeholder per link; drop; keep")
+    mentions: Mentions = setting(  # a bot must not tag real people, so each handle becomes one placeholder
+        "token", "token: each @handle becomes a placeholder, never shown (no tagging); drop; keep"
+    )
+    replies: Replies = setting(  # strip: a reply's leading @handles go, the text people read stays
+        "strip", "strip: drop a reply's leading @handles (X shows them apart); keep"
+    )
+    debris: bool = setting(True, "drop zero-width characters and emoji parts without emoji", "--debris/--keep-debris")
+    normalize: bool = setting(True, "normalise Unicode to NFC", "--nfc/--no-nfc")
+    strip_control: bool = setting(True, "strip control characters", "--strip-control/--keep-control")
+    dedupe: bool = setting(True, "drop exact duplicate tweets", "--dedupe/--keep-duplicates")
 
     def __post_init__(self) -> None:
         for name, choices in (("retweets", Retweets), ("links", Links), ("mentions", Mentions), ("replies", Replies)):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from twitterbot import fsutil
+from twitterbot.config import BUNDLED
 from twitterbot.errors import BotError
 
 EOT, UNK = 0, 1  # end-of-tweet (the model learns where tweets end) and every rare character
@@ -132,8 +133,11 @@ class Vocab:
 
     @classmethod
     def of(cls, path: Path) -> Vocab:
-        """The vocabulary of a data folder, checkpoint or export (or a vocab.json file itself)."""
+        """The vocabulary of a data folder, checkpoint or export (or a vocab.json file itself); `bundled`,
+        where no such file or folder is, names the bundled base model."""
         path = Path(path)
+        if path == Path("bundled") and not path.exists():
+            path = BUNDLED
         return cls.load(path / FILE if path.is_dir() else path)
 
     @classmethod

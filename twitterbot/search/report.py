@@ -9,17 +9,15 @@ import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from rich.console import Console
 
 from twitterbot import fsutil
-from twitterbot.config import Config
+from twitterbot.config import Config, Objective
 from twitterbot.training import checkpoint
 
-Objective = Literal["both", "loss"]  # both: loss and parameters (Pareto front); loss: TPE
 TRIALS = "trials.csv"
 BEST = "best.json"
 KEEP = 5  # trial checkpoints kept besides the Pareto front: the best by loss

@@ -21,7 +21,6 @@ import re
 import shutil
 import urllib.parse
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -30,11 +29,11 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from rich.console import Console
 
 from twitterbot import fsutil
-from twitterbot.config import Config
+from twitterbot.config import Config, SearchSettings
 from twitterbot.corpus.datafolder import DATA, SETTINGS, SPLITS, VOCAB, DataFolder, open_data
 from twitterbot.errors import BotError
 from twitterbot.search.pruning import EpochCost, MedianStop, NotLearning
-from twitterbot.search.report import TRIALS, Objective, epochs_in, report, trial_folder
+from twitterbot.search.report import TRIALS, epochs_in, report, trial_folder
 from twitterbot.search.space import DEFAULT_SPACE, load_space, suggest
 from twitterbot.training import checkpoint
 from twitterbot.training.lstm import parameters
@@ -49,25 +48,6 @@ SAVE_EVERY = 200  # batches: a killed trial's second run goes on from its last s
 def is_search(path: Path) -> bool:
     """Whether a folder is one `bot search` wrote (the only kind its --force replaces)."""
     return (Path(path) / STUDY).is_file() or (Path(path) / TRIALS).is_file()
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    trials: int = 20
-    epochs: int = 3  # per trial
-    timeout: float | None = None  # seconds for the whole search
-    subset: int | None = None  # train on the first N characters
-    seed: int = 0
-    objective: Objective = "both"
-    storage: str | None = None  # default: SQLite in the search folder
-
-    def __post_init__(self) -> None:
-        if self.trials < 1 or self.epochs < 1:
-            raise BotError(f"--trials and --epochs-per-trial must be at least 1 (got {self.trials}, {self.epochs})")
-        if self.subset is not None and self.subset < 1000:
-            raise BotError(f"--subset must be at least 1,000 characters (got {self.subset})")
-        if self.timeout is not None and not self.timeout > 0:
-            raise BotError(f"--timeout must be positive seconds (got {self.timeout})")
 
 
 def search(

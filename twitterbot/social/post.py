@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from twitterbot import fsutil
-from twitterbot.config import SampleOptions
+from twitterbot.config import TWEET_LENGTH, SampleOptions
 from twitterbot.errors import BotError
 from twitterbot.social.apikeys import X_TIMEOUT, api_reason, x_client
 from twitterbot.training.checkpoint import Checkpoint
@@ -71,7 +71,7 @@ class XDestination:
 
     name = "x"
     keys = X_KEYS
-    max_length = 280  # weighted, as twitter-text counts
+    max_length = TWEET_LENGTH  # weighted, as twitter-text counts
     length = staticmethod(x_length)
 
     def __init__(self, secrets: dict[str, str]):

@@ -68,6 +68,12 @@ class Checkpoint:
     def weights(self) -> Path:
         return self.path / WEIGHTS
 
+    @property
+    def post_log(self) -> Path:
+        """Where `bot post` records what it posted with this model: beside it, or for the bundled model
+        (inside the installed package) in the current folder."""
+        return Path(POST_LOG) if self.path == BUNDLED else self.path / POST_LOG
+
     def start_state(self) -> list[np.ndarray] | None:
         """[h, c, ...] (one row each) that generation starts a tweet from; None for a checkpoint written
         before they were kept (generation then starts from zeros, as it did)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +102,22 @@ def train(
         )
         _fit(model, data, out, config, start, callbacks, train_batches, val_batches, console)
         return checkpoint.read_history(out)
+
+
+def settings_for_run(
+    data: Path, config: Config, given: list[str], config_file: Path | None, restore: bool, say: Callable[[str], None]
+) -> Config:
+    """A run's settings from what the user typed (`given`: the settings typed on the command line): a
+    config.json's or a search's best.json with the typed ones on top; on small data (one account) without
+    a typed batch size, as many lanes as its validation split fills, which `say` tells."""
+    if config_file:
+        return Config.load(config_file).replace(**{name: getattr(config, name) for name in given}, vocab_size=0)
+    if not restore and "batch_size" not in given:
+        fitting = batch_that_fits(open_data(data), config)
+        if fitting < config.batch_size:
+            say(f"{data}: its validation split fills {fitting} lanes: training with --batch-size {fitting}")
+            return config.replace(batch_size=fitting)
+    return config
 
 
 def batch_that_fits(data: DataFolder, config: Config) -> int:

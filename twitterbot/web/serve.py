@@ -21,6 +21,7 @@ from pathlib import Path
 from twitterbot.errors import BotError
 from twitterbot.web.exportfolder import MODEL, PAGE
 
+PORT = 8000  # on 127.0.0.1; 0: any free port
 IDLE_TIMEOUT = 20.0  # seconds a connection may stay silent
 REQUEST_SECONDS = 10.0  # for a request line and headers to arrive whole (a slow sender holds a slot no longer)
 MAX_CONNECTIONS = 32  # served at once; more wait to be accepted
@@ -119,7 +120,7 @@ class _Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def make_server(folder: Path, port: int = 8000, idle_timeout: float = IDLE_TIMEOUT) -> _Server:
+def make_server(folder: Path, port: int = PORT, idle_timeout: float = IDLE_TIMEOUT) -> _Server:
     """A server for an export folder on 127.0.0.1 (`port` 0: any free port), not yet serving."""
     folder = Path(folder)
     if not 0 <= port <= 65535:
@@ -133,7 +134,7 @@ def make_server(folder: Path, port: int = 8000, idle_timeout: float = IDLE_TIMEO
         raise BotError(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); try another --port") from error
 
 
-def serve(folder: Path, port: int = 8000, on_ready: Callable[[str], None] | None = None) -> None:
+def serve(folder: Path, port: int = PORT, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve an export folder on 127.0.0.1 (browsers do not fetch model.json from file://) until Ctrl-C."""
     server = make_server(folder, port)
     if threading.current_thread() is threading.main_thread():
