@@ -1,8 +1,13 @@
-"""Shared fixtures (a learnable tiny corpus, a tiny model configuration) and the two-backend rule.
+"""Shared fixtures (a learnable tiny corpus, a tiny model configuration, one tiny trained checkpoint),
+the two-backend rule and the tiers.
 
 Tests run in-process on JAX, the backend users get. A test marked `both_backends` runs on JAX and
 on TensorFlow: its TensorFlow variants (Keras picks its backend once per process) all run together
 in one child pytest, and each variant's outcome there is its outcome here.
+
+Tiers: `python -m pytest` runs everything (CI, and the README's command, which installs Node.js, the
+npm packages and Chromium first). `python -m pytest -m "not browser"` leaves out what needs Node.js or
+Chromium.
 """
 
 import os
@@ -29,6 +34,9 @@ BACKENDS = ("jax", "tensorflow")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "both_backends: run on JAX and on TensorFlow (parameter keras_backend)")
+    config.addinivalue_line(
+        "markers", "browser: needs Node.js with the npm packages (real tfjs) or headless Chromium: the page's tests"
+    )
 
 
 def pytest_generate_tests(metafunc):
@@ -105,3 +113,14 @@ def tiny_config():
     return Config(
         embedding_size=8, rnn_size=32, batch_size=4, seq_len=16, num_epochs=2, drop_rate=0.0, learning_rate=0.01, seed=3
     )
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(data_folder, tiny_config, tmp_path_factory) -> Path:
+    """One tiny model trained once (two epochs of the tiny corpus) for every test that reads a checkpoint;
+    a test that changes one copies it first."""
+    from twitterbot.training.train import train
+
+    out = tmp_path_factory.mktemp("trained") / "tiny"
+    train(data_folder, out, tiny_config)
+    return out

@@ -70,13 +70,6 @@ def refused(args: list[str], message: str, cwd: Path) -> None:
     assert message in str(result.exception) and "\n" not in str(result.exception), str(result.exception)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(data_folder, tiny_config, tmp_path_factory):
-    out = tmp_path_factory.mktemp("adversarial") / "ck"
-    train(data_folder, out, tiny_config.replace(num_epochs=1))
-    return out
-
-
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -84,10 +77,10 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 # --- --force never deletes what is not ours -------------------------------------------------------------------
 
 
-def test_force_replaces_only_a_folder_of_its_own_kind(corpus_file, data_folder, tiny_checkpoint, tmp_path):
+def test_force_replaces_only_a_folder_of_its_own_kind(corpus_file, data_folder, trained_checkpoint, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(data_folder, work / "mydata")
-    shutil.copytree(tiny_checkpoint, work / "ck" / "base")
+    shutil.copytree(trained_checkpoint, work / "ck" / "base")
     (work / "raw").mkdir()
     shutil.copy(corpus_file, work / "raw" / "tweets.txt")
     (work / "notes.txt").write_text("mine")
@@ -122,11 +115,11 @@ def test_force_replaces_only_a_folder_of_its_own_kind(corpus_file, data_folder, 
     assert refused_not.exit_code == 0, refused_not.output
 
 
-def test_a_crashed_finetune_says_how_to_go_on(data_folder, tiny_checkpoint, tmp_path):
+def test_a_crashed_finetune_says_how_to_go_on(data_folder, trained_checkpoint, tmp_path):
     out = tmp_path / "me"
-    shutil.copytree(tiny_checkpoint, out)  # a checkpoint with a saved training state, as a crash leaves
+    shutil.copytree(trained_checkpoint, out)  # a checkpoint with a saved training state, as a crash leaves
     with pytest.raises(BotError, match=r"--restore` goes on from its saved run \(pass --force"):
-        train(data_folder, out, open_checkpoint(tiny_checkpoint).config)
+        train(data_folder, out, open_checkpoint(trained_checkpoint).config)
 
 
 # --- non-finite numbers ----------------------------------------------------------------------------------------
@@ -157,9 +150,9 @@ def test_a_crashed_finetune_says_how_to_go_on(data_folder, tiny_checkpoint, tmp_
     ],
 )
 def test_non_finite_and_out_of_range_numbers_are_one_clear_error(
-    args, message, corpus_file, data_folder, tiny_checkpoint, tmp_path
+    args, message, corpus_file, data_folder, trained_checkpoint, tmp_path
 ):
-    args = [arg.format(corpus=corpus_file, data=data_folder, ckpt=tiny_checkpoint, tmp=tmp_path) for arg in args]
+    args = [arg.format(corpus=corpus_file, data=data_folder, ckpt=trained_checkpoint, tmp=tmp_path) for arg in args]
     refused(args, message, tmp_path)
 
 
@@ -188,9 +181,9 @@ def test_training_that_ends_in_nan_fails_and_never_saves_a_nan_model(data_folder
     assert not best._should_save_model(0, None, {"loss": float("inf"), "val_loss": 0.5}, "x")
 
 
-def test_a_nan_checkpoint_is_refused_by_generate_and_export(tiny_checkpoint, tmp_path):
+def test_a_nan_checkpoint_is_refused_by_generate_and_export(trained_checkpoint, tmp_path):
     ck = tmp_path / "nan"
-    shutil.copytree(tiny_checkpoint, ck)
+    shutil.copytree(trained_checkpoint, ck)
     with h5py.File(ck / "model.weights.h5", "r+") as h5:
         weights = h5["layers/dense/vars/0"]
         weights[...] = np.full(weights.shape, np.nan)
@@ -219,7 +212,7 @@ def test_the_lock_holds_for_every_spelling_of_a_folder_and_knows_a_reused_pid(tm
         assert lock.read_text().split() == [str(os.getpid()), fsutil.process_start(os.getpid())]
 
 
-def test_every_writer_of_a_folder_holds_its_lock(tiny_checkpoint, data_folder, tmp_path):
+def test_every_writer_of_a_folder_holds_its_lock(trained_checkpoint, data_folder, tmp_path):
     """Issue 28, finding 7: import-web --force into a checkpoint being trained, a second search into a
     running one's folder, two live bots on one post log: each refused while the other holds it."""
     from twitterbot.config import FilterOptions, SearchSettings
@@ -228,13 +221,13 @@ def test_every_writer_of_a_folder_holds_its_lock(tiny_checkpoint, data_folder, t
     from twitterbot.writing.filters import Filters
 
     web = tmp_path / "web"
-    export(open_checkpoint(tiny_checkpoint), web)
+    export(open_checkpoint(trained_checkpoint), web)
     busy = tmp_path / "ck"
-    shutil.copytree(tiny_checkpoint, busy)
+    shutil.copytree(trained_checkpoint, busy)
     with fsutil.lock(busy, "checkpoint folder"):  # as `bot train` holds it
         with pytest.raises(BotError, match="in use by process"):
             import_web(web, busy, force=True)
-    assert open_checkpoint(busy).config == open_checkpoint(tiny_checkpoint).config  # untouched
+    assert open_checkpoint(busy).config == open_checkpoint(trained_checkpoint).config  # untouched
     with fsutil.lock(tmp_path / "search", "search folder"):
         with pytest.raises(BotError, match="in use by process"):
             search(data_folder, tmp_path / "search", SearchSettings(trials=1), force=True)
@@ -242,14 +235,14 @@ def test_every_writer_of_a_folder_holds_its_lock(tiny_checkpoint, data_folder, t
     with fsutil.lock(log, "post log"):
         with pytest.raises(BotError, match="in use by process"):
             post.run(
-                open_checkpoint(tiny_checkpoint), SampleOptions(seed=1), Filters(FilterOptions()), log,
+                open_checkpoint(trained_checkpoint), SampleOptions(seed=1), Filters(FilterOptions()), log,
                 post.XDestination(dict.fromkeys(post.X_KEYS, "k")), 1, None, lambda _: None,
             )  # fmt: skip
 
 
-def test_restore_sweeps_what_a_killed_run_left(data_folder, tiny_config, tiny_checkpoint, tmp_path):
+def test_restore_sweeps_what_a_killed_run_left(data_folder, tiny_config, trained_checkpoint, tmp_path):
     out = tmp_path / "ck"
-    shutil.copytree(tiny_checkpoint, out)
+    shutil.copytree(trained_checkpoint, out)
     dead = 2**22 + 12345  # above Linux's largest PID
     leftovers = [out / f".state.{dead}-1.abc.tmp", out / f".model.weights.{dead}-1.tmp.weights.h5"]
     leftovers[0].mkdir()
@@ -257,7 +250,7 @@ def test_restore_sweeps_what_a_killed_run_left(data_folder, tiny_config, tiny_ch
     leftovers[1].write_bytes(b"half")
     live = out / f".history.csv.{os.getpid()}-{fsutil.process_start(os.getpid())}.x.tmp"  # in use: kept
     live.write_text("")
-    train(data_folder, out, tiny_config.replace(num_epochs=2), restore=True, changed=["num_epochs"])
+    train(data_folder, out, tiny_config.replace(num_epochs=3), restore=True, changed=["num_epochs"])
     assert not any(p.exists() for p in leftovers) and live.exists()
 
 
@@ -372,20 +365,20 @@ def test_a_full_disk_inside_an_hdf5_write_is_no_crash(tmp_path):
 # --- bad files and folders -------------------------------------------------------------------------------------
 
 
-def test_empty_splits_are_one_line_and_leave_no_checkpoint(corpus_file, tiny_checkpoint, tmp_path):
+def test_empty_splits_are_one_line_and_leave_no_checkpoint(corpus_file, trained_checkpoint, tmp_path):
     prepare([str(corpus_file)], tmp_path / "noval", coverage=1.0, validate=0.0)
     prepare([str(corpus_file)], tmp_path / "notest", coverage=1.0, test=0.0)
     refused(["train", "noval", "--out", "ck", *TINY, "--num-epochs", "1"], "noval split 'validate' is empty", tmp_path)
     assert not (tmp_path / "ck").exists()
-    refused(["evaluate", str(tiny_checkpoint), "notest"], "notest split 'test' is empty", tmp_path)
-    refused(["finetune", str(tiny_checkpoint), "notest", "--out", "me"], "split 'test' is empty", tmp_path)
+    refused(["evaluate", str(trained_checkpoint), "notest"], "notest split 'test' is empty", tmp_path)
+    refused(["finetune", str(trained_checkpoint), "notest", "--out", "me"], "split 'test' is empty", tmp_path)
     assert not (tmp_path / "me").exists()
 
 
-def test_damaged_checkpoint_files_are_named(tiny_checkpoint, data_folder, tmp_path):
+def test_damaged_checkpoint_files_are_named(trained_checkpoint, data_folder, tmp_path):
     def damaged(edit) -> Path:
         ck = tmp_path / f"ck{len(list(tmp_path.iterdir()))}"
-        shutil.copytree(tiny_checkpoint, ck)
+        shutil.copytree(trained_checkpoint, ck)
         edit(ck)
         return ck
 
@@ -437,7 +430,7 @@ def test_damaged_checkpoint_files_are_named(tiny_checkpoint, data_folder, tmp_pa
 
 
 def test_files_declaring_more_than_they_hold_are_refused_before_anything_is_allocated(
-    tiny_checkpoint, data_folder, tmp_path
+    trained_checkpoint, data_folder, tmp_path
 ):
     """Issue 28, found by bench/peak_rss.py: an .npz header of a few bytes declared 37 GiB (start state) or
     3.6 TiB (novelty index), and a split of 400 bytes 10^12 ids: MemoryError tracebacks, or evaluate
@@ -451,7 +444,7 @@ def test_files_declaring_more_than_they_hold_are_refused_before_anything_is_allo
 
     for file, keys in (("start_state.npz", ["arr_0", "arr_1"]), ("novelty.npz", ["tweets", "minima"])):
         ck = tmp_path / file
-        shutil.copytree(tiny_checkpoint, ck)
+        shutil.copytree(trained_checkpoint, ck)
         with zipfile.ZipFile(ck / file, "w") as archive:
             for key in keys:
                 archive.writestr(f"{key}.npy", declaring((10**6, 10**6)))
@@ -564,7 +557,7 @@ def test_a_file_name_that_is_not_utf8_is_read_and_reported(corpus_file, tmp_path
     assert json.loads((tmp_path / "d" / "prepare.json").read_text())["inputs"] == ["tw\\xffeets.txt"]
 
 
-def test_many_tweets_are_drawn_in_groups_and_handed_out_as_they_come(tiny_checkpoint, monkeypatch):
+def test_many_tweets_are_drawn_in_groups_and_handed_out_as_they_come(trained_checkpoint, monkeypatch):
     counts = []
     original = sample.Sampler.sample
 
@@ -574,14 +567,14 @@ def test_many_tweets_are_drawn_in_groups_and_handed_out_as_they_come(tiny_checkp
 
     monkeypatch.setattr(sample, "STREAMS", 4)
     monkeypatch.setattr(sample.Sampler, "sample", counted)
-    tweets = iter(sample.generate(open_checkpoint(tiny_checkpoint), 10, SampleOptions(seed=1, max_len=20)))
+    tweets = iter(sample.generate(open_checkpoint(trained_checkpoint), 10, SampleOptions(seed=1, max_len=20)))
     first = next(tweets)
     assert counts == [4] and isinstance(first, str)  # the first group is out before the rest is drawn
     assert len([first, *tweets]) == 10 and counts == [4, 4, 2]
 
 
-def test_export_of_an_export_input_is_refused_and_good_exports_replace_exports(tiny_checkpoint, tmp_path):
-    ckpt = open_checkpoint(tiny_checkpoint)
+def test_export_of_an_export_input_is_refused_and_good_exports_replace_exports(trained_checkpoint, tmp_path):
+    ckpt = open_checkpoint(trained_checkpoint)
     export(ckpt, tmp_path / "web")
     export(ckpt, tmp_path / "web", force=True)  # an export over an export: fine
     (tmp_path / "site").mkdir()
@@ -595,9 +588,9 @@ def test_export_of_an_export_input_is_refused_and_good_exports_replace_exports(t
 
 
 @pytest.fixture()
-def served(tiny_checkpoint, tmp_path, monkeypatch):
+def served(trained_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(serve, "MAX_CONNECTIONS", 2)
-    export(open_checkpoint(tiny_checkpoint), tmp_path / "web")
+    export(open_checkpoint(trained_checkpoint), tmp_path / "web")
     (tmp_path / "secret.txt").write_text("private")
     (tmp_path / "web" / "leak.txt").symlink_to(tmp_path / "secret.txt")
     (tmp_path / "web" / "sub").mkdir()

@@ -57,6 +57,7 @@ def keras_probabilities(ckpt, ids):
     return keras.ops.convert_to_numpy(keras.ops.softmax(model.predict_on_batch(np.array([ids], "int32"))[0]))
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("quantize, backend", [(None, "cpu"), (None, "wasm"), ("float16", "cpu"), ("uint8", "cpu")])
 def test_tfjs_matches_keras_step_by_step(checkpoint, tmp_path, quantize, backend):
     out = tmp_path / "web"
@@ -80,6 +81,7 @@ def test_tfjs_matches_keras_step_by_step(checkpoint, tmp_path, quantize, backend
     assert difference <= TOLERANCE[quantize], ("fromStart", difference)
 
 
+@pytest.mark.browser
 def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "SHARD_BYTES", 4096)
     out = tmp_path / "web"
@@ -128,6 +130,7 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
     assert np.abs(np.array(result["fused"]) - keras_probabilities(checkpoint, ids)).max() <= 1e-4
 
 
+@pytest.mark.browser
 def test_vendored_tfjs_is_the_npm_build():
     vendor = ROOT / "twitterbot" / "web" / "page" / "vendor"
     for name, package in [
@@ -139,6 +142,7 @@ def test_vendored_tfjs_is_the_npm_build():
         assert (vendor / name).read_bytes() == npm_file.read_bytes(), name
 
 
+@pytest.mark.browser
 def test_vendored_helpers_are_built_from_npm(tmp_path):
     node("scripts/vendor-web.mjs", tmp_path)
     vendor = ROOT / "twitterbot" / "web" / "page" / "vendor"
@@ -218,6 +222,7 @@ def account_archive(path: Path) -> Path:
     return path
 
 
+@pytest.mark.browser
 def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
     export(checkpoint, tmp_path / "web", options=SampleOptions(max_len=120))
     process, url = start_server(tmp_path / "web")
@@ -280,6 +285,7 @@ def check_made_yours(yours: dict, checkpoint, archive: Path, tmp_path: Path) -> 
     assert account_words.words - checkpoint.words().words and mine.words() == checkpoint.words() | account_words
 
 
+@pytest.mark.browser
 def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
     from twitterbot.config import FilterOptions
     from twitterbot.corpus.clean import drop_debris
@@ -357,6 +363,7 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
     assert page["built"] == {"tweets": [str(h) for h in index.tweets.tolist()], "minima": index.minima.tolist()}
 
 
+@pytest.mark.browser
 def test_page_sampler_rules_in_node():
     node("--test", "tests/js/draw.test.mjs")
 

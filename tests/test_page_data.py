@@ -13,6 +13,8 @@ from twitterbot.corpus.datafolder import open_data
 from twitterbot.corpus.prepare import prepare
 from twitterbot.corpus.vocab import EOT, PLACEHOLDERS
 
+pytestmark = pytest.mark.browser  # Node.js with real tfjs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # What cleaning must get right: entities (named, numeric, without ';'), CR and CRLF, tabs and control

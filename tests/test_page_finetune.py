@@ -14,6 +14,8 @@ from twitterbot.training.checkpoint import open_checkpoint, save_config
 from twitterbot.training.finetune import finetune
 from twitterbot.web.export import export
 
+pytestmark = pytest.mark.browser  # Node.js with real tfjs
+
 ROOT = Path(__file__).resolve().parents[1]
 # |page - bot finetune| of the epoch's mean training loss and the validation loss after it, nats/char, over
 # ~300 batches: both float32 on the same batches, in another order of operations. Measured ≤ 2.3e-7

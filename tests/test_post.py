@@ -21,7 +21,6 @@ from twitterbot.errors import BotError
 from twitterbot.social import post
 from twitterbot.social.apikeys import read_secrets
 from twitterbot.training.checkpoint import open_checkpoint
-from twitterbot.training.train import train
 from twitterbot.writing.filters import Filters
 
 CREATE = "https://api.twitter.com/2/tweets"
@@ -33,16 +32,9 @@ def problem(status: int, title: str, detail: str) -> dict:
     return {"title": title, "detail": detail, "type": "about:blank", "status": status}
 
 
-@pytest.fixture(scope="module")
-def bot_checkpoint(data_folder, tiny_config, tmp_path_factory):
-    out = tmp_path_factory.mktemp("post") / "ck"
-    train(data_folder, out, tiny_config.replace(num_epochs=2))
-    return out
-
-
 @pytest.fixture()
-def ckpt(bot_checkpoint, tmp_path):
-    shutil.copytree(bot_checkpoint, tmp_path / "ck")
+def ckpt(trained_checkpoint, tmp_path):
+    shutil.copytree(trained_checkpoint, tmp_path / "ck")
     return open_checkpoint(tmp_path / "ck")
 
 
@@ -250,7 +242,7 @@ def test_no_secret_is_printed_logged_or_written(ckpt, tmp_path, monkeypatch):
 
 
 @responses.activate
-def test_fetch_prepare_finetune_post_end_to_end(bot_checkpoint, tmp_path, monkeypatch):
+def test_fetch_prepare_finetune_post_end_to_end(trained_checkpoint, tmp_path, monkeypatch):
     """The bot's whole loop, as a user types it, against recorded X endpoints."""
     monkeypatch.chdir(tmp_path)
     secrets = {**SENTINELS, "X_BEARER_TOKEN": "SENTINEL-bearer-7f3a9c"}
@@ -273,8 +265,8 @@ def test_fetch_prepare_finetune_post_end_to_end(bot_checkpoint, tmp_path, monkey
     runner = CliRunner()
     steps = [
         ["fetch", "me", "--out", "me.jsonl"],
-        ["prepare", "me.jsonl", "--vocab", str(bot_checkpoint), "--out", "data/me"],
-        ["finetune", str(bot_checkpoint), "data/me", "--out", "ck/me", "--num-epochs", "1"],
+        ["prepare", "me.jsonl", "--vocab", str(trained_checkpoint), "--out", "data/me"],
+        ["finetune", str(trained_checkpoint), "data/me", "--out", "ck/me", "--num-epochs", "1"],
         ["post", "ck/me", "--live", "--seed", "1"],
     ]
     printed = []
