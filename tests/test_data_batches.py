@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from twitterbot.corpus import prepare as preparing
 from twitterbot.corpus import sources
 from twitterbot.corpus.batches import LaneBatches, lane_length, tweet_lanes
-from twitterbot.corpus.datafolder import SPLITS, open_data
+from twitterbot.corpus.datafolder import SPLITS, open_data, write_subset
 from twitterbot.corpus.prepare import prepare
 from twitterbot.corpus.vocab import EOT
 from twitterbot.errors import BotError
@@ -150,3 +150,17 @@ def test_loss_lanes_start_at_tweets(lengths, batch_size, seq_len):
     assert (starts[1:] >= starts[:-1] + lane_len).all() and starts[-1] + lane_len < len(stream)
     lanes = np.concatenate([batches[index][0] for index in range(len(batches))], axis=1)
     np.testing.assert_array_equal(lanes, np.stack([stream[start : start + lane_len] for start in starts]))
+
+
+def test_a_subset_is_a_data_folder_of_the_first_characters(data_folder, tmp_path):
+    """What `bot search --subset N` trains on, written by the data folder's owner."""
+    data = open_data(data_folder)
+    subset = open_data(write_subset(data, tmp_path / "subset", 2_000))
+    assert subset.vocab.hash == data.vocab.hash
+    assert subset.lengths["train"] == 2_000
+    for name in SPLITS:
+        head = data.split(name)[: subset.lengths[name]]
+        assert (subset.split(name)[:] == head).all() and subset.lengths[name] <= data.lengths[name]
+    before = (tmp_path / "subset" / "data.h5").stat().st_mtime_ns
+    write_subset(data, tmp_path / "subset", 5_000)  # a resumed search keeps the one it trained on
+    assert (tmp_path / "subset" / "data.h5").stat().st_mtime_ns == before

@@ -9,6 +9,7 @@ words.txt.gz  the kept tweets' words for the non-word filter (words.py)
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 import h5py
 import numpy as np
 
+from twitterbot import fsutil
+from twitterbot.corpus.novelty import FILE as NOVELTY_FILE
 from twitterbot.corpus.vocab import EOT, Vocab
 from twitterbot.corpus.vocab import FILE as VOCAB_FILE
 from twitterbot.corpus.words import FILE as WORDS_FILE
@@ -32,7 +35,7 @@ SPLITS = get_args(Split)
 DATA = "data.h5"
 VOCAB = VOCAB_FILE
 SETTINGS = "prepare.json"
-NOVELTY = "novelty.npz"  # the training tweets' index for the novelty filter (novelty.py)
+NOVELTY = NOVELTY_FILE  # the training tweets' index for the novelty filter (novelty.py)
 WORDS = WORDS_FILE
 _CHECK_IDS = 1 << 24  # ids read at once when checking a data file
 
@@ -109,6 +112,22 @@ def _check_stored(split: h5py.Dataset, what: str) -> None:
     stored = split.id.get_storage_size()
     if split.ndim != 1 or stored < split.size * split.dtype.itemsize:
         raise BotError(f"{what}: declares {split.size:,} ids but stores {stored:,} bytes (damaged)")
+
+
+def write_subset(data: DataFolder, folder: Path, chars: int) -> Path:
+    """A data folder of `data`'s first `chars` training characters (validation and test: a tenth of that, at
+    least 10,000), for a search's short trials; one already there is kept (a resumed search's)."""
+    if (folder / DATA).is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data.path / VOCAB, folder / VOCAB)
+    shutil.copyfile(data.path / SETTINGS, folder / SETTINGS)
+    sizes = {"train": chars, "validate": max(chars // 10, 10_000), "test": max(chars // 10, 10_000)}
+    with h5py.File(data.h5_path, "r") as source, fsutil.atomic_path(folder / DATA) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs.update(source.attrs)
+        for name in SPLITS:
+            h5.create_dataset(name, data=source[name][: sizes[name]])
+    return folder
 
 
 def stream_words(h5_path: Path, vocab: Vocab) -> WordSet:

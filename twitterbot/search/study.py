@@ -23,14 +23,13 @@ import urllib.parse
 import warnings
 from pathlib import Path
 
-import h5py
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
 from rich.console import Console
 
 from twitterbot import fsutil
 from twitterbot.config import Config, SearchSettings
-from twitterbot.corpus.datafolder import DATA, SETTINGS, SPLITS, VOCAB, DataFolder, open_data
+from twitterbot.corpus.datafolder import open_data, write_subset
 from twitterbot.errors import BotError
 from twitterbot.search.pruning import EpochCost, MedianStop, NotLearning
 from twitterbot.search.report import TRIALS, epochs_in, report, trial_folder
@@ -82,7 +81,7 @@ def _search(
         if out.exists():
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    train_on = _subset(data, out / "data", settings.subset) if settings.subset else data.path
+    train_on = write_subset(data, out / "data", settings.subset) if settings.subset else data.path
     url = settings.storage or f"sqlite:///{(out / STUDY).resolve()}"
     directions = ["minimize"] if settings.objective == "loss" else ["minimize", "minimize"]
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's warning has a traceback: _outcome says it
@@ -195,21 +194,6 @@ def _counted(study: optuna.Study) -> int:
     """Finished trials that count against --trials: a killed trial that was queued again (and again) counts once."""
     retried = {number for t in study.get_trials(deepcopy=False) for number in Retry.retry_history(t)}
     return sum(t.state.is_finished() and t.number not in retried for t in study.get_trials(deepcopy=False))
-
-
-def _subset(data: DataFolder, folder: Path, chars: int) -> Path:
-    """A data folder of the first `chars` training characters (validation: a tenth of that, at least 10k)."""
-    if (folder / DATA).is_file():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(data.path / VOCAB, folder / VOCAB)
-    shutil.copyfile(data.path / SETTINGS, folder / SETTINGS)
-    sizes = {"train": chars, "validate": max(chars // 10, 10_000), "test": max(chars // 10, 10_000)}
-    with h5py.File(data.h5_path, "r") as source, fsutil.atomic_path(folder / DATA) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs.update(source.attrs)
-        for name in SPLITS:
-            h5.create_dataset(name, data=source[name][: sizes[name]])
-    return folder
 
 
 def _shown(storage: str) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from twitterbot import fsutil
 from twitterbot.config import BUNDLED, Config
+from twitterbot.corpus.novelty import FILE as NOVELTY_FILE
 from twitterbot.corpus.novelty import NoveltyIndex
 from twitterbot.corpus.vocab import FILE as VOCAB_FILE
 from twitterbot.corpus.vocab import Vocab
@@ -51,7 +52,7 @@ PREVIOUS_STATE = "state.prev"
 STATE_WEIGHTS = "last.weights.h5"
 COUNTERS = "state.json"
 RNG_STATES = "lstm_rng_states.npz"
-NOVELTY = "novelty.npz"  # the training tweets' index, copied from the data folder (novelty filter)
+NOVELTY = NOVELTY_FILE  # the training tweets' index, copied from the data folder (novelty filter)
 WORDS = WORDS_FILE  # the words it knows (the non-word filter): the data folder's, and a fine-tune's base's
 POST_LOG = "posted.jsonl"  # what `bot post` posted with this model, so nothing is posted twice
 REQUIRED = (CONFIG, VOCAB, WEIGHTS)
@@ -159,6 +160,12 @@ def write_start_state(path: Path, config: Config, stream: np.ndarray, weights: P
         (path / START_STATE).unlink(missing_ok=True)
         return
     save_start_state(path, state)
+
+
+def save_weights(path: Path, model: keras.Model) -> None:
+    """Write a model's weights as the checkpoint's best (a model built elsewhere: import-web), atomically."""
+    with fsutil.atomic_path(path / WEIGHTS) as tmp:
+        model.save_weights(tmp)
 
 
 def save_start_state(path: Path, state: list[np.ndarray]) -> None:

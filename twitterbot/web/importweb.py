@@ -89,7 +89,7 @@ def _import_web(files: WebFiles, source: Path, out: Path) -> Path:
     fsutil.sweep_stale(out.parent, out.name)
     with fsutil.staged_dir(out) as staging:
         checkpoint.create(staging, config, vocab, novelty=index, words=words)
-        model.save_weights(staging / checkpoint.WEIGHTS)
+        checkpoint.save_weights(staging, model)
         if "startState" in generation:
             checkpoint.save_start_state(staging, _start_state(generation["startState"], config, source))
     return out
