@@ -32,7 +32,7 @@ def forced(compiled_from: int, keras_first: bool = False) -> list[str]:
     return [
         sys.executable,
         "-c",
-        f"import sys{', keras' if keras_first else ''}; from twitterbot import sample; "
+        f"import sys{', keras' if keras_first else ''}; from twitterbot.writing import sample; "
         f"sample.COMPILED_FROM = {compiled_from}; from twitterbot.cli.app import main; sys.argv[0] = 'bot'; main()",
     ]
 
