@@ -109,6 +109,8 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
         "format_version": 1,  # import-web refuses a newer export's
         "config": dataclasses.asdict(checkpoint.config),
         "finetune_epochs": 10,
+        "finetune_learning_rate": checkpoint.config.learning_rate / 10,  # `bot finetune`'s default
+        "redraws": 10,
         "startState": start_state,
     }
     vocab = json.loads((out / "vocab.json").read_text())

@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import test from "node:test";
 import { TweetWriter, mustRedraw, render } from "../../twitterbot/web/page/generator.js";
 
+const LOOP_SPAN = 30; // filters.json's loop_span for these cases (twitterbot.writing.filters.LOOP_SPAN)
+
 const writer = Object.create(TweetWriter.prototype);
 writer.vocab = { eot: 0, unk: 1 };
 
@@ -58,10 +60,10 @@ test("placeholders are never shown: dropped, or what the user gave", () => {
 
 test("loops, mention chains and empty tweets are redrawn; ordinary tweets are not", () => {
   const m = placeholders.mention;
-  assert.ok(mustRedraw("ha".repeat(15), "ha".repeat(15), placeholders));
-  assert.ok(mustRedraw(`${m} ${m} ${m} hi`, "hi", placeholders));
-  assert.ok(mustRedraw("@bob @bob @bob hi", "@bob @bob @bob hi", placeholders));
-  assert.ok(mustRedraw(m, "", placeholders));
-  assert.ok(!mustRedraw("soooooo good, haha", "soooooo good, haha", placeholders));
-  assert.ok(!mustRedraw(`${m} ${m} thanks!`, "thanks!", placeholders));
+  assert.ok(mustRedraw("ha".repeat(15), "ha".repeat(15), placeholders, LOOP_SPAN));
+  assert.ok(mustRedraw(`${m} ${m} ${m} hi`, "hi", placeholders, LOOP_SPAN));
+  assert.ok(mustRedraw("@bob @bob @bob hi", "@bob @bob @bob hi", placeholders, LOOP_SPAN));
+  assert.ok(mustRedraw(m, "", placeholders, LOOP_SPAN));
+  assert.ok(!mustRedraw("soooooo good, haha", "soooooo good, haha", placeholders, LOOP_SPAN));
+  assert.ok(!mustRedraw(`${m} ${m} thanks!`, "thanks!", placeholders, LOOP_SPAN));
 });

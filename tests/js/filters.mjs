@@ -23,6 +23,6 @@ fs.writeFileSync(
     rejections: cases.candidates.map(([raw, rendered, ended]) => filters.rejection(raw, rendered, ended)),
     lengths: cases.lengths.map(xLength),
     debris: cases.debris.map(dropDebris),
-    built: cases.training && (({ tweets, minima }) => ({ tweets: Array.from(tweets, String), minima: Array.from(minima) }))(buildNovelty(cases.training)),
+    built: cases.training && (({ tweets, minima }) => ({ tweets: Array.from(tweets, String), minima: Array.from(minima) }))(buildNovelty(cases.training, rules.index)),
   }),
 );

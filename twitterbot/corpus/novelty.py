@@ -33,7 +33,8 @@ SHORTEST = GRAM + WINDOW - 1
 SHORT_TWEET = 40  # a compact index keeps the whole-tweet hashes of tweets this short only
 LEGACY = (10, 6)  # GRAM and WINDOW of an index written before indexes said theirs
 FILE = "novelty.npz"  # the index's file in a data folder and a checkpoint
-_BASE = np.uint64(1_000_003)
+HASH_BASE = 1_000_003  # of the polynomial hashes of tweets and n-grams (the page hashes with it too)
+_BASE = np.uint64(HASH_BASE)
 _SEPARATOR = 0  # between tweets, so no n-gram of the corpus spans two of them (no candidate holds U+0000)
 
 

@@ -24,6 +24,12 @@ class FinetuneResult:
     config: Config
 
 
+def default_learning_rate(base: Config) -> float:
+    """Fine-tuning's rate when none is given: a tenth of the base's, so one account's tweets adjust the
+    model rather than overwrite it (the page fine-tunes at it too: generation.json)."""
+    return base.learning_rate / 10
+
+
 def finetune(
     base_path: Path | None,
     data_path: Path,
@@ -49,7 +55,7 @@ def finetune(
     base = checkpoint.open_checkpoint(base_path)
     defaults_to_base = {"patience": patience, "min_delta": min_delta, "batch_size": batch_size, "seq_len": seq_len}
     config = base.config.replace(  # flags are checked before any data is read
-        learning_rate=base.config.learning_rate / 10 if learning_rate is None else learning_rate,
+        learning_rate=default_learning_rate(base.config) if learning_rate is None else learning_rate,
         num_epochs=num_epochs,
         freeze_embedding=freeze_embedding,
         freeze_layers=freeze_layers,

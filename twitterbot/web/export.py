@@ -13,8 +13,10 @@ from twitterbot.config import FINETUNE_EPOCHS, FilterOptions, SampleOptions
 from twitterbot.corpus.vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 from twitterbot.corpus.vocab import FILE as VOCAB_FILE
 from twitterbot.errors import BotError
+from twitterbot.training.finetune import default_learning_rate
 from twitterbot.training.lstm import stored_precision
 from twitterbot.writing.filters import page_rules
+from twitterbot.writing.sample import REDRAWS
 
 if TYPE_CHECKING:  # checkpoint imports Keras; `bot serve` asks this module what an export is
     from twitterbot.training.checkpoint import Checkpoint
@@ -93,6 +95,8 @@ def export(
                 "format_version": EXPORT_VERSION,
                 "config": dataclasses.asdict(ckpt.config),
                 "finetune_epochs": FINETUNE_EPOCHS,
+                "finetune_learning_rate": default_learning_rate(ckpt.config),
+                "redraws": REDRAWS,  # candidates drawn at most: (1 + redraws) × n, as `bot generate`
             },
         )
         if training is not None:

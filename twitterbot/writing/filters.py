@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from twitterbot.config import FilterOptions
-from twitterbot.corpus.novelty import NoveltyIndex
+from twitterbot.corpus.novelty import GRAM, HASH_BASE, WINDOW, NoveltyIndex
 from twitterbot.corpus.vocab import MENTION_TOKEN, PLACEHOLDERS
 from twitterbot.corpus.words import WordSet, words_in
 from twitterbot.errors import BotError
@@ -167,8 +167,9 @@ def _unleet(text: str) -> str:
 
 
 def page_rules(options: FilterOptions) -> dict:
-    """What the exported page needs to apply the same rules (its filters.js): the limits, the leet
-    table, the listed words (read as `_unleet` reads them) and the user's /regular expressions/."""
+    """What the exported page needs to apply the same rules (its filters.js): the limits, the loop span,
+    how to index tweets as NoveltyIndex does, the leet table, the listed words (read as `_unleet` reads
+    them) and the user's /regular expressions/: the page re-types none of them."""
     blocklist = Blocklist(Path(options.blocklist) if options.blocklist else None)
     return {
         "max_length": options.max_length,
@@ -176,6 +177,8 @@ def page_rules(options: FilterOptions) -> dict:
         "max_run": options.max_run,
         "non_words": options.non_words,
         "allow_mentions": options.allow_mentions,
+        "loop_span": LOOP_SPAN,
+        "index": {"gram": GRAM, "window": WINDOW, "hash_base": HASH_BASE},  # how the page indexes a user's tweets
         "leet": {chr(code): letter for code, letter in _LEET.items()},
         "blocked_words": sorted(blocklist.words),
         "blocked_patterns": [pattern for pattern, _ in blocklist.patterns],

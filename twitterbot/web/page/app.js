@@ -123,6 +123,8 @@ async function main() {
       const { tweets, drawn, rejected } = await app.writer.write({
         n,
         filters: app.filters,
+        redraws: settings.redraws,
+        loopSpan: rules.loop_span,
         temperature: Number($("temperature").value),
         topK: settings.top_k,
         topP: settings.top_p,

@@ -5,28 +5,26 @@
 import { gunzipSync, gzipSync } from "./vendor/fflate.min.js";
 import { parseTweet } from "./vendor/twitter-text.min.js";
 
-const LOOP_SPAN = 30;
 const WORD = "[\\p{L}\\p{N}_]"; // Python's \w on str: letters, numbers, underscore
 const HANDLE = new RegExp(`(?<![\\p{L}\\p{N}_@])@${WORD}{1,15}`, "gu");
 // A word the non-word rule judges (twitterbot.words): 3+ letters (Python's [^\W\d_]), links, @handles, #tags left out.
 const LETTERS = /[\p{L}\p{Nl}\p{No}]{3,}/gu;
 const NOT_WORDS = /(?:https?:\/\/|www\.|[@#])\S*/gu;
-// Novelty (twitterbot.novelty): GRAM-character n-grams hashed mod 2^64, winnowed over WINDOW of them
-// (what the page builds; an export's index says its own, LEGACY if it predates that).
-const GRAM = 20;
-const WINDOW = 6;
+// Novelty (twitterbot.novelty): n-grams hashed mod 2^64, winnowed; the sizes and the hash base come from
+// filters.json's `index` (how the page indexes tweets), an export's index says its own (LEGACY if it
+// predates that).
 const LEGACY = { gram: 10, window: 6 };
 const MASK = (1n << 64n) - 1n;
-const BASE = 1_000_003n;
 
 // A post's length as X counts it: twitter-text's weighted length (URLs 23, CJK and emoji 2).
 export function xLength(text) {
   return parseTweet(text.normalize("NFC")).weightedLength;
 }
 
-// A pattern of 1-4 characters repeated over 30+ characters, or the same mention 3+ times in a row.
-export function degenerate(raw, placeholders) {
-  for (const match of raw.matchAll(/(.{1,4}?)\1+/gsu)) if (Array.from(match[0]).length >= LOOP_SPAN) return "loop";
+// A pattern of 1-4 characters repeated over `loopSpan` characters or more (filters.json's loop_span), or
+// the same mention 3+ times in a row.
+export function degenerate(raw, placeholders, loopSpan) {
+  for (const match of raw.matchAll(/(.{1,4}?)\1+/gsu)) if (Array.from(match[0]).length >= loopSpan) return "loop";
   const mention = `(@${WORD}+|${placeholders.mention || `@${WORD}+`})`;
   if (new RegExp(`${mention}(?:\\s*\\1){2,}`, "u").test(raw)) return "mention chain";
   return null;
@@ -56,6 +54,7 @@ export class PageFilters {
     this.mention = mention.toLowerCase();
     this.placeholders = placeholders;
     this.leet = new Map(Object.entries(rules.leet));
+    this.base = BigInt(rules.index.hash_base);
     const escape = (word) => word.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
     const alternatives = [...rules.blocked_words.map(escape), ...rules.blocked_patterns].sort((a, b) => b.length - a.length);
     this.blocked = new RegExp(`(?<!${WORD})(?:${alternatives.join("|")})(?!${WORD})`, "iu");
@@ -66,7 +65,7 @@ export class PageFilters {
   // fails, or null: the order of Filters.rejection.
   rejection(raw, rendered, ended = true) {
     if (!rendered.trim()) return "empty";
-    const degeneracy = degenerate(raw, this.placeholders);
+    const degeneracy = degenerate(raw, this.placeholders, this.rules.loop_span);
     if (degeneracy) return degeneracy;
     if (!ended) return "unfinished";
     if (Object.values(this.placeholders).some((token) => rendered.includes(token))) return "placeholder";
@@ -91,14 +90,14 @@ export class PageFilters {
   }
 
   isCopy(text) {
-    return contains(this.tweets, tweetHash(codePoints(text)));
+    return contains(this.tweets, tweetHash(codePoints(text), this.base));
   }
 
   // About the longest run of `text` found in the training tweets (0: none), as NoveltyIndex.longest_shared.
   longestShared(text) {
     const points = codePoints(text);
     if (points.length < this.gram + this.window - 1) return 0;
-    const grams = gramHashes(points, this.gram);
+    const grams = gramHashes(points, this.gram, this.base);
     const hits = new Set();
     for (let start = 0; start + this.window <= grams.length; start++) {
       let chosen = start;
@@ -133,29 +132,31 @@ export function noveltyBytes({ tweets, minima }) {
 }
 
 // The index of the tweets the page trained on, as NoveltyIndex.build makes it from one chunk: each
-// tweet's hash, and the winnowed n-grams of the tweets joined by a separator (U+0000).
-export function buildNovelty(tweets) {
-  const hashes = new BigUint64Array(tweets.map((tweet) => tweetHash(codePoints(tweet))));
+// tweet's hash, and the winnowed n-grams of the tweets joined by a separator (U+0000); `index` is
+// filters.json's (n-gram size, window, hash base).
+export function buildNovelty(tweets, { gram, window, hash_base }) {
+  const base = BigInt(hash_base);
+  const hashes = new BigUint64Array(tweets.map((tweet) => tweetHash(codePoints(tweet), base)));
   const points = tweets.flatMap((tweet, i) => (i ? [0, ...codePoints(tweet)] : codePoints(tweet)));
   const minima = new Set();
-  if (points.length >= GRAM) {
-    const grams = gramHashes(points, GRAM);
-    for (let start = 0; start + WINDOW <= grams.length; start++) {
+  if (points.length >= gram) {
+    const grams = gramHashes(points, gram, base);
+    for (let start = 0; start + window <= grams.length; start++) {
       let smallest = grams[start];
-      for (let i = start + 1; i < start + WINDOW; i++) if (grams[i] < smallest) smallest = grams[i];
+      for (let i = start + 1; i < start + window; i++) if (grams[i] < smallest) smallest = grams[i];
       minima.add(smallest);
     }
   }
-  return { tweets: BigUint64Array.from(new Set(hashes.sort())), minima: Uint32Array.from(minima).sort(), gram: GRAM, window: WINDOW };
+  return { tweets: BigUint64Array.from(new Set(hashes.sort())), minima: Uint32Array.from(minima).sort(), gram, window };
 }
 
 // A 64-bit hash of a whole tweet: a polynomial over its code points, mixed, xor its length.
-function tweetHash(points) {
+function tweetHash(points, base) {
   let sum = 0n;
   let power = 1n;
   for (const point of points) {
     sum = (sum + (BigInt(point) + 1n) * power) & MASK;
-    power = (power * BASE) & MASK;
+    power = (power * base) & MASK;
   }
   return ((sum * 0x9e3779b97f4a7c15n) & MASK) ^ BigInt(points.length);
 }
@@ -165,11 +166,11 @@ function codePoints(text) {
 }
 
 // Each gram-character window's polynomial hash mod 2^64, mixed, its high 32 bits.
-function gramHashes(points, gram) {
+function gramHashes(points, gram, base) {
   const hashes = new Uint32Array(points.length - gram + 1);
   for (let start = 0; start < hashes.length; start++) {
     let hash = 0n;
-    for (let offset = 0; offset < gram; offset++) hash = (hash * BASE + BigInt(points[start + offset]) + 1n) & MASK;
+    for (let offset = 0; offset < gram; offset++) hash = (hash * base + BigInt(points[start + offset]) + 1n) & MASK;
     hash ^= hash >> 29n;
     hash = (hash * 0xbf58476d1ce4e5b9n) & MASK;
     hashes[start] = Number(hash >> 32n);

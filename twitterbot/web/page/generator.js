@@ -5,8 +5,6 @@
 import { dropDebris } from "./clean.js";
 import { degenerate } from "./filters.js";
 
-const REDRAWS = 10; // candidates drawn at most: (1 + REDRAWS) × n, as `bot generate`
-
 // Text as it may be posted: each placeholder becomes its replacement, or is dropped with the space
 // before it (and, opening a line, the colon or comma and space after it). The same rules as
 // twitterbot.vocab.render.
@@ -20,9 +18,9 @@ export function render(text, placeholders, { link = "", mention = "" } = {}) {
 }
 
 // What is never handed out even unfiltered (twitterbot.filters.must_redraw): nothing left once
-// placeholders are dropped, a loop, a mention chain.
-export function mustRedraw(raw, rendered, placeholders) {
-  return !rendered || degenerate(raw, placeholders) !== null;
+// placeholders are dropped, a loop (`loopSpan`: filters.json's loop_span), a mention chain.
+export function mustRedraw(raw, rendered, placeholders, loopSpan) {
+  return !rendered || degenerate(raw, placeholders, loopSpan) !== null;
 }
 
 // The weights of an exported model, by layer: {embedding, lstms: [{kernel, recurrent, bias}], dense: {kernel, bias}}.
@@ -158,15 +156,16 @@ export class TweetWriter {
   }
 
   // Up to n tweets as they may be posted: debris dropped, placeholders rendered (`link`, `mention`, or
-  // dropped), each passing `filters` (a PageFilters; without one, only degenerate ones are redrawn).
-  // Groups of a quarter more than still missing, plus one, until n passed or (1 + REDRAWS) × n were
-  // drawn, as `bot generate`. Returns { tweets, drawn, rejected: {reason: count} }. Options as for draft().
-  async write({ n = 1, link = "", mention = "", filters = null, ...options }) {
+  // dropped), each passing `filters` (a PageFilters; without one, only those `mustRedraw` names, with
+  // `loopSpan`, are redrawn). Groups of a quarter more than still missing, plus one, until n passed or
+  // (1 + redraws) × n were drawn (generation.json's redraws), as `bot generate`. Returns
+  // { tweets, drawn, rejected: {reason: count} }. Options as for draft().
+  async write({ n = 1, link = "", mention = "", filters = null, redraws, loopSpan, ...options }) {
     const placeholders = this.vocab.placeholders || {};
     const why = (raw, rendered, ended) =>
-      filters ? filters.rejection(raw, rendered, ended) : mustRedraw(raw, rendered, placeholders) ? "degenerate" : null;
+      filters ? filters.rejection(raw, rendered, ended) : mustRedraw(raw, rendered, placeholders, loopSpan) ? "degenerate" : null;
     const result = { tweets: [], drawn: 0, rejected: {} };
-    const budget = (1 + REDRAWS) * n;
+    const budget = (1 + redraws) * n;
     while (result.tweets.length < n && result.drawn < budget) {
       const missing = n - result.tweets.length;
       const group = Math.min(missing + Math.floor(missing / 4) + 1, budget - result.drawn);

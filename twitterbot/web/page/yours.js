@@ -64,7 +64,7 @@ export function setUpYours(app) {
     const base = settings.config;
     const config = {
       ...base,
-      learning_rate: base.learning_rate / 10, // as `bot finetune`
+      learning_rate: settings.finetune_learning_rate, // `bot finetune`'s default for this base
       batch_size: fittingBatchSize(base.batch_size, streams.validate.length, base.seq_len),
     };
     const epochs = Number($("passes").value);
@@ -103,7 +103,7 @@ export function setUpYours(app) {
       status("Stopped before a whole pass: the writer is as it was.");
       return;
     }
-    const novelty = buildNovelty(tweets);
+    const novelty = buildNovelty(tweets, rules.index);
     // It knows the base's words and the user's as the model reads them (a character it lacks splits a
     // word), as `bot finetune` does; none if the export carried none.
     const known = new Set(vocab.chars);
