@@ -16,35 +16,14 @@ one epoch over a large corpus (`--save-every`) has no best epoch.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
-import h5py
-import numpy as np
-
-from twitterbot import fsutil
 from twitterbot.corpus.datafolder import open_data, require_vocab, stream_tweets
 from twitterbot.corpus.novelty import NoveltyIndex
-from twitterbot.training import checkpoint
+from twitterbot.training import checkpoint, runstate
 from twitterbot.training.checkpoint import BUNDLED, open_checkpoint
 
 LIMIT_BYTES = 10 * 1024 * 1024
-
-
-def _float16_copy(source: Path, target: Path) -> None:
-    """The same HDF5 weights file with every float32 array stored as float16."""
-    with h5py.File(source, "r") as old, h5py.File(target, "w") as new:
-        new.attrs.update(old.attrs)
-
-        def copy(name: str, item) -> None:
-            if isinstance(item, h5py.Dataset):
-                data = item[()]
-                new.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
-            else:
-                new.require_group(name)
-            new[name].attrs.update(item.attrs)
-
-        old.visititems(copy)
 
 
 def main() -> None:
@@ -55,21 +34,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.state:  # a run stopped within its first epoch has config, vocab and state, but no best weights yet
         ckpt = checkpoint.Checkpoint(args.checkpoint, *checkpoint.open_run(args.checkpoint))
-        weights = checkpoint.last_state_weights(args.checkpoint)
+        weights = runstate.last_state_weights(args.checkpoint)
     else:
         ckpt, weights = open_checkpoint(args.checkpoint), None
     data = open_data(args.data)
     require_vocab(data, ckpt.vocab, ckpt.path)
-    with fsutil.staged_dir(BUNDLED) as staging:
-        for piece in checkpoint.RECORDS:
-            if (ckpt.path / piece).exists():
-                shutil.copyfile(ckpt.path / piece, staging / piece)
-        ckpt.load_model(1, 1, weights).save_weights(staging / "float32.weights.h5")  # no optimizer: not compiled
-        _float16_copy(staging / "float32.weights.h5", staging / checkpoint.WEIGHTS)
-        (staging / "float32.weights.h5").unlink()
-        checkpoint.write_start_state(staging, ckpt.config, data.split("train"))
-        (ckpt.words() or data.words()).save(staging / checkpoint.WORDS)
-        NoveltyIndex.build(stream_tweets(data.h5_path, data.vocab), compact=True).save(staging / checkpoint.NOVELTY)
+    words = ckpt.words() or data.words()
+    novelty = NoveltyIndex.build(stream_tweets(data.h5_path, data.vocab), compact=True)
+    checkpoint.write_release(ckpt, BUNDLED, data.split("train"), words, novelty, weights)
     size = sum(p.stat().st_size for p in BUNDLED.iterdir())
     print(f"bundled {ckpt.path} into {BUNDLED}: {size / 1e6:.2f} MB")
     if size > LIMIT_BYTES:

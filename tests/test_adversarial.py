@@ -159,7 +159,7 @@ def test_non_finite_and_out_of_range_numbers_are_one_clear_error(
 def test_training_that_ends_in_nan_fails_and_never_saves_a_nan_model(data_folder, tiny_config, tmp_path, monkeypatch):
     """Every flag that could make a NaN is refused now, so the loss is made NaN on purpose."""
     from twitterbot.training import train as train_module
-    from twitterbot.training.callbacks import AtomicModelCheckpoint
+    from twitterbot.training.callbacks import BestModel
     from twitterbot.training.model import LOSS
 
     def nan_loss(y_true, y_pred):
@@ -176,9 +176,10 @@ def test_training_that_ends_in_nan_fails_and_never_saves_a_nan_model(data_folder
     with pytest.raises(BotError, match=r"the loss became NaN or infinite in epoch 1 \(nothing was saved\)"):
         train(data_folder, tmp_path / "ck", tiny_config)
     assert not (tmp_path / "ck" / "model.weights.h5").exists() and not (tmp_path / "ck" / "state").exists()
-    best = AtomicModelCheckpoint(tmp_path / "best.weights.h5", monitor="val_loss")
-    assert not best._should_save_model(0, None, {"loss": 0.5, "val_loss": float("nan")}, "x")
-    assert not best._should_save_model(0, None, {"loss": float("inf"), "val_loss": 0.5}, "x")
+    best = BestModel(tmp_path, tiny_config, np.zeros(10, np.int32))
+    assert best.improved({"loss": 0.5, "val_loss": 0.4})
+    assert not best.improved({"loss": 0.5, "val_loss": float("nan")})
+    assert not best.improved({"loss": float("inf"), "val_loss": 0.5})
 
 
 def test_a_nan_checkpoint_is_refused_by_generate_and_export(trained_checkpoint, tmp_path):

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from twitterbot import fsutil
 from twitterbot.errors import BotError
-from twitterbot.training import checkpoint
+from twitterbot.training import checkpoint, runstate
 from twitterbot.training.checkpoint import open_checkpoint
 from twitterbot.training.train import train
 
@@ -47,7 +47,7 @@ def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_pa
     out = tmp_path / "killed"
     rng = random.Random(7)
     for _ in range(5):
-        resumable = bool(checkpoint.state_dirs(out)) if out.exists() else False
+        resumable = bool(runstate.state_dirs(out)) if out.exists() else False
         run = bot_train(
             data_folder, out, "--num-epochs", epochs, "--restore" if resumable else "--force", backend=backend
         )
@@ -56,7 +56,7 @@ def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_pa
         run.wait()
         if (out / "model.weights.h5").exists():
             open_checkpoint(out).load_model(1)  # whatever was written is whole
-    again = "--restore" if checkpoint.state_dirs(out) else "--force"
+    again = "--restore" if runstate.state_dirs(out) else "--force"
     run = bot_train(data_folder, out, "--num-epochs", epochs, again, backend=backend)
     assert run.wait(timeout=600) == 0, run.stderr.read()
     finished, expected = history(out), history(tmp_path / "reference")
@@ -69,11 +69,13 @@ def test_sigkill_at_random_points_then_restore_loses_nothing(data_folder, tmp_pa
 
 @pytest.mark.parametrize("left", ["", "\r\n", "epoch,learning_ra"])
 def test_a_run_killed_before_its_history_header_is_whole_restores_with_one(tmp_path, left):
-    """A kill as CSVLogger opened history.csv left it empty or cut; a restore kept a blank line, CSVLogger
-    then wrote no header (the file was not empty) and the rows came without one."""
+    """A kill as Keras's CSVLogger (history.csv's writer until append_history) opened history.csv left it
+    empty or cut; a restore kept a blank line, CSVLogger then wrote no header and the rows came without one."""
     (tmp_path / "history.csv").write_text(left)
     checkpoint.trim_history(tmp_path, 0)
-    assert not (tmp_path / "history.csv").exists()  # Keras's CSVLogger writes a fresh header into it
+    assert not (tmp_path / "history.csv").exists()
+    checkpoint.append_history(tmp_path, 0, {"loss": 2.5, "val_loss": 2.4, "learning_rate": 0.01})
+    assert history(tmp_path) == [{"epoch": "0", "learning_rate": "0.01", "loss": "2.5", "val_loss": "2.4"}]
     (tmp_path / "history.csv").write_text("epoch,learning_rate,loss,val_loss\r\n0,0.01,2.5,2.4\r\n1,0.01,2.")
     checkpoint.trim_history(tmp_path, 1)
     assert history(tmp_path) == [{"epoch": "0", "learning_rate": "0.01", "loss": "2.5", "val_loss": "2.4"}]
@@ -101,12 +103,12 @@ def test_state_from_an_older_version_still_resumes(data_folder, tiny_config, tmp
     out = tmp_path / "ckpt"
     train(data_folder, out, tiny_config.replace(num_epochs=1))
     for folder in ("state", "state.prev"):
-        (out / folder / checkpoint.RNG_STATES).unlink(missing_ok=True)
+        (out / folder / runstate.RNG_STATES).unlink(missing_ok=True)
     console = Console(record=True, width=200)
     train(data_folder, out, tiny_config.replace(num_epochs=2), restore=True, console=console)
     assert "older twitterbot" in console.export_text()
     assert [row["epoch"] for row in history(out)] == ["0", "1"]
-    assert (out / "state" / checkpoint.RNG_STATES).is_file()  # saved in the current format from then on
+    assert (out / "state" / runstate.RNG_STATES).is_file()  # saved in the current format from then on
 
 
 @pytest.mark.both_backends
@@ -162,7 +164,7 @@ def test_ctrl_c_or_kill_says_where_restore_goes_on(data_folder, tmp_path, backen
     out = tmp_path / "stopped"
     run = bot_train(data_folder, out, "--num-epochs", "50", *model, backend=backend)
     deadline = time.monotonic() + 120
-    while not (out / checkpoint.STATE).exists() and time.monotonic() < deadline:
+    while not (out / runstate.STATE).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     run.send_signal(signum)
     try:

@@ -71,6 +71,47 @@ def test_the_best_model_keeps_its_tweet_start_state(trained, data_folder):
     assert np.abs(saved[1]).max() > 0.1  # not the zeroed state tweets started from before
 
 
+def test_a_release_copy_keeps_what_writing_needs_in_float16_and_no_training_state(trained, data_folder, tmp_path):
+    """What scripts/bundle_base_model.py ships: float16 weights that write as the float32 ones do, the
+    tweet-start state of those weights, the filters' files, and nothing --restore needs."""
+    from twitterbot.corpus.datafolder import stream_tweets
+    from twitterbot.corpus.novelty import NoveltyIndex
+    from twitterbot.training import checkpoint
+
+    source, data = open_checkpoint(trained[0]), open_data(data_folder)
+    novelty = NoveltyIndex.build(stream_tweets(data.h5_path, data.vocab), compact=True)
+    (tmp_path / "release").mkdir()
+    (tmp_path / "release" / "old.txt").write_text("replaced as one unit")
+    checkpoint.write_release(source, tmp_path / "release", data.split("train")[()], data.words(), novelty)
+    shipped = open_checkpoint(tmp_path / "release")
+    assert sorted(p.name for p in shipped.path.iterdir()) == sorted(
+        [
+            "config.json",
+            "vocab.json",
+            "history.csv",
+            "loss.png",
+            "model.weights.h5",
+            "start_state.npz",
+            "words.txt.gz",
+            "novelty.npz",
+        ]
+    )
+    assert {value.dtype for value in weights_of(shipped.weights).values()} == {np.dtype(np.float16)}
+    ids = np.array([[EOT, *source.vocab.encode("the cat sat")]], np.int32)
+    expected, got = (
+        keras.ops.convert_to_numpy(keras.ops.softmax(ckpt.load_model(1, ids.shape[1]).predict(ids, verbose=0)))
+        for ckpt in (source, shipped)
+    )
+    np.testing.assert_allclose(got, expected, atol=2e-3)  # the export's float16 tolerance on probabilities
+    weights = LstmWeights.fold(ModelWeights.read(shipped.weights, shipped.config))
+    np.testing.assert_allclose(
+        np.concatenate(shipped.start_state()),
+        np.concatenate(tweet_start_state(weights, data.split("train")[()])),
+        atol=1e-6,
+    )
+    assert shipped.words() == data.words() and shipped.novelty() is not None
+
+
 def test_tweet_start_state_is_the_mean_state_just_before_eot(trained):
     """The mean of the states after a tweet's last character (before <eot> is fed), past the burn-in."""
     ckpt = open_checkpoint(trained[0])

@@ -121,13 +121,25 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
                 read_header = (
                     np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
                 )
-                shape, _, dtype = read_header(member)
+                shape, fortran_order, dtype = read_header(member)
                 declared = math.prod(shape) * dtype.itemsize
                 if dtype.hasobject or declared > info.file_size:
                     raise ValueError(f"{info.filename} declares {declared:,} bytes of {dtype} in {info.file_size:,}")
-            with archive.open(info) as member:
-                arrays[info.filename.removesuffix(".npy")] = np.lib.format.read_array(member, allow_pickle=False)
+                data = member.read(declared)
+                if len(data) < declared:
+                    raise ValueError(f"{info.filename} holds {len(data):,} of the {declared:,} bytes it declares")
+            array = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
+            arrays[info.filename.removesuffix(".npy")] = array.copy()  # writable, as np.load gives it
     return arrays
+
+
+def read_npz_list(path: Path) -> list[np.ndarray]:
+    """The arrays np.savez(stream, *arrays) wrote, in their order (arr_0, arr_1, ...), checked as read_npz does."""
+    saved = read_npz(path)
+    try:
+        return [saved[f"arr_{index}"] for index in range(len(saved))]
+    except KeyError:
+        raise ValueError(f"members {sorted(saved)} are not arr_0 ... arr_{len(saved) - 1}") from None
 
 
 def refuse_existing(

@@ -34,7 +34,7 @@ from twitterbot.errors import BotError
 from twitterbot.search.pruning import EpochCost, MedianStop, NotLearning
 from twitterbot.search.report import TRIALS, epochs_in, report, trial_folder
 from twitterbot.search.space import DEFAULT_SPACE, load_space, suggest
-from twitterbot.training import checkpoint
+from twitterbot.training import runstate
 from twitterbot.training.lstm import parameters
 from twitterbot.training.train import train
 
@@ -127,7 +127,7 @@ def _search(
         (frozen,) = [t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number]
         folder = out / "trials" / trial_folder(frozen)
         trial.set_user_attr("folder", folder.name)
-        again = folder.name != f"{trial.number:04d}" and bool(checkpoint.state_dirs(folder))
+        again = folder.name != f"{trial.number:04d}" and bool(runstate.state_dirs(folder))
         steps = len(train_data.batches("train", config.batch_size, config.seq_len))
         cost = EpochCost(steps)
         stops = [MedianStop(trial, config.num_epochs), NotLearning(trial, config.vocab_size)]

@@ -9,7 +9,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +18,8 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from twitterbot import fsutil
 from twitterbot.config import Config
-from twitterbot.training import checkpoint
+from twitterbot.training import checkpoint, runstate
 from twitterbot.training.model import reset_states
 
 
@@ -47,45 +46,35 @@ class ResetStates(keras.callbacks.Callback):
         reset_states(self.model)
 
 
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint (best by val loss) that writes a temp file and renames it into place, and never
-    saves a model whose loss is not finite (Keras saves the first epoch whatever its loss).
+class BestModel(keras.callbacks.Callback):
+    """Keep the epoch with the lowest finite validation loss as the checkpoint's best model (and its
+    tweet-start state); an epoch whose training or validation loss is not finite is never kept."""
 
-    `on_saved` runs after each new best is in place (the tweet-start state of those weights)."""
+    def __init__(self, folder: Path, config: Config, train_stream: np.ndarray):
+        super().__init__()
+        self.folder, self.config, self.train_stream = folder, config, train_stream
+        self.best: float | None = None  # the best validation loss so far (a restored run hands it back)
 
-    def __init__(self, path: Path, on_saved: Callable[[], None] = lambda: None, **kwargs):
-        self.final_path, self.on_saved = Path(path), on_saved
-        self.temp_path = self.final_path.with_name(f"{fsutil.temp_prefix(self.final_path.stem)}tmp.weights.h5")
-        super().__init__(str(self.temp_path), save_weights_only=True, save_best_only=True, **kwargs)
-
-    def _should_save_model(self, epoch, batch, logs, filepath):
-        logs = logs or {}
-        finite = all(math.isfinite(float(logs.get(key, math.nan))) for key in ("loss", self.monitor))
-        if finite and super()._should_save_model(epoch, batch, logs, filepath):
-            fsutil.require_free(self.final_path.parent, checkpoint.weights_bytes(self.model), "the best model")
-            return True
-        return False
+    def improved(self, logs: dict) -> bool:
+        losses = [float(logs.get(key, math.nan)) for key in ("loss", "val_loss")]
+        return all(map(math.isfinite, losses)) and (self.best is None or losses[1] < self.best)
 
     def on_epoch_end(self, epoch, logs=None):
-        try:
-            super().on_epoch_end(epoch, logs)
-            if self.temp_path.exists():
-                fsutil.fsync_path(self.temp_path)
-                self.temp_path.replace(self.final_path)
-                self.on_saved()
-        finally:
-            self.temp_path.unlink(missing_ok=True)
+        logs = logs or {}
+        if self.improved(logs):
+            checkpoint.save_best(self.folder, self.model, self.config, self.train_stream)
+            self.best = float(logs["val_loss"])
 
 
-class LossPlot(keras.callbacks.Callback):
-    """Redraw loss.png (train and validation loss per epoch) from history.csv after every epoch."""
+class History(keras.callbacks.Callback):
+    """Add each epoch's losses and learning rate to history.csv and redraw loss.png."""
 
     def __init__(self, folder: Path):
         super().__init__()
         self.folder = folder
 
     def on_epoch_end(self, epoch, logs=None):
-        plot_history(self.folder)
+        checkpoint.append_history(self.folder, epoch, logs or {})
 
 
 class RichProgress(keras.callbacks.Callback):
@@ -236,7 +225,7 @@ class SaveState(keras.callbacks.Callback):
             "best_val_loss": _plain(self.best_model.best),
             "stopped": bool(self.model.stop_training),
         }
-        checkpoint.save_state(self.folder, self.model, state)
+        runstate.save_state(self.folder, self.model, state)
         self.restored = state  # a second fit in this run (after a resumed epoch) starts from here
 
 
@@ -249,7 +238,7 @@ class Callbacks:
     """A run's callbacks in order, and the ones training asks about afterwards."""
 
     all: list[keras.callbacks.Callback]
-    best_model: AtomicModelCheckpoint
+    best_model: BestModel
     save_state: SaveState
     progress: RichProgress
     stop_on_interrupt: StopOnInterrupt
@@ -275,11 +264,7 @@ def training_callbacks(
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=max(config.patience - 1, 1), min_delta=config.min_delta / 2
     )
-    best_model = AtomicModelCheckpoint(
-        out / checkpoint.WEIGHTS,
-        on_saved=lambda: checkpoint.write_start_state(out, config, train_stream),
-        monitor="val_loss",
-    )
+    best_model = BestModel(out, config, train_stream)
     save_state = SaveState(out, early_stopping, reduce_lr, best_model, restored, save_every)
     progress = RichProgress(console, steps, config.batch_size * config.seq_len, config.num_epochs)
     stop_on_interrupt = StopOnInterrupt()
@@ -289,8 +274,7 @@ def training_callbacks(
         best_model,
         early_stopping,
         reduce_lr,
-        keras.callbacks.CSVLogger(str(out / checkpoint.HISTORY), append=True),
-        LossPlot(out),
+        History(out),
         save_state,
         progress,
         stop_on_interrupt,
@@ -298,28 +282,3 @@ def training_callbacks(
     if importlib.util.find_spec("tensorflow") is not None:  # TensorBoard writes through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / checkpoint.LOGS), write_graph=False))
     return Callbacks(callbacks, best_model, save_state, progress, stop_on_interrupt)
-
-
-def plot_history(folder: Path) -> None:
-    """Draw train and validation loss per epoch to loss.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    history = checkpoint.read_history(folder)
-    if not history:
-        return
-    epochs = np.array([row["epoch"] + 1 for row in history])
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.plot(epochs, [row["loss"] for row in history], marker="o", label="train")
-    if "val_loss" in history[0]:
-        axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
-    axes.set(xlabel="epoch", ylabel="loss (nats/char)", title=Path(folder).name)
-    axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-    axes.legend()
-    with fsutil.atomic_path(Path(folder) / checkpoint.LOSS_PLOT) as tmp:
-        figure.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(figure)

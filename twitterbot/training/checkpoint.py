@@ -1,8 +1,9 @@
-"""The checkpoint folder: everything generation, evaluation and export need, plus the resumable state.
+"""The checkpoint folder: everything generation, evaluation and export need. Every file in it is
+written here, except `state/` and `state.prev/` (training.runstate: what --restore needs), `logs/`
+(TensorBoard's own writer) and the post log (social.post.PostLog, its format's owner).
 
-config.json  vocab.json  model.weights.h5 (best)  start_state.npz (its tweet-start state)  history.csv  loss.png  logs/
-state/  last.weights.h5 (weights + optimizer)  lstm_rng_states.npz  state.json (epoch, batch, LR, callback state)
-state.prev/  the state before it, kept in case the last one is damaged
+config.json  vocab.json  model.weights.h5 (best)  start_state.npz (its tweet-start state)  history.csv  loss.png
+novelty.npz  words.txt.gz (the filters' indexes)  posted.jsonl (what `bot post` posted)  logs/  state/  state.prev/
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import csv
 import math
 import shutil
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,11 +47,6 @@ START_STATE = "start_state.npz"  # the best weights' tweet-start state (lstm.twe
 HISTORY = "history.csv"
 LOSS_PLOT = "loss.png"
 LOGS = "logs"  # TensorBoard
-STATE = "state"
-PREVIOUS_STATE = "state.prev"
-STATE_WEIGHTS = "last.weights.h5"
-COUNTERS = "state.json"
-RNG_STATES = "lstm_rng_states.npz"
 NOVELTY = NOVELTY_FILE  # the training tweets' index, copied from the data folder (novelty filter)
 WORDS = WORDS_FILE  # the words it knows (the non-word filter): the data folder's, and a fine-tune's base's
 POST_LOG = "posted.jsonl"  # what `bot post` posted with this model, so nothing is posted twice
@@ -82,8 +77,7 @@ class Checkpoint:
         if not path.is_file():
             return None
         try:
-            saved = fsutil.read_npz(path)
-            state = [saved[key].astype(np.float32) for key in sorted(saved, key=_array_index)]
+            state = [part.astype(np.float32) for part in fsutil.read_npz_list(path)]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             raise BotError(f"{path}: cannot read the tweet-start state ({error}); delete it to start from zeros") from (
                 error
@@ -144,6 +138,47 @@ def create(
         words.save(path / WORDS)
 
 
+def write_release(
+    source: Checkpoint,
+    target: Path,
+    train_stream: np.ndarray,
+    words: WordSet,
+    novelty: NoveltyIndex,
+    weights: Path | None = None,
+) -> None:
+    """A copy of a checkpoint to ship (the bundled model), replacing `target` as one unit: its records,
+    its best weights (or `weights`) without optimizer slots and stored as float16 (Keras casts them back
+    on load), the tweet-start state of those float16 weights read from `train_stream`, the words it
+    knows and the index of its training tweets; nothing of the training state."""
+    with fsutil.staged_dir(target) as staging:
+        for piece in RECORDS:
+            if (source.path / piece).exists():
+                shutil.copyfile(source.path / piece, staging / piece)
+        float32 = staging / "float32.weights.h5"  # Keras writes only to a name ending .weights.h5
+        source.load_model(1, 1, weights).save_weights(float32)  # not compiled: no optimizer slots
+        _float16_copy(float32, staging / WEIGHTS)
+        float32.unlink()
+        write_start_state(staging, source.config, train_stream)
+        words.save(staging / WORDS)
+        novelty.save(staging / NOVELTY)
+
+
+def _float16_copy(source: Path, target: Path) -> None:
+    """The same HDF5 weights file with every float32 array stored as float16."""
+    with h5py.File(source, "r") as old, h5py.File(target, "w") as new:
+        new.attrs.update(old.attrs)
+
+        def copy(name: str, item) -> None:
+            if isinstance(item, h5py.Dataset):
+                data = item[()]
+                new.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
+            else:
+                new.require_group(name)
+            new[name].attrs.update(item.attrs)
+
+        old.visititems(copy)
+
+
 def check_start_state(state: list[np.ndarray], config: Config, problem: str) -> None:
     """Refuse (with `problem`) a tweet-start state that is not one finite row per h and c of each layer."""
     expected = [(1, config.rnn_size)] * (2 * config.num_layers)
@@ -162,8 +197,16 @@ def write_start_state(path: Path, config: Config, stream: np.ndarray, weights: P
     save_start_state(path, state)
 
 
+def save_best(path: Path, model: keras.Model, config: Config, train_stream: np.ndarray) -> None:
+    """Write a new best model (training: the epoch with the lowest validation loss so far) and the
+    tweet-start state of those weights, read from the training ids."""
+    fsutil.require_free(path, weights_bytes(model), "the best model")
+    save_weights(path, model)
+    write_start_state(path, config, train_stream)
+
+
 def save_weights(path: Path, model: keras.Model) -> None:
-    """Write a model's weights as the checkpoint's best (a model built elsewhere: import-web), atomically."""
+    """Write a model's weights as the checkpoint's best, atomically."""
     with fsutil.atomic_path(path / WEIGHTS) as tmp:
         model.save_weights(tmp)
 
@@ -185,18 +228,50 @@ def open_run(path: Path) -> tuple[Config, Vocab]:
     return Config.load(path / CONFIG), Vocab.load(path / VOCAB)
 
 
-def last_state_weights(path: Path) -> Path:
-    """The weights of the newest complete training state (a run stopped within its first epoch has no best)."""
-    found = state_dirs(path)
-    if not found:
-        raise BotError(f"{path}: no complete training state in {STATE}/")
-    return found[0] / STATE_WEIGHTS
-
-
 def read_history(path: Path) -> list[dict]:
     """history.csv as one dict per epoch (epoch, loss, val_loss, learning_rate)."""
     header, rows = _history_rows(Path(path) / HISTORY)
     return [{key: float(value) for key, value in zip(header, row, strict=True)} for row in rows]
+
+
+def append_history(path: Path, epoch: int, logs: dict) -> None:
+    """Add an epoch's row (its losses and learning rate) to history.csv, rewritten atomically, and redraw
+    loss.png from it. The columns are the first epoch's: `epoch`, then its logs' keys in order."""
+    header, rows = _history_rows(Path(path) / HISTORY)
+    header = header or ["epoch", *sorted(logs)]
+    row = [str(epoch)] + [_history_value(logs.get(key)) for key in header[1:]]
+    with fsutil.atomic_path(Path(path) / HISTORY) as tmp, open(tmp, "w", newline="") as stream:
+        csv.writer(stream).writerows([header, *rows, row])
+    write_loss_plot(path)
+
+
+def _history_value(value) -> str:
+    return "NA" if value is None else repr(float(value))
+
+
+def write_loss_plot(path: Path) -> None:
+    """Draw train and validation loss per epoch from history.csv to loss.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    history = read_history(path)
+    if not history:
+        return
+    epochs = np.array([row["epoch"] + 1 for row in history])
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(epochs, [row["loss"] for row in history], marker="o", label="train")
+    if "val_loss" in history[0]:
+        axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
+    axes.set(xlabel="epoch", ylabel="loss (nats/char)", title=Path(path).name)
+    axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    axes.legend()
+    with fsutil.atomic_path(Path(path) / LOSS_PLOT) as tmp:
+        figure.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(figure)
 
 
 def trim_history(path: Path, epochs: int) -> None:
@@ -205,11 +280,11 @@ def trim_history(path: Path, epochs: int) -> None:
     if not history.exists():
         return
     header, rows = _history_rows(history)
-    if not {"epoch", "loss", "val_loss"} <= set(header):  # killed before or while the header was written:
-        history.unlink()  # no rows came after it, and Keras's CSVLogger writes a header only into an empty file
+    if not {"epoch", "loss", "val_loss"} <= set(header):  # killed before or while the header was written (by
+        history.unlink()  # Keras's CSVLogger, which wrote history.csv before append_history): no rows came after it
         return
     with fsutil.atomic_path(history) as tmp, open(tmp, "w", newline="") as stream:
-        csv.writer(stream).writerows([header] + rows[:epochs])  # "\r\n" rows, as CSVLogger appends them
+        csv.writer(stream).writerows([header] + rows[:epochs])
 
 
 def _history_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -277,98 +352,3 @@ def _check_weight_shapes(weights: Path, config: Config) -> None:
             f"{weights}: the weights do not match config.json ({config.num_layers} layer(s) of {config.rnn_size} "
             f"units, embedding {config.embedding_size}, {config.vocab_size} ids): a damaged or mixed-up checkpoint"
         )
-
-
-def state_dirs(path: Path) -> list[Path]:
-    """Complete training states, newest first: the last one, the one before it (kept as a fallback),
-    and one left aside by a crash in the middle of a swap."""
-    candidates = (path / STATE, path / f".{STATE}.old", path / PREVIOUS_STATE)
-    return [c for c in candidates if (c / COUNTERS).is_file() and (c / STATE_WEIGHTS).is_file()]
-
-
-def save_state(path: Path, model: keras.Model, state: dict) -> None:
-    """Write weights + optimizer + LSTM and RNG states + counters as one unit; the previous one stays as a fallback."""
-    fsutil.require_free(path, weights_bytes(model, optimizer=True), "the training state")
-    with fsutil.staged_dir(path / STATE, keep=path / PREVIOUS_STATE) as staging:
-        model.save_weights(staging / STATE_WEIGHTS)
-        fsutil.fsync_path(staging / STATE_WEIGHTS)
-        with open(staging / RNG_STATES, "wb") as stream:
-            np.savez(stream, *(v.numpy() for v in _unsaved_variables(model)))
-        fsutil.fsync_path(staging / RNG_STATES)
-        fsutil.write_json(staging / COUNTERS, state)
-
-
-def load_state(path: Path, model: keras.Model, warn: Callable[[str], None] = print) -> dict:
-    """Restore weights, optimizer, LSTM and RNG states into a compiled model; return the saved counters.
-
-    A damaged state is reported through `warn` and the one before it is used instead.
-    """
-    found = state_dirs(path)
-    if not found:
-        raise BotError(f"{path}: nothing to restore, {STATE}/ has no complete training state")
-    problems = []
-    for folder in found:
-        try:
-            state = _checked_state(folder / COUNTERS)
-            model.load_weights(folder / STATE_WEIGHTS)
-            _load_unsaved_variables(folder, model, state, warn)
-        except (BotError, OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
-            problems.append(f"{folder}: {error}")
-            continue
-        if problems:
-            warn(f"damaged training state skipped ({'; '.join(problems)}); restoring {folder} instead")
-        return state
-    raise BotError(f"no loadable training state in {path}: {'; '.join(problems)}")
-
-
-_STATE_TYPES = {
-    "epoch": int,
-    "learning_rate": (int, float),
-    "early_stopping": dict,
-    "reduce_lr": dict,
-    "best_val_loss": (int, float, type(None)),
-}
-_COUNTERS = {"early_stopping": ("wait", "best", "best_epoch"), "reduce_lr": ("wait", "best", "cooldown_counter")}
-
-
-def _checked_state(path: Path) -> dict:
-    """state.json with every counter of the type training reads (a damaged one falls back to state.prev)."""
-    state = fsutil.read_json(path)
-    wrong = [key for key, kind in _STATE_TYPES.items() if not isinstance(state.get(key), kind) or state[key] is True]
-    wrong += [] if isinstance(state.get("step", 0), int) else ["step"]
-    for key, names in _COUNTERS.items():
-        counters = state.get(key) if isinstance(state.get(key), dict) else {}
-        wrong += [
-            f"{key}.{name}"
-            for name in names
-            if not isinstance(counters.get(name), (int, float, type(None))) or isinstance(counters.get(name), bool)
-        ]
-    if wrong or state["epoch"] < 0 or state.get("step", 0) < 0:
-        raise BotError(f"{path}: damaged ({', '.join(wrong) or 'negative epoch or step'} not as saved)")
-    return state
-
-
-def _load_unsaved_variables(folder: Path, model: keras.Model, state: dict, warn: Callable[[str], None]) -> None:
-    """Assign the saved LSTM and RNG states. States written before twitterbot saved them (no
-    lstm_rng_states.npz, always at an epoch's end) still resume: the epoch starts from zero LSTM
-    state anyway, only the dropout draws differ from an uninterrupted run."""
-    path = folder / RNG_STATES
-    if not path.exists() and not state.get("step"):
-        warn(f"{folder} was saved by an older twitterbot without {RNG_STATES}: resuming with fresh dropout draws")
-        return
-    saved = fsutil.read_npz(path)
-    for variable, key in zip(_unsaved_variables(model), sorted(saved, key=_array_index), strict=True):
-        variable.assign(saved[key])
-
-
-def _unsaved_variables(model: keras.Model) -> list:
-    """What weight files leave out but an exact resume needs: the stateful LSTMs' (h, c) and the
-    dropout layers' random-number generator states."""
-    from twitterbot.training.model import lstm_layers
-
-    lstm_states = [v for layer in lstm_layers(model) for v in layer.states]
-    return lstm_states + [v for v in model.variables if v.path.endswith("seed_generator_state")]
-
-
-def _array_index(name: str) -> int:
-    return int(name.removeprefix("arr_"))

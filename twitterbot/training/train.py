@@ -20,7 +20,7 @@ from twitterbot.config import Config
 from twitterbot.corpus.datafolder import NOVELTY, DataFolder, open_data, require_vocab
 from twitterbot.corpus.words import WordSet
 from twitterbot.errors import BotError
-from twitterbot.training import checkpoint
+from twitterbot.training import checkpoint, runstate
 from twitterbot.training.callbacks import Callbacks, training_callbacks
 from twitterbot.training.lstm import parameters
 from twitterbot.training.model import build_model, compile_model, load_weights_only
@@ -140,7 +140,7 @@ def _settings(
         saved, vocab = checkpoint.open_run(out)
         require_vocab(data, vocab, out)
         return saved.resumed_with(config, changed), saved
-    saved_run = checkpoint.state_dirs(out)
+    saved_run = runstate.state_dirs(out)
     hint = f"; `bot train {data.path} --out {out} --restore` goes on from its saved run" if saved_run else ""
     inputs = [data.path] + ([initial_weights] if initial_weights else [])
     fsutil.refuse_existing(out, force, "checkpoint folder", checkpoint.is_checkpoint, inputs, hint)
@@ -159,7 +159,7 @@ def _restored(
     """Load the saved state into `model`; None when the run has nothing left to do (said why)."""
     model.build((config.batch_size, config.seq_len))
     model.optimizer.build(model.trainable_variables)
-    restored = checkpoint.load_state(out, model, warn=lambda text: console.print(f"[yellow]{text}[/]"))
+    restored = runstate.load_state(out, model, warn=lambda text: console.print(f"[yellow]{text}[/]"))
     if "learning_rate" in changed:  # the rate from here on; config.json keeps the run's initial rate
         restored["learning_rate"] = requested.learning_rate
     if config != saved:
