@@ -274,3 +274,10 @@ def test_generate_shows_only_what_passes_and_counts_the_rest(data_folder, tmp_pa
     assert tweets.drawn == tweets.passed + sum(tweets.rejected.values())
     assert tweets.rejected["copy"] + tweets.rejected["copied run"] > 0  # it does write its training tweets
     assert all(not ckpt.novelty().is_copy(t) for t in shown)
+    assert tweets.report().startswith(f"{tweets.passed} of {tweets.drawn} candidates passed the filters")
+    assert "(words not checked: the checkpoint has no index of them)" in tweets.report()
+    tweets.count = tweets.passed  # as many as were asked for: fine; one more: a failure that says so
+    tweets.require_all()
+    tweets.count += 1
+    with pytest.raises(BotError, match=rf"only {tweets.passed} of {tweets.count} tweets passed the filters in"):
+        tweets.require_all()

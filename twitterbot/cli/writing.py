@@ -12,7 +12,6 @@ from rich.progress import Progress
 
 from twitterbot.cli.options import console, err_console, settings
 from twitterbot.config import FilterOptions, SampleOptions
-from twitterbot.errors import BotError
 
 
 @settings(FilterOptions, "filtering")
@@ -57,13 +56,5 @@ def generate(
                 lines.write(json.dumps({"text": tweet}, ensure_ascii=False) + "\n")
             progress.advance(written)
     if filters:
-        rejected = ", ".join(f"{n} {reason}" for reason, n in tweets.rejected.most_common()) or "none"
-        missing = [what for what, index in (("copies", filters.novelty), ("words", filters.words)) if index is None]
-        unchecked = f" ({' and '.join(missing)} not checked: the checkpoint has no index of them)" if missing else ""
-        cost = f" ({tweets.drawn / tweets.passed:.1f} candidates a tweet)" if tweets.passed else ""
-        err_console.print(
-            f"{tweets.passed} of {tweets.drawn} candidates passed the filters{cost}{unchecked}; rejected: {rejected}",
-            highlight=False,
-        )
-        if tweets.passed < count:
-            raise BotError(f"only {tweets.passed} of {count} tweets passed the filters in {tweets.drawn} candidates")
+        err_console.print(tweets.report(), highlight=False)
+        tweets.require_all()

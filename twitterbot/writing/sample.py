@@ -252,6 +252,22 @@ class Generation:
             return
         yield from self._filtered()
 
+    def report(self) -> str:
+        """After the tweets, what they took: candidates drawn, passed and rejected by reason, and what the
+        filters could not check (a checkpoint without an index of its tweets or words)."""
+        rejected = ", ".join(f"{n} {reason}" for reason, n in self.rejected.most_common()) or "none"
+        missing = [
+            what for what, index in (("copies", self.filters.novelty), ("words", self.filters.words)) if not index
+        ]
+        unchecked = f" ({' and '.join(missing)} not checked: the checkpoint has no index of them)" if missing else ""
+        cost = f" ({self.drawn / self.passed:.1f} candidates a tweet)" if self.passed else ""
+        return f"{self.passed} of {self.drawn} candidates passed the filters{cost}{unchecked}; rejected: {rejected}"
+
+    def require_all(self) -> None:
+        """Fail when fewer tweets passed the filters than were asked for (within the redraw budget)."""
+        if self.passed < self.count:
+            raise BotError(f"only {self.passed} of {self.count} tweets passed the filters in {self.drawn} candidates")
+
     def _filtered(self) -> Iterator[str]:
         """Draw groups until `count` candidates passed every filter, or (1 + REDRAWS) × count were drawn.
 
