@@ -29,7 +29,7 @@ from rich.console import Console
 
 from twitterbot import fsutil
 from twitterbot.config import Config, SearchSettings
-from twitterbot.corpus.datafolder import open_data, write_subset
+from twitterbot.corpus.datafolder import DataFolder, open_data, write_subset
 from twitterbot.errors import BotError
 from twitterbot.search.pruning import EpochCost, MedianStop, NotLearning
 from twitterbot.search.report import TRIALS, epochs_in, report, trial_folder
@@ -74,7 +74,6 @@ def _search(
     console: Console,
 ) -> optuna.Study:
     space = load_space(space_path)
-    out = Path(out)
     data = open_data(data_path)
     if not resume:
         fsutil.refuse_existing(out, force, "search folder", is_search, inputs=[data.path])
@@ -82,6 +81,32 @@ def _search(
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     train_on = write_subset(data, out / "data", settings.subset) if settings.subset else data.path
+    study, url = _open_study(out, settings)
+    done = _counted(study)
+    left = max(settings.trials - done, 0)
+    console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(url)}")
+    if left:
+        with open(out / "trials.log", "a", encoding="utf-8") as log:  # each trial's training lines
+            trials = Trials(open_data(train_on), out, space, settings, Console(file=log, force_terminal=False))
+            try:
+                study.optimize(
+                    trials, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True,
+                    callbacks=[lambda study, trial: console.print(_outcome(trial))],
+                )  # fmt: skip
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: as for a killed worker, --resume goes on with it
+                if trials.running is not None:  # not while the first trial was still being drawn
+                    _queue_again(study, trials.running)
+                    console.print(
+                        f"search stopped in trial {trials.running}: the same command with --resume runs it again "
+                        "from its last saved state"
+                    )
+                raise
+    report(study, out, settings.objective, console)
+    return study
+
+
+def _open_study(out: Path, settings: SearchSettings) -> tuple[optuna.Study, str]:
+    """The study (created, or the one the storage holds) with its sampler, and the storage's URL."""
     url = settings.storage or f"sqlite:///{(out / STUDY).resolve()}"
     directions = ["minimize"] if settings.objective == "loss" else ["minimize", "minimize"]
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's warning has a traceback: _outcome says it
@@ -100,41 +125,44 @@ def _search(
         where = _shown(settings.storage) if settings.storage else out / STUDY
         reason = _masked(" ".join(str(error).split())[:200], settings.storage or "")
         raise BotError(f"cannot open the study in {where} ({type(error).__name__}: {reason})") from None
-    train_data = open_data(train_on)
-    # the vocabulary in: a model's embedding and softmax are a large share of a small one's parameters
-    base = Config(
-        seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs, vocab_size=train_data.vocab.size
-    )
-    done = _counted(study)
-    left = max(settings.trials - done, 0)
-    console.print(f"search: {done} trials done, {left} to run; data {train_on}; storage {_shown(url)}")
+    return study, url
 
-    running: int | None = None  # the trial this worker has under way
 
-    def objective(trial: optuna.Trial):
-        nonlocal running
-        running = trial.number
+class Trials:
+    """The objective optuna calls: train one drawn configuration into its trial folder and return its
+    best validation loss (and parameter count), stopped early by the pruning callbacks."""
+
+    def __init__(self, data: DataFolder, out: Path, space: dict[str, dict], settings: SearchSettings, log: Console):
+        self.data, self.out, self.space, self.settings, self.log = data, out, space, settings, log
+        # the vocabulary in: a model's embedding and softmax are a large share of a small one's parameters
+        self.base = Config(
+            seed=settings.seed, num_epochs=settings.epochs, patience=settings.epochs, vocab_size=data.vocab.size
+        )
+        self.running: int | None = None  # the trial this worker has under way
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, int]:
+        self.running = trial.number
         try:
-            return run(trial)
+            return self._run(trial)
         except (optuna.TrialPruned, BotError) as stopped:
             trial.set_user_attr("why", str(stopped))
             raise
 
-    def run(trial: optuna.Trial):
-        config = suggest(trial, space, base)
+    def _run(self, trial: optuna.Trial) -> float | tuple[float, int]:
+        config = suggest(trial, self.space, self.base)
         trial.set_user_attr("parameters", parameters(config))
         trial.set_user_attr("config", dataclasses.asdict(config))  # for best.json, wherever the trial ran
         (frozen,) = [t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number]
-        folder = out / "trials" / trial_folder(frozen)
+        folder = self.out / "trials" / trial_folder(frozen)
         trial.set_user_attr("folder", folder.name)
         again = folder.name != f"{trial.number:04d}" and bool(runstate.state_dirs(folder))
-        steps = len(train_data.batches("train", config.batch_size, config.seq_len))
+        steps = len(self.data.batches("train", config.batch_size, config.seq_len))
         cost = EpochCost(steps)
         stops = [MedianStop(trial, config.num_epochs), NotLearning(trial, config.vocab_size)]
         try:
             history = train(
-                train_on, folder, config, restore=again, force=not again, console=quiet, save_every=SAVE_EVERY,
-                extra_callbacks=[cost, *stops],
+                self.data.path, folder, config, restore=again, force=not again, console=self.log,
+                save_every=SAVE_EVERY, extra_callbacks=[cost, *stops],
             )  # fmt: skip
         finally:  # pruned trials too: what pruning saved is counted from these
             trial.set_user_attr("epochs_run", round(epochs_in(folder) + cost.in_epoch / steps, 2))
@@ -143,26 +171,7 @@ def _search(
         losses = [row["val_loss"] for row in history if math.isfinite(row.get("val_loss", math.nan))]
         if not losses:
             raise BotError("no finite validation loss")
-        return min(losses) if settings.objective == "loss" else (min(losses), parameters(config))
-
-    if left:
-        with open(out / "trials.log", "a", encoding="utf-8") as log:  # each trial's training lines
-            quiet = Console(file=log, force_terminal=False)
-            try:
-                study.optimize(
-                    objective, n_trials=left, timeout=settings.timeout, catch=(BotError,), gc_after_trial=True,
-                    callbacks=[lambda study, trial: console.print(_outcome(trial))],
-                )  # fmt: skip
-            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: as for a killed worker, --resume goes on with it
-                if running is not None:  # not while the first trial was still being drawn
-                    _queue_again(study, running)
-                    console.print(
-                        f"search stopped in trial {running}: the same command with --resume runs it again "
-                        "from its last saved state"
-                    )
-                raise
-    report(study, out, settings.objective, console)
-    return study
+        return min(losses) if self.settings.objective == "loss" else (min(losses), parameters(config))
 
 
 def sampler(seed: int, study: optuna.Study, shared: bool) -> optuna.samplers.TPESampler:
