@@ -244,6 +244,15 @@ class Callbacks:
     stop_on_interrupt: StopOnInterrupt
 
 
+def plateau_schedule(config: Config) -> dict[str, dict[str, float]]:
+    """When a run stops (EarlyStopping) and when it halves its rate first (ReduceLROnPlateau, a patience
+    sooner), both on validation loss: the page's fine-tuning reads the same from generation.json."""
+    return {
+        "early_stopping": {"patience": config.patience, "min_delta": config.min_delta},
+        "reduce_lr": {"factor": 0.5, "patience": max(config.patience - 1, 1), "min_delta": config.min_delta / 2},
+    }
+
+
 def training_callbacks(
     out: Path,
     config: Config,
@@ -258,12 +267,11 @@ def training_callbacks(
     counters, `first_step`: the batch the resumed epoch goes on from; `train_stream`: the training ids
     each best model's tweet-start state is read from). SaveState comes after the callbacks whose
     counters it saves; TerminateOnNaN before anything that saves."""
+    schedule = plateau_schedule(config)
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, min_delta=config.min_delta, restore_best_weights=True
+        monitor="val_loss", restore_best_weights=True, **schedule["early_stopping"]
     )
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", factor=0.5, patience=max(config.patience - 1, 1), min_delta=config.min_delta / 2
-    )
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **schedule["reduce_lr"])
     best_model = BestModel(out, config, train_stream)
     save_state = SaveState(out, early_stopping, reduce_lr, best_model, restored, save_every)
     progress = RichProgress(console, steps, config.batch_size * config.seq_len, config.num_epochs)

@@ -116,6 +116,15 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
     return optimizer(learning_rate=config.learning_rate, clipnorm=config.clip_norm)
 
 
+def optimizer_rule(config: Config) -> dict:
+    """The constants of the update rule of `config`'s optimizer, read from Keras's own (rho, betas,
+    epsilon, initial accumulator, momentum, ...: what its class adds to every optimizer's settings), and
+    its name: what a twin of the rule (the page's fine-tuning) needs besides the rate and clipping."""
+    settings = make_optimizer(config).get_config()
+    every = set.intersection(*(set(getattr(keras.optimizers, name)().get_config()) for name in OPTIMIZERS.values()))
+    return {"name": config.optimizer} | {key: value for key, value in settings.items() if key not in every}
+
+
 def compile_model(model: keras.Model, config: Config) -> keras.Model:
     model.compile(optimizer=make_optimizer(config), loss=LOSS)
     return model

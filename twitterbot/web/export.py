@@ -13,8 +13,10 @@ from twitterbot.config import FINETUNE_EPOCHS, FilterOptions, SampleOptions
 from twitterbot.corpus.vocab import EOT, PLACEHOLDERS, SPECIALS, UNK
 from twitterbot.corpus.vocab import FILE as VOCAB_FILE
 from twitterbot.errors import BotError
+from twitterbot.training.callbacks import plateau_schedule
 from twitterbot.training.finetune import default_learning_rate
 from twitterbot.training.lstm import stored_precision
+from twitterbot.training.model import optimizer_rule
 from twitterbot.writing.filters import page_rules
 from twitterbot.writing.sample import REDRAWS
 
@@ -96,6 +98,8 @@ def export(
                 "config": dataclasses.asdict(ckpt.config),
                 "finetune_epochs": FINETUNE_EPOCHS,
                 "finetune_learning_rate": default_learning_rate(ckpt.config),
+                "optimizer": optimizer_rule(ckpt.config),  # Keras's constants of the base's optimizer
+                "schedule": plateau_schedule(ckpt.config),  # when fine-tuning halves its rate and stops
                 "redraws": REDRAWS,  # candidates drawn at most: (1 + redraws) × n, as `bot generate`
             },
         )

@@ -6,44 +6,56 @@
 // best weights. The forward pass is written with tf ops (the Keras LSTM's own equations, gates i, f, c, o)
 // so it runs on any tfjs backend and its gradients come from tf.variableGrads.
 
-// Keras 3's optimizers with their default settings (rho, betas, epsilon) and no momentum.
-const EPSILON = 1e-7;
-const OPTIMIZERS = {
+// Keras 3's update rules. Their constants (rho, betas, epsilon, the initial accumulator) come from the
+// export (generation.json's "optimizer", read from Keras's own optimizer: training.model.optimizer_rule);
+// momentum, centered RMSprop, AMSGrad and Nesterov are not written here, so a rule using them is refused.
+const RULES = {
   sgd: () => ({ slots: 0, update: (tf, w, g, lr) => [tf.sub(w, tf.mul(g, lr)), []] }),
-  rmsprop: () => ({
+  rmsprop: ({ rho, epsilon }) => ({
     slots: 1,
     update: (tf, w, g, lr, [v]) => {
-      const velocity = tf.add(tf.mul(v, 0.9), tf.mul(tf.square(g), 0.1));
-      return [tf.sub(w, tf.div(tf.mul(g, lr), tf.sqrt(tf.add(velocity, EPSILON)))), [velocity]];
+      const velocity = tf.add(tf.mul(v, rho), tf.mul(tf.square(g), 1 - rho));
+      return [tf.sub(w, tf.div(tf.mul(g, lr), tf.sqrt(tf.add(velocity, epsilon)))), [velocity]];
     },
   }),
-  adam: () => ({
+  adam: ({ beta_1, beta_2, epsilon }) => ({
     slots: 2,
     update: (tf, w, g, lr, [m, v], step) => {
-      const m1 = tf.add(m, tf.mul(tf.sub(g, m), 0.1));
-      const v1 = tf.add(v, tf.mul(tf.sub(tf.square(g), v), 0.001));
-      const alpha = (lr * Math.sqrt(1 - 0.999 ** step)) / (1 - 0.9 ** step);
-      return [tf.sub(w, tf.div(tf.mul(m1, alpha), tf.add(tf.sqrt(v1), EPSILON))), [m1, v1]];
+      const m1 = tf.add(m, tf.mul(tf.sub(g, m), 1 - beta_1));
+      const v1 = tf.add(v, tf.mul(tf.sub(tf.square(g), v), 1 - beta_2));
+      const alpha = (lr * Math.sqrt(1 - beta_2 ** step)) / (1 - beta_1 ** step);
+      return [tf.sub(w, tf.div(tf.mul(m1, alpha), tf.add(tf.sqrt(v1), epsilon))), [m1, v1]];
     },
   }),
-  adagrad: () => ({
+  adagrad: ({ initial_accumulator_value, epsilon }) => ({
     slots: 1,
-    initial: 0.1,
+    initial: initial_accumulator_value,
     update: (tf, w, g, lr, [a]) => {
       const accumulator = tf.add(a, tf.square(g));
-      return [tf.sub(w, tf.div(tf.mul(g, lr), tf.sqrt(tf.add(accumulator, EPSILON)))), [accumulator]];
+      return [tf.sub(w, tf.div(tf.mul(g, lr), tf.sqrt(tf.add(accumulator, epsilon)))), [accumulator]];
     },
   }),
-  adadelta: () => ({
+  adadelta: ({ rho, epsilon }) => ({
     slots: 2,
     update: (tf, w, g, lr, [accGrad, accDelta]) => {
-      const grads = tf.add(tf.mul(accGrad, 0.95), tf.mul(tf.square(g), 0.05));
-      const delta = tf.neg(tf.mul(tf.div(tf.sqrt(tf.add(accDelta, EPSILON)), tf.sqrt(tf.add(grads, EPSILON))), g));
-      const deltas = tf.add(tf.mul(accDelta, 0.95), tf.mul(tf.square(delta), 0.05));
+      const grads = tf.add(tf.mul(accGrad, rho), tf.mul(tf.square(g), 1 - rho));
+      const delta = tf.neg(tf.mul(tf.div(tf.sqrt(tf.add(accDelta, epsilon)), tf.sqrt(tf.add(grads, epsilon))), g));
+      const deltas = tf.add(tf.mul(accDelta, rho), tf.mul(tf.square(delta), 1 - rho));
       return [tf.add(w, tf.mul(delta, lr)), [grads, deltas]];
     },
   }),
 };
+const NOT_WRITTEN = { momentum: 0, centered: false, amsgrad: false, nesterov: false }; // what the rules above assume
+
+// The update rule an export's generation.json describes ({name, ...Keras's constants}).
+export function optimizerFor(rule) {
+  const make = RULES[rule?.name];
+  if (!make) throw new Error(`the optimizer ${rule?.name} cannot train in the page`);
+  for (const [key, assumed] of Object.entries(NOT_WRITTEN)) {
+    if (key in rule && rule[key] !== assumed) throw new Error(`the page cannot train with ${rule.name}'s ${key} ${rule[key]}`);
+  }
+  return make(rule);
+}
 
 // The tweets as `bot prepare` writes a split: each tweet's ids, then <eot>. Unknown characters are <unk>.
 export function encodeTweets(tweets, vocab) {
@@ -118,8 +130,9 @@ function product(tf) {
 export class FineTuner {
   // weights: {embedding, lstms: [{kernel, recurrent, bias}], dense: {kernel, bias}} (tensors, copied);
   // config: the checkpoint's Config (batch_size, seq_len, optimizer, learning_rate, clip_norm, drop_rate,
-  // freeze_embedding, freeze_layers), with the fine-tuning learning rate.
-  constructor(tf, weights, config) {
+  // freeze_embedding, freeze_layers), with the fine-tuning learning rate; rule: its optimizer's update
+  // rule (generation.json's "optimizer").
+  constructor(tf, weights, config, rule) {
     this.tf = tf;
     this.config = config;
     this.matMul = product(tf);
@@ -136,9 +149,9 @@ export class FineTuner {
     });
     this.dense = { kernel: variable(weights.dense.kernel, true), bias: variable(weights.dense.bias, true) };
     this.trainable = this.variables().filter((v) => v.trainable);
-    const optimizer = OPTIMIZERS[config.optimizer];
-    if (!optimizer) throw new Error(`the optimizer ${config.optimizer} cannot train in the page`);
-    this.optimizer = optimizer();
+    if (rule?.name !== config.optimizer) throw new Error(`the export's optimizer rule is ${rule?.name}'s, not ${config.optimizer}'s`);
+    this.optimizer = optimizerFor(rule);
+    this.learningRate = config.learning_rate; // fineTune halves it on a plateau, as Keras's ReduceLROnPlateau
     this.slots = this.trainable.map((v) =>
       Array.from({ length: this.optimizer.slots }, () => tf.variable(tf.fill(v.shape, this.optimizer.initial ?? 0), false)),
     );
@@ -211,7 +224,7 @@ export class FineTuner {
       return out.loss;
     }, this.trainable);
     this.step += 1;
-    const lr = this.config.learning_rate;
+    const lr = this.learningRate;
     const clip = this.config.clip_norm;
     tf.tidy(() => {
       this.trainable.forEach((variable, k) => {
@@ -336,13 +349,13 @@ function macrotask() {
 
 // Seconds per batch of a short trial on `backend` (TRIAL_BATCH lanes), or Infinity if it does not start.
 const TRIAL_BATCH = 8;
-async function timeBackend(tf, backend, weights, config, sample) {
+async function timeBackend(tf, backend, weights, config, rule, sample) {
   try {
     if (!(await tf.setBackend(backend))) return Infinity;
   } catch {
     return Infinity;
   }
-  const trial = new FineTuner(tf, weights, { ...config, batch_size: TRIAL_BATCH });
+  const trial = new FineTuner(tf, weights, { ...config, batch_size: TRIAL_BATCH }, rule);
   const batches = trial.batches(sample);
   try {
     trial.resetState();
@@ -361,31 +374,33 @@ async function timeBackend(tf, backend, weights, config, sample) {
 }
 
 // The faster of `backends` for training this model here (webgl wins with a real GPU, wasm without one).
-async function fastestBackend(tf, weights, config, sample, backends) {
+async function fastestBackend(tf, weights, config, rule, sample, backends) {
   const fallback = tf.getBackend();
   if (backends.length < 2 || laneLength(sample.length, TRIAL_BATCH, config.seq_len) < 2 * config.seq_len) {
     return { backend: fallback, times: {} };
   }
   const times = {};
-  for (const backend of backends) times[backend] = await timeBackend(tf, backend, weights, config, sample);
+  for (const backend of backends) times[backend] = await timeBackend(tf, backend, weights, config, rule, sample);
   const best = Object.keys(times).reduce((a, b) => (times[a] <= times[b] ? a : b));
   await tf.setBackend(Number.isFinite(times[best]) ? best : fallback);
   return { backend: tf.getBackend(), times };
 }
 
 // A whole fine-tune, as `bot finetune` runs it: up to `epochs` passes over `train` (id streams), the
-// validation loss after each, early stopping (no improvement by min_delta for `patience` passes), the
-// best pass's weights kept. onProgress({pass, epochs, done, total, loss, left}) after every batch;
-// shouldStop() ends it after the current batch. Returns the best weights as arrays (null when no pass
-// finished), the history, the loss before and after, timings and the backend it trained on.
-export async function fineTune(tf, weights, config, { train, validate }, { epochs, onProgress, shouldStop, backends = [] }) {
+// validation loss after each, the rate halved on a plateau and early stopping as `rules.schedule` says
+// (generation.json's, Keras's ReduceLROnPlateau and EarlyStopping), the best pass's weights kept; the
+// update rule is `rules.optimizer`. onProgress({pass, epochs, done, total, loss, left}) after every
+// batch; shouldStop() ends it after the current batch. Returns the best weights as arrays (null when no
+// pass finished), the history, the loss before and after, timings and the backend it trained on.
+export async function fineTune(tf, weights, config, rules, { train, validate }, { epochs, onProgress, shouldStop, backends = [] }) {
   const started = performance.now();
-  const backend = await fastestBackend(tf, weights, config, train, backends);
-  const tuner = new FineTuner(tf, weights, config);
+  const backend = await fastestBackend(tf, weights, config, rules.optimizer, train, backends);
+  const tuner = new FineTuner(tf, weights, config, rules.optimizer);
+  const { early_stopping: stopping, reduce_lr: plateau } = rules.schedule;
   const history = [];
-  let best = { loss: Infinity, weights: null }; // Keras's save_best_only
-  let monitored = Infinity; // Keras's EarlyStopping: must improve by min_delta
-  let waited = 0;
+  let best = { loss: Infinity, weights: null }; // the checkpoint's best model: any lower validation loss
+  let [monitored, waited] = [Infinity, 0]; // EarlyStopping: must improve by its min_delta within its patience
+  let [lowest, flat] = [Infinity, 0]; // ReduceLROnPlateau: the same, with its own min_delta and patience
   try {
     const before = tuner.evaluate(validate);
     const trainStarted = performance.now();
@@ -401,10 +416,12 @@ export async function fineTune(tf, weights, config, { train, validate }, { epoch
       });
       if (loss === null) break; // stopped inside a pass: its weights are half-way, the best pass's stay
       const valLoss = tuner.evaluate(validate);
-      history.push({ epoch: pass - 1, loss, val_loss: valLoss });
+      history.push({ epoch: pass - 1, learning_rate: tuner.learningRate, loss, val_loss: valLoss });
       if (valLoss < best.loss) best = { loss: valLoss, weights: toArrays(tuner.weights()) };
-      if (valLoss < monitored - config.min_delta) [monitored, waited] = [valLoss, 0];
-      else if (++waited >= config.patience) break;
+      if (valLoss < monitored - stopping.min_delta) [monitored, waited] = [valLoss, 0];
+      else if (++waited >= stopping.patience) break;
+      if (valLoss < lowest - plateau.min_delta) [lowest, flat] = [valLoss, 0];
+      else if (++flat >= plateau.patience) [tuner.learningRate, flat] = [tuner.learningRate * plateau.factor, 0];
     }
     const trainSeconds = (performance.now() - trainStarted) / 1000;
     const trainedChars = history.length * tuner.batchCount(train) * config.batch_size * config.seq_len;

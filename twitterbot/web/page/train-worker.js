@@ -1,5 +1,5 @@
 // Trains off the page's main thread, so the page stays responsive (Stop, scrolling) while a batch of a
-// 512-unit model takes seconds: the page posts the weights, settings and id streams, gets progress back,
+// 512-unit model takes seconds: the page posts the weights, settings, training rules and id streams, gets progress back,
 // may post "stop", and receives the best pass's weights (finetune.js's fineTune).
 importScripts("vendor/tf.min.js", "vendor/tf-backend-wasm.min.js");
 
@@ -15,7 +15,7 @@ self.onmessage = async ({ data }) => {
     tf.wasm.setWasmPaths(data.wasmPaths);
     const backends = ["wasm", "webgl"].filter((name) => tf.findBackendFactory(name));
     await tf.setBackend("wasm");
-    const result = await fineTune(tf, fromArrays(tf, data.weights), data.config, data.streams, {
+    const result = await fineTune(tf, fromArrays(tf, data.weights), data.config, data.training, data.streams, {
       epochs: data.epochs,
       backends,
       shouldStop: () => stopRequested,

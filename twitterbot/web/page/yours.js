@@ -78,7 +78,8 @@ export function setUpYours(app) {
     const worker = new Worker("train-worker.js");
     stop = () => worker.postMessage({ type: "stop" });
     const wasmPaths = new URL("vendor/", location.href).href;
-    worker.postMessage({ type: "train", weights: toArrays(app.weights), config, streams, epochs, wasmPaths });
+    const training = { optimizer: settings.optimizer, schedule: settings.schedule }; // the base's, from generation.json
+    worker.postMessage({ type: "train", weights: toArrays(app.weights), config, training, streams, epochs, wasmPaths });
     const result = await new Promise((resolve) => {
       worker.onmessage = ({ data }) => {
         if (data.type !== "progress") return resolve(data);
