@@ -366,6 +366,36 @@ def test_page_filters_match_bot_generates(checkpoint, corpus_file, tmp_path):
 
 
 @pytest.mark.browser
+def test_page_renders_and_redraws_as_bot_generate(checkpoint, tmp_path):
+    """generator.js's render (placeholders replaced or dropped) and mustRedraw (empty, loop, mention chain)
+    against Python's on hand-made cases and 2,000 seeded random ones built of the pieces they look at."""
+    from twitterbot.corpus.vocab import render
+    from twitterbot.writing.filters import must_redraw
+
+    export(checkpoint, tmp_path / "web")
+    pieces = [MENTION_TOKEN, URL_TOKEN, " ", "  ", "\t", "\n", ":", ",", "!", "hi", "ha", "a", "@", "é", "🎉", "ab "]
+    rng = np.random.default_rng(0)
+    raws = ["".join(rng.choice(pieces, size=rng.integers(0, 40))) for _ in range(2000)]
+    raws += [
+        f"{MENTION_TOKEN} {MENTION_TOKEN}: hi",
+        f"thanks {MENTION_TOKEN}!",
+        f"  {MENTION_TOKEN},\t{URL_TOKEN} x\n{MENTION_TOKEN}: y",
+        "ha" * 15,
+        "ha" * 14 + "h",
+        f"{MENTION_TOKEN} " * 5 + "yo",
+        URL_TOKEN,
+    ]
+    replacements = [("", ""), ("https://x.test", "@me"), ("", "@me")]
+    cases = [(raw, *replacements[i % 3]) for i, raw in enumerate(raws)]
+    (tmp_path / "cases.json").write_text(json.dumps({"render": cases}), encoding="utf-8")
+    node("tests/js/filters.mjs", tmp_path / "web", tmp_path / "cases.json", tmp_path / "page.json")
+    page = json.loads((tmp_path / "page.json").read_text(encoding="utf-8"))["rendered"]
+    expected = [[shown := render(raw, link, mention), must_redraw(raw, shown)] for raw, link, mention in cases]
+    assert page == expected
+    assert {redraw for _, redraw in expected} == {True, False} and sum(not shown for shown, _ in expected) > 10
+
+
+@pytest.mark.browser
 def test_page_sampler_rules_in_node():
     node("--test", "tests/js/draw.test.mjs")
 
