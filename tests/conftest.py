@@ -124,3 +124,13 @@ def trained_checkpoint(data_folder, tiny_config, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained") / "tiny"
     train(data_folder, out, tiny_config)
     return out
+
+
+@pytest.fixture(scope="session")
+def two_layer_checkpoint(data_folder, tiny_config, tmp_path_factory) -> Path:
+    """The same, with two LSTM layers: what carries state from layer to layer (export, the fused step)."""
+    from twitterbot.training.train import train
+
+    out = tmp_path_factory.mktemp("trained") / "two_layers"
+    train(data_folder, out, tiny_config.replace(num_layers=2))
+    return out

@@ -37,12 +37,8 @@ TOLERANCE = {None: 1e-4, "float16": 2e-3, "uint8": 5e-2}
 
 
 @pytest.fixture(scope="module")
-def checkpoint(data_folder, tiny_config, tmp_path_factory):
-    from twitterbot.training.train import train
-
-    out = tmp_path_factory.mktemp("export-ckpt") / "tiny"
-    train(data_folder, out, tiny_config.replace(num_layers=2))
-    return open_checkpoint(out)
+def checkpoint(two_layer_checkpoint):
+    return open_checkpoint(two_layer_checkpoint)
 
 
 def node(*args, timeout=300):
@@ -112,6 +108,11 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
         "finetune_learning_rate": checkpoint.config.learning_rate / 10,  # `bot finetune`'s default
         "redraws": 10,
         "startState": start_state,
+        "optimizer": {"name": "rmsprop", "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},  # Keras's
+        "schedule": {  # fine-tuning halves its rate, then stops, as training's callbacks do
+            "early_stopping": {"patience": 3, "min_delta": 0.01},
+            "reduce_lr": {"factor": 0.5, "patience": 2, "min_delta": 0.005},
+        },
     }
     vocab = json.loads((out / "vocab.json").read_text())
     assert vocab["eot"] == 0 and vocab["unk"] == 1 and len(vocab["chars"]) == checkpoint.vocab.size - 2
@@ -224,18 +225,29 @@ def account_archive(path: Path) -> Path:
     return path
 
 
-@pytest.mark.browser
-def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
+@pytest.fixture(scope="module")
+def page_run(checkpoint, tmp_path_factory):
+    """One session of the page in headless Chromium (tests/js/browser.mjs drives it: write, type, copy,
+    clear, fine-tune on an archive, save, reopen, stop), what it recorded, and its files; the tests below
+    each check one behaviour of it."""
+    tmp_path = tmp_path_factory.mktemp("page")
     export(checkpoint, tmp_path / "web", options=SampleOptions(max_len=120))
     process, url = start_server(tmp_path / "web")
     ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "page.png"
     archive = account_archive(tmp_path / "tweets.js")
     try:
-        node("tests/js/browser.mjs", url, tmp_path / "page.json", screenshot, 1, 3, 0, archive, tmp_path, timeout=600)
+        node(
+            "tests/js/browser.mjs", url, tmp_path / "page.json", ARTIFACTS / "page.png", 1, 3, 0, archive, tmp_path,
+            timeout=600,
+        )  # fmt: skip
     finally:
         stop_server(process)
-    page = json.loads((tmp_path / "page.json").read_text())
+    return json.loads((tmp_path / "page.json").read_text()), archive, tmp_path
+
+
+@pytest.mark.browser
+def test_page_writes_tweets_in_chromium(page_run, checkpoint):
+    page = page_run[0]
     assert page["errors"] == []
     assert page["backend"] == "wasm" and page["crossOriginIsolated"]
     assert len(page["texts"]) == 3
@@ -243,39 +255,69 @@ def test_page_writes_tweets_in_chromium(checkpoint, tmp_path):
     for text, count in zip(page["texts"], page["counts"], strict=True):
         assert 1 <= len(text) <= 120 and set(text) <= allowed
         assert count == f"{len(text)} / 280"
-    assert screenshot.stat().st_size > 10_000
+    assert (ARTIFACTS / "page.png").stat().st_size > 10_000
     assert page["writeLabel"] == "Write 3 tweets"
-    assert not page["phoneOverflow"] and (ARTIFACTS / "page-390.png").stat().st_size > 10_000  # fits a 390 px phone
+
+
+@pytest.mark.browser
+def test_page_fits_a_phone_and_passes_the_accessibility_audit(page_run):
+    page = page_run[0]
+    assert not page["phoneOverflow"] and (ARTIFACTS / "page-390.png").stat().st_size > 10_000  # a 390 px phone
     assert [v for v in page["audit"] if v["impact"] in ("serious", "critical")] == [], page["audit"]
-    unknown = page["unknown"]  # an unknown character is named beside its field, and Write waits for it to go
+
+
+@pytest.mark.browser
+def test_page_names_a_character_the_model_never_saw(page_run):
+    unknown = page_run[0]["unknown"]  # named beside its field, and Write waits for it to go
     assert "never seen" in unknown["error"] and "☃" in unknown["error"]
     assert unknown["writeDisabled"] and unknown["invalid"] == "true" and not unknown["writeDisabledAfter"]
+
+
+@pytest.mark.browser
+def test_page_copies_the_tweet_shown_and_clears(page_run):
+    page = page_run[0]
     copy = page["copy"]  # Copy copies exactly the tweet shown, says so, and goes back to Copy
     assert copy["label"] == "Copied" and copy["clipboard"] == copy["first"] and copy["labelLater"] == "Copy"
     assert page["cleared"] == {"tweets": 0, "status": "Cleared."}
-    check_made_yours(page["yours"], checkpoint, archive, tmp_path)
 
 
-def check_made_yours(yours: dict, checkpoint, archive: Path, tmp_path: Path) -> None:
-    """The page learned the archive's voice, wrote with it, saved it, and `bot import-web` and the page read it back."""
-    from twitterbot.corpus.prepare import prepare
-
+@pytest.mark.browser
+def test_page_refuses_a_bad_archive_with_the_line_and_reads_a_good_one(page_run):
+    yours = page_run[0]["yours"]
     assert yours["badFile"] == {
         "error": "Could not read tweets.csv:2: malformed CSV (unexpected end of data)",
         "learnDisabled": True,
     }
     assert yours["summary"] == "160 tweets, 4,408 characters (left out: 80 retweets)."
-    assert any(line.startswith("Pass 1 of 1: batch") and "left." in line for line in yours["progress"]), yours[
-        "progress"
-    ]
+
+
+@pytest.mark.browser
+def test_page_learns_an_archives_voice_and_writes_with_it(page_run):
+    yours = page_run[0]["yours"]
+    progress = yours["progress"]
+    assert any(line.startswith("Pass 1 of 1: batch") and "left." in line for line in progress), progress
     tuning = yours["tuning"]
     assert len(tuning["history"]) == 1 and tuning["after"] < tuning["before"], tuning
     assert yours["learned"].startswith("Done: it writes in your voice now")
     assert yours["newVoice"] and (ARTIFACTS / "page-yours.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_page_reopens_its_saved_voice_and_a_stop_keeps_the_writer(page_run):
+    yours = page_run[0]["yours"]
     assert yours["reopened"] == "Opened my-voice.zip: it writes in that voice now."
     assert yours["stopped"] == "Stopped before a whole pass: the writer is as it was."
+
+
+@pytest.mark.browser
+def test_import_web_reads_the_pages_saved_voice(page_run, checkpoint):
+    """`bot import-web` makes a checkpoint of the page's download, with the tweets it learned indexed and
+    their words known, as `bot prepare` and `bot finetune` would have."""
+    from twitterbot.corpus.prepare import prepare
+
+    page, archive, tmp_path = page_run
     out = tmp_path / "mine"
-    result = CliRunner().invoke(app, ["import-web", yours["saved"], "--out", str(out)])
+    result = CliRunner().invoke(app, ["import-web", page["yours"]["saved"], "--out", str(out)])
     assert result.exit_code == 0, result.output
     mine = open_checkpoint(out)
     assert mine.config.learning_rate == pytest.approx(checkpoint.config.learning_rate / 10)

@@ -264,10 +264,9 @@ def test_a_compact_index_keeps_repeated_grams_and_short_tweets():
     assert compact.longest_shared(tweets[3]) == 0 < full.longest_shared(tweets[3])
 
 
-def test_generate_shows_only_what_passes_and_counts_the_rest(data_folder, tmp_path, tiny_config):
+def test_generate_shows_only_what_passes_and_counts_the_rest(data_folder, trained_checkpoint):
     """A tiny model of a few phrases writes its training tweets back: the novelty filter rejects them."""
-    train(data_folder, tmp_path / "ck", tiny_config.replace(num_epochs=3))
-    ckpt = open_checkpoint(tmp_path / "ck")
+    ckpt = open_checkpoint(trained_checkpoint)
     assert (data_folder / "novelty.npz").is_file() and ckpt.novelty() is not None
     tweets = generate(ckpt, 8, SampleOptions(temperature=0.3, seed=1), Filters(FilterOptions(), ckpt.novelty()))
     shown = list(tweets)

@@ -25,6 +25,8 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def base(data_folder, tiny_config, tmp_path_factory):
+    """A base one epoch in, not the session's two-epoch checkpoint: fine-tuning that one on the corpus it
+    nearly learned raises the validation loss, and the comparison must be of updates that teach."""
     from twitterbot.training.train import train
 
     out = tmp_path_factory.mktemp("page-finetune") / "base"

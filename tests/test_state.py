@@ -132,12 +132,11 @@ def test_a_dependency_longer_than_a_window_is_learned_only_when_state_carries(tm
     assert dropped - carried > 0.05, (carried, dropped)
 
 
-def test_evaluate_gives_the_same_loss_on_both_backends(data_folder, tiny_config, tmp_path):
-    train(data_folder, tmp_path / "ckpt", tiny_config.replace(num_epochs=1))
+def test_evaluate_gives_the_same_loss_on_both_backends(data_folder, trained_checkpoint):
     losses = []
     for backend in ("jax", "tensorflow"):
         result = subprocess.run(
-            [sys.executable, "-m", "twitterbot.cli", "evaluate", tmp_path / "ckpt", data_folder, "--json"],
+            [sys.executable, "-m", "twitterbot.cli", "evaluate", trained_checkpoint, data_folder, "--json"],
             env={**os.environ, "KERAS_BACKEND": backend},
             capture_output=True,
             text=True,

@@ -16,7 +16,7 @@ from twitterbot.corpus.vocab import EOT, UNK
 from twitterbot.corpus.words import WordSet
 from twitterbot.errors import BotError
 from twitterbot.training import evaluate as evaluate_module
-from twitterbot.training.checkpoint import BUNDLED, open_checkpoint
+from twitterbot.training.checkpoint import BUNDLED, open_checkpoint, read_history
 from twitterbot.training.evaluate import evaluate
 from twitterbot.training.finetune import finetune
 from twitterbot.training.lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops, tweet_start_state
@@ -33,11 +33,10 @@ def weights_of(path):
     return values
 
 
-@pytest.fixture(scope="module")
-def trained(data_folder, tiny_config, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt") / "tiny"
-    history = train(data_folder, out, tiny_config)
-    return out, history
+@pytest.fixture(scope="session")
+def trained(trained_checkpoint):
+    """The session's tiny trained checkpoint and its history (the rows history.csv holds)."""
+    return trained_checkpoint, read_history(trained_checkpoint)
 
 
 @pytest.mark.both_backends
@@ -276,14 +275,8 @@ def test_learned_pattern_shows_in_samples(trained):
 
 
 @pytest.fixture(scope="module", params=["tiny", "tiny, 2 layers", "bundled"])
-def any_checkpoint(request, trained, data_folder, tiny_config, tmp_path_factory):
-    if request.param == "tiny":
-        return trained[0]
-    if request.param == "bundled":
-        return BUNDLED
-    out = tmp_path_factory.mktemp("ckpt") / "two_layers"
-    train(data_folder, out, tiny_config.replace(num_layers=2, num_epochs=1))
-    return out
+def any_checkpoint(request, trained_checkpoint, two_layer_checkpoint):
+    return {"tiny": trained_checkpoint, "tiny, 2 layers": two_layer_checkpoint, "bundled": BUNDLED}[request.param]
 
 
 OPS = pytest.mark.parametrize("ops", [numpy_ops, keras.ops], ids=["numpy", "keras"])
