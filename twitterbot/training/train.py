@@ -7,6 +7,7 @@ counters), builds its callbacks (callbacks.py), and fits, finishing an interrupt
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -160,8 +161,14 @@ def _restored(
     model.build((config.batch_size, config.seq_len))
     model.optimizer.build(model.trainable_variables)
     restored = runstate.load_state(out, model, warn=lambda text: console.print(f"[yellow]{text}[/]"))
-    if "learning_rate" in changed:  # the rate from here on; config.json keeps the run's initial rate
-        restored["learning_rate"] = requested.learning_rate
+    current = restored["learning_rate"]
+    if "learning_rate" in changed and requested.learning_rate != saved.learning_rate:
+        restored["learning_rate"] = requested.learning_rate  # from here on; config.json keeps the initial rate
+    elif "learning_rate" in changed and not math.isclose(current, saved.learning_rate, rel_tol=1e-6):
+        console.print(  # the command typed again: the run goes on exactly where it was
+            f"--learning-rate {saved.learning_rate:g} is the rate this run started at; it goes on at its current "
+            f"{current:.6g} (lowered on plateaus): give another rate to change it"
+        )
     if config != saved:
         checkpoint.save_config(out, config)
     start = Start(int(restored["epoch"]), int(restored.get("step", 0)), restored)
