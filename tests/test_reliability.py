@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 
+import keras
 import pytest
+from conftest import CLI_BACKEND
 from rich.console import Console
 
 from twitterbot import fsutil
@@ -23,7 +25,7 @@ TINY = ["--rnn-size", "32", "--embedding-size", "8", "--batch-size", "4", "--seq
 TINY += ["--learning-rate", "0.01", "--save-every", "7"]
 
 
-def bot_train(data_folder, out, *extra, backend="tensorflow"):
+def bot_train(data_folder, out, *extra, backend=CLI_BACKEND):
     command = [sys.executable, "-m", "twitterbot.cli", "train", str(data_folder), "--out", str(out), *TINY, *extra]
     return subprocess.Popen(
         command,
@@ -177,3 +179,39 @@ def test_ctrl_c_or_kill_says_where_restore_goes_on(data_folder, tmp_path, backen
     if not model:  # the busy model's epoch takes half a minute; what a restore does is the same for both
         resumed = bot_train(data_folder, out, "--num-epochs", "1", "--restore", backend=backend)
         assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+
+
+class StopAt(keras.callbacks.Callback):
+    """Ctrl-C at the end of one batch of one epoch (after the state saved there)."""
+
+    def __init__(self, epoch: int, batch: int):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch + 1) == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.both_backends
+def test_the_same_command_again_resumes_at_the_lowered_rate(data_folder, tiny_config, tmp_path, keras_backend):
+    """The rate was halved on a plateau, then the run stopped mid-epoch; the command typed again (its
+    --learning-rate the run's initial one) went on at the initial rate, and the last epoch differed."""
+    config = tiny_config.replace(num_epochs=3, patience=2, min_delta=1.0)  # halves after epoch 2, stops after 3
+    expected = train(data_folder, tmp_path / "reference", config, save_every=5)
+    rate = config.learning_rate
+    assert [row["learning_rate"] for row in expected] == pytest.approx([rate, rate, rate / 2], rel=1e-6)
+    with pytest.raises(KeyboardInterrupt):
+        train(data_folder, tmp_path / "ck", config, save_every=5, console=Console(quiet=True),
+              extra_callbacks=[StopAt(epoch=2, batch=10)])  # fmt: skip
+    console = Console(record=True, width=200)
+    typed_again = ("num_epochs", "learning_rate", "patience", "min_delta")
+    finished = train(data_folder, tmp_path / "ck", config, restore=True, save_every=5, changed=typed_again,
+                     console=console)  # fmt: skip
+    assert "--learning-rate 0.01 is the rate this run started at; it goes on at its current 0.005" in (
+        console.export_text()
+    )
+    assert [row["val_loss"] for row in finished] == pytest.approx([row["val_loss"] for row in expected], rel=1e-6)
