@@ -10,6 +10,7 @@ npm packages and Chromium first). `python -m pytest -m "not browser"` leaves out
 Chromium.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -30,6 +31,10 @@ from twitterbot.config import Config  # noqa: E402
 
 PHRASES = ["the cat sat on the mat", "a dog ate my hat", "we love tiny tests", "hello world, hello bot"]
 BACKENDS = ("jax", "tensorflow")
+# TensorFlow is an extra (`pip install -e ".[tensorflow]"`, in `.[dev]`): without it the TensorFlow
+# variants are skipped, and tests that run `bot` run it on JAX. CI installs it and skips nothing.
+HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+CLI_BACKEND = "tensorflow" if HAS_TENSORFLOW else "jax"  # `bot` in the CLI tests: the backend the rest tests less
 
 
 def pytest_configure(config):
@@ -37,6 +42,23 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "browser: needs Node.js with the npm packages (real tfjs) or headless Chromium: the page's tests"
     )
+    config.addinivalue_line("markers", "tensorflow: needs TensorFlow installed (skipped without it, outside CI)")
+    if os.environ.get("CI") and not HAS_TENSORFLOW:
+        raise pytest.UsageError("CI runs every test: install TensorFlow (pip install -e '.[dev]')")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without TensorFlow, skip what needs it: a variant run on it (parameter keras_backend or backend),
+    or a test marked `tensorflow`."""
+    if HAS_TENSORFLOW:
+        return
+    skip = pytest.mark.skip(reason="needs TensorFlow: pip install -e '.[tensorflow]'")
+    for item in items:
+        params = getattr(item, "callspec", None) and item.callspec.params or {}
+        if "tensorflow" in (params.get("keras_backend"), params.get("backend")) or item.get_closest_marker(
+            "tensorflow"
+        ):
+            item.add_marker(skip)
 
 
 def pytest_generate_tests(metafunc):

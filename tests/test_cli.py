@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CLI_BACKEND
 
 
-def bot(*args, cwd, backend="tensorflow", check=True, env=None):
+def bot(*args, cwd, backend=CLI_BACKEND, check=True, env=None):
     env = {**os.environ, "KERAS_BACKEND": backend, **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "twitterbot.cli", *map(str, args)],

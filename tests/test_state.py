@@ -132,6 +132,7 @@ def test_a_dependency_longer_than_a_window_is_learned_only_when_state_carries(tm
     assert dropped - carried > 0.05, (carried, dropped)
 
 
+@pytest.mark.tensorflow
 def test_evaluate_gives_the_same_loss_on_both_backends(data_folder, trained_checkpoint):
     losses = []
     for backend in ("jax", "tensorflow"):
