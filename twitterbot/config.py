@@ -106,7 +106,7 @@ class Config:
     batch_size: int = setting(128, "parallel lanes per batch")
     seq_len: int = setting(32, "characters per window (backprop through time)")
     optimizer: Optimizer = setting("rmsprop", "the optimizer")
-    learning_rate: float = setting(0.001, "initial rate (with --restore: the rate from now on)")
+    learning_rate: float = setting(0.001, "initial rate (with --restore: another rate is the rate from now on)")
     clip_norm: float = setting(5.0, "gradient norm clip")
     num_epochs: int = setting(32, "epochs at most (early stopping may end sooner)")
     patience: int = setting(3, "epochs without improvement before stopping")
