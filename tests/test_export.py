@@ -27,7 +27,7 @@ from twitterbot.training.model import reset_states
 from twitterbot.web import export as export_module
 from twitterbot.web import importweb
 from twitterbot.web.export import export
-from twitterbot.writing.sample import Sampler
+from twitterbot.writing.sample import Sampler, mention_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -107,6 +107,7 @@ def test_export_folder_contents_and_sharding(checkpoint, tmp_path, monkeypatch):
         "finetune_epochs": 10,
         "finetune_learning_rate": checkpoint.config.learning_rate / 10,  # `bot finetune`'s default
         "redraws": 10,
+        "mention_chain": mention_chain(checkpoint.vocab),  # no third mention placeholder in a row
         "startState": start_state,
         "optimizer": {"name": "rmsprop", "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},  # Keras's
         "schedule": {  # fine-tuning halves its rate, then stops, as training's callbacks do

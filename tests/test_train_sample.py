@@ -251,6 +251,24 @@ def test_samples_obey_the_rules(trained):
         generate(ckpt, 1, SampleOptions(seed_text="☃"))
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+def test_a_third_mention_in_a_row_is_never_drawn(compiled):
+    """At a low temperature the bundled model went on "@user @user @user …" to the length cap; after two
+    mention placeholders in a row (spaces between them) a stream may not draw a third, but may one later."""
+    import dataclasses
+    import re
+
+    from twitterbot.corpus.vocab import MENTION_TOKEN
+
+    sampler = Sampler(open_checkpoint(BUNDLED), compiled=compiled)
+    two, one = f"{MENTION_TOKEN} {MENTION_TOKEN} ", f"{MENTION_TOKEN} "
+    options = SampleOptions(temperature=0.3, max_len=40, seed=1)
+    after_two = sampler.sample(64, dataclasses.replace(options, seed_text=two), guard=False)
+    assert not [t for t in after_two if re.search(rf"{MENTION_TOKEN}\s*{MENTION_TOKEN}\s*{MENTION_TOKEN}", t)]
+    after_one = sampler.sample(64, dataclasses.replace(options, seed_text=one), guard=False)
+    assert any(t.startswith(two) for t in after_one)  # a second one is still drawn: only the third is not
+
+
 def test_tweets_cut_at_max_len_are_marked_and_not_shown(trained):
     """A candidate the model did not end within --max-len is marked; the filters reject it as 'unfinished'
     rather than show it cut mid-word, and `--no-filter` still shows what the model wrote."""

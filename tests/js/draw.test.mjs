@@ -67,3 +67,33 @@ test("loops, mention chains and empty tweets are redrawn; ordinary tweets are no
   assert.ok(!mustRedraw("soooooo good, haha", "soooooo good, haha", placeholders, LOOP_SPAN));
   assert.ok(!mustRedraw(`${m} ${m} thanks!`, "thanks!", placeholders, LOOP_SPAN));
 });
+
+test("a banned id is never drawn, and the rest share its mass", () => {
+  const seen = counts([0, 0, 1, 5, 1], { banned: 3 });
+  assert.equal(seen[3], 0);
+  assert.ok(seen[2] > 0 && seen[4] > 0);
+});
+
+test("draft never draws a third mention placeholder in a row (generation.json's mention_chain)", async () => {
+  // ids: <eot> 0, <unk> 1, "a" 2, " " 3, mention 4; the model always favours the mention, then a space.
+  const draftWriter = Object.create(TweetWriter.prototype);
+  Object.assign(draftWriter, { vocab: { eot: 0, unk: 1 }, chars: ["a", " ", "\ue002"], offset: 2, size: 5 });
+  draftWriter.index = new Map(draftWriter.chars.map((ch, i) => [ch, i + 2]));
+  draftWriter.initialState = () => null;
+  draftWriter.disposeState = () => {};
+  draftWriter.step = (ids) => {
+    const rows = new Float32Array(ids.length * 5);
+    ids.forEach((id, s) => rows.set(id === 4 ? [-9, 0, 0, 6, 0] : [-9, 0, 0, 0, 6], s * 5));
+    return [{ data: async () => rows, dispose: () => {} }, null];
+  };
+  let seed = 3;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const mentionChain = { run: 2, mention: 4, spaces: [3] };
+  const drafts = await draftWriter.draft({ n: 8, temperature: 0.5, maxLen: 30, random, mentionChain });
+  for (const { text } of drafts) {
+    assert.ok(text.startsWith("\ue002 \ue002 "), text); // two are drawn
+    assert.ok(!/\ue002\s*\ue002\s*\ue002/u.test(text), text); // never a third
+  }
+  const unbounded = await draftWriter.draft({ n: 2, temperature: 0.5, maxLen: 30, random });
+  assert.ok(unbounded.every(({ text }) => /\ue002\s*\ue002\s*\ue002/u.test(text))); // the rule is what stops it
+});

@@ -18,7 +18,7 @@ from twitterbot.training.finetune import default_learning_rate
 from twitterbot.training.lstm import stored_precision
 from twitterbot.training.model import optimizer_rule
 from twitterbot.writing.filters import page_rules
-from twitterbot.writing.sample import REDRAWS
+from twitterbot.writing.sample import REDRAWS, mention_chain
 
 if TYPE_CHECKING:  # checkpoint imports Keras; `bot serve` asks this module what an export is
     from twitterbot.training.checkpoint import Checkpoint
@@ -101,6 +101,7 @@ def export(
                 "optimizer": optimizer_rule(ckpt.config),  # Keras's constants of the base's optimizer
                 "schedule": plateau_schedule(ckpt.config),  # when fine-tuning halves its rate and stops
                 "redraws": REDRAWS,  # candidates drawn at most: (1 + redraws) × n, as `bot generate`
+                "mention_chain": mention_chain(ckpt.vocab),  # no third mention in a row, as `bot generate`
             },
         )
         if training is not None:

@@ -20,7 +20,7 @@ import numpy as np
 from twitterbot.backend import import_keras
 from twitterbot.config import SampleOptions
 from twitterbot.corpus.clean import drop_debris
-from twitterbot.corpus.vocab import EOT, UNK, render
+from twitterbot.corpus.vocab import EOT, MENTION_TOKEN, SPECIALS, UNK, Vocab, render
 from twitterbot.errors import BotError
 from twitterbot.training.checkpoint import Checkpoint
 from twitterbot.training.lstm import LstmWeights, ModelWeights, lstm_step, numpy_ops
@@ -37,14 +37,43 @@ class Candidate(NamedTuple):
 
 
 REDRAWS = 10  # a stream caught in a loop is drawn again at most this many times
+# A stream never draws a third mention placeholder in a row (spaces between them continue the run): at a
+# low temperature a reply's leading "@user @user" went on to the length cap (71 of the 74 raw samples of
+# 300 that reached it at --temp 0.5, docs/quality.md), and a chain is what `must_redraw` rejects and
+# `render` drops anyway.
+MENTION_RUN = 2
+MENTION, SPACE = 1, 2  # chain_kinds's marks
+
+
+def mention_chain(vocab: Vocab) -> dict:
+    """The rule as the page reads it (generation.json): the mention placeholder's id (None without one),
+    the ids that go on with a run (whitespace), and the run after which no mention is drawn."""
+    kinds = chain_kinds(vocab)
+    mention = np.flatnonzero(kinds == MENTION)
+    return {
+        "run": MENTION_RUN,
+        "mention": int(mention[0]) if len(mention) else None,
+        "spaces": np.flatnonzero(kinds == SPACE).tolist(),
+    }
+
+
+def chain_kinds(vocab: Vocab) -> np.ndarray:
+    """Per id: MENTION for the mention placeholder, SPACE for whitespace, 0 for the rest."""
+    kinds = np.zeros(vocab.size, np.int32)
+    for offset, char in enumerate(vocab.chars):
+        kinds[offset + len(SPECIALS)] = MENTION if char == MENTION_TOKEN else SPACE if char.isspace() else 0
+    return kinds
+
+
 STREAMS = 256  # tweets drawn in parallel at most; a larger -n is drawn in groups of this many
 # From this many tweets on, the compiled loop's ~2.5 s start-up (Keras import, backend, compile) pays for
 # itself: whole runs break even at 512 tweets on a 2-core CPU (docs/benchmarks.md, "Time to the first tweet").
 COMPILED_FROM = 512
 
 
-def _sampling_logits(logits, options: SampleOptions, allow_eot, ops):
-    """Temperature, <unk> and early-<eot> masks, top-k and top-p, as logits with -inf where excluded.
+def _sampling_logits(logits, options: SampleOptions, allow_eot, ops, banned=None):
+    """Temperature, <unk>, `banned` ((streams, vocab) bool: ids a stream may not draw now) and early-<eot>
+    masks, top-k and top-p, as logits with -inf where excluded.
 
     Temperature reshapes which character comes next, not when the tweet ends: <eot> keeps the
     model's own probability (without <unk>) and the other characters share the rest, tempered.
@@ -53,6 +82,8 @@ def _sampling_logits(logits, options: SampleOptions, allow_eot, ops):
     """
     vocab = logits.shape[-1]
     never = ops.one_hot(UNK, vocab, dtype="bool")[None, :]
+    if banned is not None:
+        never = ops.logical_or(never, banned)
     end = ops.one_hot(EOT, vocab, dtype="bool")[None, :]
     log_end = ops.take(ops.log_softmax(ops.where(never, -np.inf, logits), axis=-1), EOT, axis=-1)[:, None]
     tempered = ops.where(ops.logical_or(never, end), -np.inf, logits / options.temperature)
@@ -71,14 +102,16 @@ def _sampling_logits(logits, options: SampleOptions, allow_eot, ops):
     return logits
 
 
-def _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options: SampleOptions, ops):
+def _sample_step(weights, t, ids, done, state, chain, schedule, kinds, first, uniforms, options: SampleOptions, ops):
     """Step t of every stream: feed `ids`, and give position t + 1 (scheduled, or drawn with uniforms[t]),
-    which streams have ended, and the new state."""
+    which streams have ended, the new state, and each stream's mentions in a row (`chain`; `kinds`:
+    MENTION or SPACE per id, 0 for the rest)."""
     count = uniforms.shape[1]
     logits, state = lstm_step(weights, ids, state, ops)
     # The tweet's first character (at `first`) may not be <eot> unless seed text came before it.
     allow_eot = ops.broadcast_to(ops.logical_or(t + 1 != first, schedule[first - 1] != EOT), (count,))
-    logits = _sampling_logits(logits, options, allow_eot, ops)
+    banned = ops.logical_and((chain >= MENTION_RUN)[:, None], (kinds == MENTION)[None, :])
+    logits = _sampling_logits(logits, options, allow_eot, ops, banned)
     weights_ = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))  # no overflow at low --temp
     cumulative = ops.cumsum(weights_, axis=-1)
     target = uniforms[t][:, None] * cumulative[:, -1:]
@@ -87,16 +120,20 @@ def _sample_step(weights, t, ids, done, state, schedule, first, uniforms, option
     next_ids = ops.where(scheduled >= 0, ops.broadcast_to(scheduled, (count,)), drawn)
     next_ids = ops.where(done, EOT, next_ids)
     done = ops.logical_or(done, ops.logical_and(t + 1 >= first, next_ids == EOT))
-    return next_ids, done, state
+    kind = ops.take(kinds, next_ids)
+    chain = ops.where(kind == MENTION, chain + 1, ops.where(kind == SPACE, chain, 0))
+    return next_ids, done, state, chain
 
 
-def _numpy_loop(weights: dict, schedule, first: int, uniforms: np.ndarray, state: list, options: SampleOptions):
+def _numpy_loop(weights: dict, schedule, kinds, first: int, uniforms: np.ndarray, state: list, options: SampleOptions):
     """The sampling loop a step at a time in NumPy: forced prime ids first, then drawn ones, until all end."""
     steps, count = uniforms.shape
     out = np.zeros((steps, count), np.int32)
-    ids, done = np.full(count, schedule[0], np.int32), np.zeros(count, bool)
+    ids, done, chain = np.full(count, schedule[0], np.int32), np.zeros(count, bool), np.zeros(count, np.int32)
     for t in range(steps):
-        ids, done, state = _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options, numpy_ops)
+        ids, done, state, chain = _sample_step(
+            weights, t, ids, done, state, chain, schedule, kinds, first, uniforms, options, numpy_ops
+        )
         out[t] = ids
         if done.all():
             break
@@ -107,21 +144,24 @@ def _compiled_loop(options: SampleOptions):
     """The same loop as one `keras.ops` while loop, compiled by the backend."""
     from keras import ops
 
-    def run(weights, schedule, first, uniforms, state):
+    def run(weights, schedule, kinds, first, uniforms, state):
         steps, count = uniforms.shape
 
-        def cond(t, ids, out, done, state):
+        def cond(t, ids, out, done, state, chain):
             return ops.logical_and(t < steps, ops.logical_not(ops.all(done)))
 
-        def body(t, ids, out, done, state):
-            next_ids, done, state = _sample_step(weights, t, ids, done, state, schedule, first, uniforms, options, ops)
+        def body(t, ids, out, done, state, chain):
+            next_ids, done, state, chain = _sample_step(
+                weights, t, ids, done, state, chain, schedule, kinds, first, uniforms, options, ops
+            )
             out = ops.slice_update(out, (t, 0), ops.expand_dims(next_ids, 0))
-            return t + 1, next_ids, out, done, state
+            return t + 1, next_ids, out, done, state, chain
 
         ids = ops.broadcast_to(schedule[0], (count,))
         out = ops.zeros((steps, count), "int32")
         done = ops.zeros((count,), "bool")
-        return ops.while_loop(cond, body, (0, ids, out, done, state))[2]
+        chain = ops.zeros((count,), "int32")
+        return ops.while_loop(cond, body, (0, ids, out, done, state, chain))[2]
 
     return _compile(run)
 
@@ -205,8 +245,10 @@ class Sampler:
     def _run(self, schedule: np.ndarray, first: int, uniforms: np.ndarray, options: SampleOptions) -> np.ndarray:
         """(steps, streams) ids, from NumPy's loop or the compiled one."""
         count = uniforms.shape[1]
+        kinds = chain_kinds(self.vocab)
         if not self.compiled:
-            return _numpy_loop(self.weights.as_dict(), schedule, first, uniforms, self.start_state(count), options)
+            state = self.start_state(count)
+            return _numpy_loop(self.weights.as_dict(), schedule, kinds, first, uniforms, state, options)
         import_keras()
         from keras import ops
 
@@ -215,7 +257,8 @@ class Sampler:
             self._compiled = {key: _compiled_loop(options)}
         self._tensors = self._tensors or self.weights.as_dict(ops.convert_to_tensor)
         run = self._compiled[key]
-        return ops.convert_to_numpy(run(self._tensors, schedule, np.int32(first), uniforms, self.start_state(count)))
+        state = self.start_state(count)
+        return ops.convert_to_numpy(run(self._tensors, schedule, kinds, np.int32(first), uniforms, state))
 
 
 def _compile(function):

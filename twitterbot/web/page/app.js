@@ -124,6 +124,7 @@ async function main() {
         n,
         filters: app.filters,
         redraws: settings.redraws,
+        mentionChain: settings.mention_chain,
         loopSpan: rules.loop_span,
         temperature: Number($("temperature").value),
         topK: settings.top_k,

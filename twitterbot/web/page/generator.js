@@ -112,19 +112,21 @@ export class TweetWriter {
   }
 
   // Draw one id from one stream's logits (Float32Array) with the page's rules.
-  draw(row, { temperature, topK = 0, topP = 1, allowEnd, random }) {
+  // `banned`: an id this stream may not draw now (a third mention placeholder in a row), or -1.
+  draw(row, { temperature, topK = 0, topP = 1, allowEnd, random, banned = -1 }) {
     // Temperature reshapes which character comes next, not when the tweet ends (as the Python
     // sampler): <eot> keeps the model's probability without <unk>, the characters share the rest.
     const { eot, unk } = this.vocab;
+    const never = (i) => i === unk || i === banned;
     const logits = new Float64Array(row.length);
     let top = -Infinity;
-    for (let i = 0; i < row.length; i++) if (i !== unk) top = Math.max(top, row[i]);
+    for (let i = 0; i < row.length; i++) if (!never(i)) top = Math.max(top, row[i]);
     let modelMass = 0;
-    for (let i = 0; i < row.length; i++) if (i !== unk) modelMass += Math.exp(row[i] - top);
+    for (let i = 0; i < row.length; i++) if (!never(i)) modelMass += Math.exp(row[i] - top);
     const pEnd = Math.min(Math.exp(row[eot] - top) / modelMass, 1 - 1e-7);
     let topTempered = -Infinity;
     for (let i = 0; i < row.length; i++) {
-      logits[i] = i === unk || i === eot ? -Infinity : row[i] / temperature;
+      logits[i] = never(i) || i === eot ? -Infinity : row[i] / temperature;
       topTempered = Math.max(topTempered, logits[i]);
     }
     let temperedMass = 0;
@@ -185,8 +187,14 @@ export class TweetWriter {
   // n raw tweets in parallel, placeholders still in, as { text, ended }. Each starts from the tweet-start
   // state, is primed with seedText, stops at <eot> (ended) or maxLen characters (not ended: cut).
   // onStep(step) may return a promise: the page yields to the UI there.
-  async draft({ n = 1, temperature, topK = 0, topP = 1, seedText = "", maxLen, random = Math.random, onStep }) {
+  // mentionChain (generation.json's mention_chain: {run, mention, spaces}): after `run` mention placeholders
+  // in a row (the ids in `spaces` go on with a run) a stream may not draw another, as `bot generate`.
+  async draft({ n = 1, temperature, topK = 0, topP = 1, seedText = "", maxLen, random = Math.random, onStep, mentionChain = null }) {
     const seed = this.encode(seedText);
+    const { run: mentionRun = Infinity, mention: mentionId = -1, spaces = [] } = mentionChain || {};
+    const continues = new Set(spaces);
+    const chainAfter = (run, id) => (id === mentionId ? run + 1 : continues.has(id) ? run : 0);
+    const chains = new Array(n).fill(seed.reduce(chainAfter, 0));
     if (seed.length >= maxLen) throw new Error("the seed text is as long as the tweet may be");
     let state = this.initialState(n);
     let logits = null;
@@ -205,7 +213,9 @@ export class TweetWriter {
       const ids = new Int32Array(n);
       for (let s = 0; s < n; s++) {
         const row = rows.subarray(s * this.size, (s + 1) * this.size);
-        ids[s] = this.draw(row, { temperature, topK, topP, allowEnd: texts[s].length + seed.length > 0, random });
+        const banned = chains[s] >= mentionRun ? mentionId : -1;
+        ids[s] = this.draw(row, { temperature, topK, topP, allowEnd: texts[s].length + seed.length > 0, random, banned });
+        chains[s] = chainAfter(chains[s], ids[s]);
         if (!active[s]) continue;
         if (ids[s] === this.vocab.eot) active[s] = false;
         else texts[s].push(this.chars[ids[s] - this.offset]);
