@@ -299,9 +299,8 @@ class Generation:
         """After the tweets, what they took: candidates drawn, passed and rejected by reason, and what the
         filters could not check (a checkpoint without an index of its tweets or words)."""
         rejected = ", ".join(f"{n} {reason}" for reason, n in self.rejected.most_common()) or "none"
-        missing = [
-            what for what, index in (("copies", self.filters.novelty), ("words", self.filters.words)) if not index
-        ]
+        indexes = (("copies", self.filters.novelty), ("words", self.filters.words))
+        missing = [what for what, index in indexes if index is None]  # an empty word list is still a list
         unchecked = f" ({' and '.join(missing)} not checked: the checkpoint has no index of them)" if missing else ""
         cost = f" ({self.drawn / self.passed:.1f} candidates a tweet)" if self.passed else ""
         return f"{self.passed} of {self.drawn} candidates passed the filters{cost}{unchecked}; rejected: {rejected}"
