@@ -178,6 +178,7 @@ class Sampler:
         self.vocab, self.compiled = ckpt.vocab, compiled
         self.weights = LstmWeights.fold(ModelWeights.read(ckpt.weights, ckpt.config))
         self._start = ckpt.start_state() if tweet_start else None
+        self._kinds = chain_kinds(self.vocab)  # the mention-chain rule's marks, per id
         self._tensors: dict | None = None
         self._compiled: dict = {}
 
@@ -245,10 +246,9 @@ class Sampler:
     def _run(self, schedule: np.ndarray, first: int, uniforms: np.ndarray, options: SampleOptions) -> np.ndarray:
         """(steps, streams) ids, from NumPy's loop or the compiled one."""
         count = uniforms.shape[1]
-        kinds = chain_kinds(self.vocab)
         if not self.compiled:
             state = self.start_state(count)
-            return _numpy_loop(self.weights.as_dict(), schedule, kinds, first, uniforms, state, options)
+            return _numpy_loop(self.weights.as_dict(), schedule, self._kinds, first, uniforms, state, options)
         import_keras()
         from keras import ops
 
@@ -258,7 +258,7 @@ class Sampler:
         self._tensors = self._tensors or self.weights.as_dict(ops.convert_to_tensor)
         run = self._compiled[key]
         state = self.start_state(count)
-        return ops.convert_to_numpy(run(self._tensors, schedule, kinds, np.int32(first), uniforms, state))
+        return ops.convert_to_numpy(run(self._tensors, schedule, self._kinds, np.int32(first), uniforms, state))
 
 
 def _compile(function):
