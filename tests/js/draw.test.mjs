@@ -97,3 +97,27 @@ test("draft never draws a third mention placeholder in a row (generation.json's 
   const unbounded = await draftWriter.draft({ n: 2, temperature: 0.5, maxLen: 30, random });
   assert.ok(unbounded.every(({ text }) => /\ue002\s*\ue002\s*\ue002/u.test(text))); // the rule is what stops it
 });
+
+test("draft draws a tweet's opening at the model's probabilities, the rest tempered", async () => {
+  // ids: <eot> 0, <unk> 1, "a" 2, "b" 3, mention 4; the model always gives "a" 0.6, "b" 0.3, the mention 0.1.
+  const draftWriter = Object.create(TweetWriter.prototype);
+  Object.assign(draftWriter, { vocab: { eot: 0, unk: 1 }, chars: ["a", "b", "\ue002"], offset: 2, size: 5 });
+  draftWriter.index = new Map(draftWriter.chars.map((ch, i) => [ch, i + 2]));
+  draftWriter.initialState = () => null;
+  draftWriter.disposeState = () => {};
+  const row = [-20, 0, Math.log(0.6), Math.log(0.3), Math.log(0.1)];
+  draftWriter.step = (ids) => {
+    const rows = new Float32Array(ids.length * 5);
+    ids.forEach((_, s) => rows.set(row, s * 5));
+    return [{ data: async () => rows, dispose: () => {} }, null];
+  };
+  let seed = 5;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const n = 4000;
+  const share = (drafts, at, ch) => drafts.filter(({ text }) => text[at] === ch).length / n;
+  const drafts = await draftWriter.draft({ n, temperature: 0.1, maxLen: 2, random });
+  assert.ok(Math.abs(share(drafts, 0, "a") - 0.6) < 0.03 && Math.abs(share(drafts, 0, "\ue002") - 0.1) < 0.02);
+  assert.ok(share(drafts, 1, "a") > 0.99); // the second character is tempered: 0.6^10 against 0.3^10
+  const seeded = await draftWriter.draft({ n, temperature: 0.1, maxLen: 2, random, seedText: "b" });
+  assert.ok(share(seeded, 1, "a") > 0.99); // after seed text the first drawn character is no opening
+});

@@ -114,8 +114,9 @@ export class TweetWriter {
   // Draw one id from one stream's logits (Float32Array) with the page's rules.
   // `banned`: an id this stream may not draw now (a third mention placeholder in a row), or -1.
   draw(row, { temperature, topK = 0, topP = 1, allowEnd, random, banned = -1 }) {
-    // Temperature reshapes which character comes next, not when the tweet ends (as the Python
-    // sampler): <eot> keeps the model's probability without <unk>, the characters share the rest.
+    // Temperature reshapes how a tweet is written, not when it ends (as the Python sampler): <eot> keeps
+    // the model's probability without <unk>, the characters share the rest. (Nor what kind of tweet it
+    // is: draft draws each tweet's opening character at temperature 1.)
     const { eot, unk } = this.vocab;
     const never = (i) => i === unk || i === banned;
     const logits = new Float64Array(row.length);
@@ -214,7 +215,9 @@ export class TweetWriter {
       for (let s = 0; s < n; s++) {
         const row = rows.subarray(s * this.size, (s + 1) * this.size);
         const banned = chains[s] >= mentionRun ? mentionId : -1;
-        ids[s] = this.draw(row, { temperature, topK, topP, allowEnd: texts[s].length + seed.length > 0, random, banned });
+        // The opening (no seed text before it) keeps the model's probabilities, as `bot generate`'s.
+        const opening = texts[s].length + seed.length === 0;
+        ids[s] = this.draw(row, { temperature: opening ? 1 : temperature, topK, topP, allowEnd: !opening, random, banned });
         chains[s] = chainAfter(chains[s], ids[s]);
         if (!active[s]) continue;
         if (ids[s] === this.vocab.eot) active[s] = false;
