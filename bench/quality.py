@@ -14,6 +14,8 @@ shows them) and, as the reference, N tweets of the data folder's test split:
 - degenerate: a character 6+ times in a row, a period-≤4 loop over 30+ characters, or 3+ identical
   mentions (twitterbot.filters.degeneracy); also after the sampler's redraw guard (what users get)
 - placeholders shown (<url>, @user, the private-use tokens); length mean / median; share at the cap
+- replies: share of tweets opening with a mention placeholder (a reply), the kind of tweet temperature
+  must not change
 
     python bench/quality.py CKPT DATA [--n 300] [--temps 0.5 0.8 1.0] [--json OUT] [--zero-start]
 
@@ -96,6 +98,7 @@ def figures(raws: list[str], training: TrainingText, max_len: int, words: int) -
             f"non_words_{start + 1}_{stop or ''}": non_word_share(tokens, training.words, start, stop)
             for start, stop in POSITIONS
         },
+        "replies": np.mean([raw.startswith(MENTION_TOKEN) for raw in raws]),  # a reply's leading mention
         "no_non_word": np.mean([all(w in training.words for w in ws) for ws in tokens]),
         "mostly_caps": np.mean([mostly_caps(text, 10) for text in shown]),
         "caps_first_20": np.mean([mostly_caps(text[:20], 5) for text in shown]),
