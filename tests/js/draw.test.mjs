@@ -74,18 +74,25 @@ test("a banned id is never drawn, and the rest share its mass", () => {
   assert.ok(seen[2] > 0 && seen[4] > 0);
 });
 
-test("draft never draws a third mention placeholder in a row (generation.json's mention_chain)", async () => {
-  // ids: <eot> 0, <unk> 1, "a" 2, " " 3, mention 4; the model always favours the mention, then a space.
-  const draftWriter = Object.create(TweetWriter.prototype);
-  Object.assign(draftWriter, { vocab: { eot: 0, unk: 1 }, chars: ["a", " ", "\ue002"], offset: 2, size: 5 });
-  draftWriter.index = new Map(draftWriter.chars.map((ch, i) => [ch, i + 2]));
-  draftWriter.initialState = () => null;
-  draftWriter.disposeState = () => {};
-  draftWriter.step = (ids) => {
-    const rows = new Float32Array(ids.length * 5);
-    ids.forEach((id, s) => rows.set(id === 4 ? [-9, 0, 0, 6, 0] : [-9, 0, 0, 0, 6], s * 5));
+// A TweetWriter without a model for draft(): ids <eot> 0, <unk> 1, then `chars`; `rowAfter(id)` gives the
+// logits that follow feeding id.
+function modelFree(chars, rowAfter) {
+  const writer = Object.create(TweetWriter.prototype);
+  Object.assign(writer, { vocab: { eot: 0, unk: 1 }, chars, offset: 2, size: chars.length + 2 });
+  writer.index = new Map(chars.map((ch, i) => [ch, i + 2]));
+  writer.initialState = () => null;
+  writer.disposeState = () => {};
+  writer.step = (ids) => {
+    const rows = new Float32Array(ids.length * writer.size);
+    ids.forEach((id, s) => rows.set(rowAfter(id), s * writer.size));
     return [{ data: async () => rows, dispose: () => {} }, null];
   };
+  return writer;
+}
+
+test("draft never draws a third mention placeholder in a row (generation.json's mention_chain)", async () => {
+  // ids: <eot> 0, <unk> 1, "a" 2, " " 3, mention 4; the model always favours the mention, then a space.
+  const draftWriter = modelFree(["a", " ", "\ue002"], (id) => (id === 4 ? [-9, 0, 0, 6, 0] : [-9, 0, 0, 0, 6]));
   let seed = 3;
   const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
   const mentionChain = { run: 2, mention: 4, spaces: [3] };
@@ -100,17 +107,7 @@ test("draft never draws a third mention placeholder in a row (generation.json's 
 
 test("draft draws a tweet's opening at the model's probabilities, the rest tempered", async () => {
   // ids: <eot> 0, <unk> 1, "a" 2, "b" 3, mention 4; the model always gives "a" 0.6, "b" 0.3, the mention 0.1.
-  const draftWriter = Object.create(TweetWriter.prototype);
-  Object.assign(draftWriter, { vocab: { eot: 0, unk: 1 }, chars: ["a", "b", "\ue002"], offset: 2, size: 5 });
-  draftWriter.index = new Map(draftWriter.chars.map((ch, i) => [ch, i + 2]));
-  draftWriter.initialState = () => null;
-  draftWriter.disposeState = () => {};
-  const row = [-20, 0, Math.log(0.6), Math.log(0.3), Math.log(0.1)];
-  draftWriter.step = (ids) => {
-    const rows = new Float32Array(ids.length * 5);
-    ids.forEach((_, s) => rows.set(row, s * 5));
-    return [{ data: async () => rows, dispose: () => {} }, null];
-  };
+  const draftWriter = modelFree(["a", "b", "\ue002"], () => [-20, 0, Math.log(0.6), Math.log(0.3), Math.log(0.1)]);
   let seed = 5;
   const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
   const n = 4000;
