@@ -411,7 +411,7 @@ def test_the_opening_character_keeps_the_models_probabilities(ops):
 @pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 def test_temperature_leaves_the_kind_of_tweet_to_the_model(compiled):
     """At --temp 0.3 the bundled model's openings come as often as the model gives them (a reply's mention
-    placeholder about 46 %, not nearly always); after seed text the next character is tempered."""
+    placeholder about half the time, not nearly always); after seed text the next character is tempered."""
     sampler = Sampler(open_checkpoint(BUNDLED), compiled=compiled)
     weights = sampler.weights.as_dict()
 
