@@ -209,7 +209,7 @@ def test_finetune_starts_from_the_bundled_model(corpus_file, tmp_path):
         (["train", "{data}", "--min-delta", "-0.1"], "--min-delta must be 0 or more"),
         (["train", "{data}", "--seq-len", "60000"], "fewer than one batch needs"),
         (["train", "{data}", "--batch-size", "60000"], "lower --batch-size or --seq-len"),
-        (["finetune", "{data}", "--freeze-layers", "2"], "--freeze-layers must be between 0 and 1"),
+        (["finetune", "{data}", "--freeze-layers", "9"], "--freeze-layers must be between 0 and"),  # the base's layers
         (["finetune", "a", "b", "c"], "finetune takes [BASE] DATA"),
         (["finetune", "{data}", "--learning-rate", "0"], "--learning-rate must be positive"),
         (["finetune", "{data}", "--min-delta", "-1"], "--min-delta must be 0 or more"),
