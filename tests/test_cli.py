@@ -10,6 +10,10 @@ import sys
 import pytest
 from conftest import CLI_BACKEND
 
+from twitterbot.config import BUNDLED
+
+BUNDLED_LAYERS = json.loads((BUNDLED / "config.json").read_text())["num_layers"]  # fine-tuning's bound
+
 
 def bot(*args, cwd, backend=CLI_BACKEND, check=True, env=None):
     env = {**os.environ, "KERAS_BACKEND": backend, **(env or {})}
@@ -209,7 +213,10 @@ def test_finetune_starts_from_the_bundled_model(corpus_file, tmp_path):
         (["train", "{data}", "--min-delta", "-0.1"], "--min-delta must be 0 or more"),
         (["train", "{data}", "--seq-len", "60000"], "fewer than one batch needs"),
         (["train", "{data}", "--batch-size", "60000"], "lower --batch-size or --seq-len"),
-        (["finetune", "{data}", "--freeze-layers", "9"], "--freeze-layers must be between 0 and"),  # the base's layers
+        (
+            ["finetune", "{data}", "--freeze-layers", str(BUNDLED_LAYERS + 1)],
+            f"--freeze-layers must be between 0 and {BUNDLED_LAYERS}",
+        ),
         (["finetune", "a", "b", "c"], "finetune takes [BASE] DATA"),
         (["finetune", "{data}", "--learning-rate", "0"], "--learning-rate must be positive"),
         (["finetune", "{data}", "--min-delta", "-1"], "--min-delta must be 0 or more"),
