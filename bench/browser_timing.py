@@ -2,9 +2,10 @@
 
 Builds a reference-size model (vocab 98, embedding 64, one LSTM of 512, or --shape; random weights, with the
 end-of-tweet bias pushed down so every sample runs the full 280 characters), exports it, serves
-it, clicks Write several times and reports the median, the model load time and the tfjs
-backend. The reference, measured in the same page and run: the tfjs layers API stepped with
-`model.predict` once per character.
+it, has the page draft full-length tweets several times (bench/page_timing.mjs: the sampler Write
+runs, without the filters, which show nothing a random-weight model writes) and reports the median,
+the model load time and the tfjs backend. The reference, measured in the same page and run: the
+tfjs layers API stepped with `model.predict` once per character.
 
 The page writes several tweets in one batched step (its default is 3): the per-tweet time of a
 batch of --batch streams is reported beside the single-stream time.
@@ -64,8 +65,8 @@ def main() -> None:
         ckpt = open_checkpoint(reference_checkpoint(tmp / "ckpt", rnn_size, num_layers, embedding_size))
         sizes = export(ckpt, tmp / "web", args.quantize, SampleOptions(max_len=TWEET))
         with served(tmp / "web") as url:
-            single = run_page(url, tmp / "single.json", args.runs, 1, TWEET)
-            batched = run_page(url, tmp / "batched.json", args.runs, args.batch, 0)
+            single = run_page(url, tmp / "single.json", args.runs, 1)
+            batched = run_page(url, tmp / "batched.json", args.runs, args.batch)
     single_s = statistics.median(t["seconds"] for t in single["timings"])
     batched_s = statistics.median(t["seconds"] for t in batched["timings"]) / args.batch
     reference = single["referenceSeconds"]
@@ -155,23 +156,10 @@ def finetune_in_page(count: int) -> None:
                       "keras_whole_s": keras_whole}))  # fmt: skip
 
 
-def run_page(url: str, out: Path, runs: int, streams: int, reference_chars: int) -> dict:
-    """Click Write `runs` times with `streams` at once; every tweet must be full length."""
-    subprocess.run(
-        [
-            "node",
-            "tests/js/browser.mjs",
-            url,
-            out,
-            out.with_suffix(".png"),
-            str(runs),
-            str(streams),
-            str(reference_chars),
-        ],
-        cwd=ROOT,
-        check=True,
-        timeout=1800,
-    )
+def run_page(url: str, out: Path, runs: int, streams: int) -> dict:
+    """Time `runs` drafts of `streams` tweets in the page (bench/page_timing.mjs); every tweet must be full length."""
+    driver = ["node", "bench/page_timing.mjs", url, out, str(runs), str(streams), str(TWEET)]
+    subprocess.run(driver, cwd=ROOT, check=True, timeout=1800)
     result = json.loads(out.read_text())
     if result["errors"] or any(t["chars"] != TWEET * streams for t in result["timings"]):
         raise SystemExit(f"the page did not write full-length tweets: {result}")
