@@ -163,3 +163,31 @@ def test_checkpoints_written_before_the_carried_lstm_still_load(tmp_path):
     for a, b in zip(mine, theirs, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model.get_layer("next_char").get_weights()[0], old.layers[-1].get_weights()[0])
+
+
+@pytest.mark.parametrize("keras_backend", ["tensorflow"])
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_tensorflows_unrolled_loop_trains_as_keras_own_loop(monkeypatch, keras_backend, precision):
+    """On TensorFlow CarriedLSTM runs its own loop (one input product, the steps unrolled): the same
+    losses, updates and carried state as Keras's LSTM loop, over consecutive batches."""
+    from twitterbot.training import model as model_module
+
+    config = Config(vocab_size=12, embedding_size=6, rnn_size=10, num_layers=2, drop_rate=0.0, batch_size=3)
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(0, 0.6, w.shape).astype("float32") for w in build_model(config, 3, 5).get_weights()]
+    windows = [(rng.integers(0, 12, (3, 5)), rng.integers(0, 12, (3, 5))) for _ in range(3)]
+    runs = []
+    for unroll in (model_module.MAX_UNROLL, 0):  # 0: every sequence is longer, Keras's own loop runs
+        monkeypatch.setattr(model_module, "MAX_UNROLL", unroll)
+        model = build_model(config, 3, 5, precision)
+        model.set_weights(weights)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss=LOSS)
+        losses = [float(model.train_on_batch(x, y)) for x, y in windows]
+        states = [keras.ops.convert_to_numpy(s) for layer in lstm_layers(model) for s in layer.states]
+        runs.append((losses, model.get_weights(), states))
+    (losses, weights_after, states), (keras_losses, keras_weights, keras_states) = runs
+    tolerance = 1e-5 if precision == "float32" else 1e-2  # bfloat16: 8 bits, a step of 0.0078 at 1
+    np.testing.assert_allclose(losses, keras_losses, atol=tolerance)
+    assert max(np.abs(a - b).max() for a, b in zip(weights_after, weights, strict=True)) > 0.01  # it trained
+    for mine, theirs in zip([*weights_after, *states], [*keras_weights, *keras_states], strict=True):
+        np.testing.assert_allclose(mine, theirs, atol=tolerance)

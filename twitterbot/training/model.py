@@ -20,6 +20,10 @@ OUTPUT = "next_char"  # the Dense layer of next-character logits
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # nats per character
 
 
+# The longest sequence the TensorFlow loop unrolls: the graph grows by a step's ops for each character.
+MAX_UNROLL = 128
+
+
 class CarriedLSTM(layers.LSTM):
     """A stateful LSTM whose (h, c) carry from one batch to the next on every backend.
 
@@ -44,6 +48,29 @@ class CarriedLSTM(layers.LSTM):
         # row it stays unknown, and its while loop refuses a state whose shape changed (batch size 1 failed).
         sequences = keras.ops.reshape(sequences, (self.states[0].shape[0], -1, sequences.shape[-1]))
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        """On TensorFlow, the recurrence as one input product for the whole sequence, then the steps
+        unrolled: there each small op of a step costs tens of microseconds of dispatch, more than its
+        arithmetic, and this runs fewer of them (bfloat16 training ~20 % faster, docs/benchmarks.md). The
+        same gates as Keras's LSTMCell, in `keras.ops`. JAX runs Keras's own loop faster, so keeps it."""
+        steps = sequences.shape[1]
+        cell = self.cell
+        if keras.backend.backend() != "tensorflow" or steps is None or steps > MAX_UNROLL or mask is not None:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        ops = keras.ops
+        projected = ops.add(ops.matmul(sequences, cell.kernel), cell.bias)
+        recurrent = cell.recurrent_kernel  # read once: in mixed precision each read is a cast
+        h, c = initial_state
+        outputs = []
+        # Time-major pieces: a slice per step would cost a whole-sequence gradient per step.
+        for inputs in ops.unstack(ops.transpose(projected, (1, 0, 2)), num=steps):
+            z = ops.add(inputs, ops.matmul(h, recurrent))
+            i, f, g, o = ops.split(z, 4, axis=-1)
+            c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
+            h = cell.recurrent_activation(o) * cell.activation(c)
+            outputs.append(h)
+        return h, ops.stack(outputs, axis=1), [h, c]
 
     def save_own_variables(self, store) -> None:
         """h and c are not weights: nothing of this layer's own goes into a weight file (its cell's weights do)."""
