@@ -46,7 +46,9 @@ class CarriedLSTM(layers.LSTM):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         # TensorFlow traces a dataset's batches with the batch size unknown; broadcast with a state of one
         # row it stays unknown, and its while loop refuses a state whose shape changed (batch size 1 failed).
-        sequences = keras.ops.reshape(sequences, (self.states[0].shape[0], -1, sequences.shape[-1]))
+        # The length stays given where it is known: TensorFlow's loop unrolls only a known one.
+        steps = -1 if sequences.shape[1] is None else sequences.shape[1]
+        sequences = keras.ops.reshape(sequences, (self.states[0].shape[0], steps, sequences.shape[-1]))
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
