@@ -10,7 +10,8 @@ The PyTorch loop runs first and last (the box drifts); a backend may name a `--p
 `tensorflow:mixed_bfloat16`.
 
     pip install torch==2.13.0+cpu "setuptools<81"   # bench-only
-    python bench/train_throughput.py [--backends tensorflow jax tensorflow:mixed_bfloat16] [--mb 1.5] [--rnn-size 512]
+    python bench/train_throughput.py [--backends tensorflow jax tensorflow:mixed_bfloat16] [--mb 1.5]
+        [--rnn-size 512] [--num-layers 1] [--batch-size 128] [--seq-len 32]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def bot_train(data: Path, out: Path, backend: str, args: argparse.Namespace) -> 
     backend, _, precision = backend.partition(":")
     command = [sys.executable, "-c", "from twitterbot.cli.app import main; main()", "train", str(data)]
     command += ["--out", str(out), "--force", "--num-epochs", "2", "--rnn-size", str(args.rnn_size)]
+    command += ["--num-layers", str(args.num_layers)]
     command += ["--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len)]
     command += ["--precision", precision or "float32"]
     result = subprocess.run(
@@ -65,7 +67,7 @@ def torch_train(data: Path, vocab_size: int, args: argparse.Namespace, steps: in
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
     embedding = torch.nn.Embedding(vocab_size, 64)
-    lstm = torch.nn.LSTM(64, args.rnn_size, batch_first=True)
+    lstm = torch.nn.LSTM(64, args.rnn_size, args.num_layers, batch_first=True)
     linear = torch.nn.Linear(args.rnn_size, vocab_size)
     parameters = [*embedding.parameters(), *lstm.parameters(), *linear.parameters()]
     optimizer = torch.optim.RMSprop(parameters, lr=0.001, alpha=0.9, eps=1e-7)
@@ -93,6 +95,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
     parser.add_argument("--mb", type=float, default=1.5, help="megabytes of the corpus to train on")
     parser.add_argument("--rnn-size", type=int, default=512)
+    parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seq-len", type=int, default=32)
     args = parser.parse_args()
@@ -103,8 +106,8 @@ def main() -> None:
         folder = open_data(work / "data")
         steps = len(folder.batches("train", args.batch_size, args.seq_len))
         print(
-            f"LSTM {args.rnn_size}, batch {args.batch_size} x seq {args.seq_len}, vocab {folder.vocab.size}, "
-            f"{steps} steps per epoch, {os.cpu_count()} CPU cores"
+            f"{args.num_layers} x LSTM {args.rnn_size}, batch {args.batch_size} x seq {args.seq_len}, "
+            f"vocab {folder.vocab.size}, {steps} steps per epoch, {os.cpu_count()} CPU cores"
         )
         first = torch_train(work / "data", folder.vocab.size, args, steps)
         print(f"PyTorch {__import__('torch').__version__} loop: {first:,.0f} chars/s")
