@@ -126,7 +126,7 @@ def finetune_in_page(count: int) -> None:
         with served(tmp / "web") as url:
             out = tmp / "page.json"
             subprocess.run(
-                ["node", "tests/js/browser.mjs", url, out, tmp / "page.png", "1", "1", "0", account, tmp, "0"],
+                ["node", "tests/js/browser.mjs", url, out, tmp / "page.png", "1", "1", account, tmp, "0"],
                 cwd=ROOT,
                 check=True,
                 timeout=3600,

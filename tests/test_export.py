@@ -238,7 +238,7 @@ def page_run(checkpoint, tmp_path_factory):
     archive = account_archive(tmp_path / "tweets.js")
     try:
         node(
-            "tests/js/browser.mjs", url, tmp_path / "page.json", ARTIFACTS / "page.png", 1, 3, 0, archive, tmp_path,
+            "tests/js/browser.mjs", url, tmp_path / "page.json", ARTIFACTS / "page.png", 1, 3, archive, tmp_path,
             timeout=600,
         )  # fmt: skip
     finally:

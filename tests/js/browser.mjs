@@ -1,14 +1,13 @@
 // Drive the exported page in headless Chromium: wait for the model, click Write `runs` times, read the
-// tweets back, take a screenshot, try what a person would (an unknown first character, Copy, Clear),
-// and time the page's sampler against the layers API.
+// tweets back, take a screenshot, try what a person would (an unknown first character, Copy, Clear).
 // With TWEETS (a file of tweets), also "Make it yours": a bad file first, then learn from TWEETS for a
 // pass, write in the new voice, download the model into SAVE_DIR and open it again.
-// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [referenceChars=0] [TWEETS SAVE_DIR [stop=1]]
+// usage: node browser.mjs URL OUT.json SCREENSHOT.png [runs=1] [count=1] [TWEETS SAVE_DIR [stop=1]]
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
-const [url, outPath, screenshot, runs = "1", count = "1", referenceChars = "0", tweetsFile, saveDir, tryStop = "1"] =
+const [url, outPath, screenshot, runs = "1", count = "1", tweetsFile, saveDir, tryStop = "1"] =
   process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -72,25 +71,9 @@ try {
     crossOriginIsolated: window.crossOriginIsolated,
     status: document.getElementById("status").textContent,
   }));
-  // The reference: the layers API stepped once per character (model.predict + a read back), as
-  // char-rnn pages do it, timed in the same page on the same backend.
-  const referenceSeconds = await page.evaluate(async (chars) => {
-    if (!chars) return null;
-    const { model } = window.twitterbot;
-    model.layers.forEach((layer) => layer.stateful && layer.resetStates());
-    const started = performance.now();
-    let id = 0;
-    for (let i = 0; i < chars; i++) {
-      const out = model.predict(tf.tensor2d([[id]], [1, 1], "int32"));
-      const p = await out.data();
-      out.dispose();
-      id = 2 + (i % (p.length - 2));
-    }
-    return (performance.now() - started) / 1000;
-  }, Number(referenceChars));
   fs.writeFileSync(
     outPath,
-    JSON.stringify({ ...info, texts, counts, errors, referenceSeconds, writeLabel, unknown, copy, cleared, audit, phoneOverflow, yours }),
+    JSON.stringify({ ...info, texts, counts, errors, writeLabel, unknown, copy, cleared, audit, phoneOverflow, yours }),
   );
 } finally {
   await browser.close();
