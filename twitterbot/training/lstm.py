@@ -165,6 +165,14 @@ def tweet_start_state(weights: LstmWeights, stream: np.ndarray) -> list[np.ndarr
     return [(total / count).astype(np.float32)[None, :] for total in totals] if count else None
 
 
+def lstm_cell(inputs, h, c, recurrent, ops) -> tuple[object, object]:
+    """One LSTM step from its input's projection (x · kernel + bias): the new (h, c). Gate order is
+    Keras's: input, forget, cell, output. Sampling's step and CarriedLSTM's TensorFlow loop both run it."""
+    i, f, g, o = ops.split(inputs + ops.matmul(h, recurrent), 4, axis=-1)
+    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+    return ops.sigmoid(o) * ops.tanh(c), c
+
+
 def lstm_step(weights: dict, ids, state: list, ops) -> tuple[object, list]:
     """One character for every stream: ids (n,) → logits (n, vocab) and the new [h, c, ...] state.
 
@@ -176,9 +184,7 @@ def lstm_step(weights: dict, ids, state: list, ops) -> tuple[object, list]:
     for index, (kernel, recurrent, bias) in enumerate(weights["layers"]):
         h, c = state[2 * index], state[2 * index + 1]
         inputs = ops.take(weights["input_table"], ids, axis=0) if index == 0 else ops.matmul(x, kernel) + bias
-        i, f, g, o = ops.split(inputs + ops.matmul(h, recurrent), 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
+        h, c = lstm_cell(inputs, h, c, recurrent, ops)
         new_state += [h, c]
         x = h
     kernel, bias = weights["dense"]

@@ -13,6 +13,7 @@ import numpy as np
 from keras import layers
 
 from twitterbot.config import OPTIMIZERS, Config
+from twitterbot.training.lstm import lstm_cell
 
 EMBEDDING = "embedding"
 OUTPUT = "next_char"  # the Dense layer of next-character logits
@@ -54,8 +55,9 @@ class CarriedLSTM(layers.LSTM):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         """On TensorFlow, the recurrence as one input product for the whole sequence, then the steps
         unrolled: there each small op of a step costs tens of microseconds of dispatch, more than its
-        arithmetic, and this runs fewer of them (bfloat16 training ~20 % faster, docs/benchmarks.md). The
-        same gates as Keras's LSTMCell, in `keras.ops`. JAX runs Keras's own loop faster, so keeps it."""
+        arithmetic, and this runs fewer of them (bfloat16 training ~20 % faster, docs/benchmarks.md). Each
+        step is `lstm.lstm_cell`, Keras's gates (the model keeps the cell's sigmoid and tanh). JAX runs Keras's
+        own loop faster, so keeps it."""
         steps = sequences.shape[1]
         cell = self.cell
         if keras.backend.backend() != "tensorflow" or steps is None or steps > MAX_UNROLL or mask is not None:
@@ -67,10 +69,7 @@ class CarriedLSTM(layers.LSTM):
         outputs = []
         # Time-major pieces: a slice per step would cost a whole-sequence gradient per step.
         for inputs in ops.unstack(ops.transpose(projected, (1, 0, 2)), num=steps):
-            z = ops.add(inputs, ops.matmul(h, recurrent))
-            i, f, g, o = ops.split(z, 4, axis=-1)
-            c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
-            h = cell.recurrent_activation(o) * cell.activation(c)
+            h, c = lstm_cell(inputs, h, c, recurrent, ops)
             outputs.append(h)
         return h, ops.stack(outputs, axis=1), [h, c]
 
