@@ -96,7 +96,7 @@ async function main() {
     },
   };
   const loadMs = performance.now() - loadStart;
-  window.twitterbot = { backend, loadMs, timings: [], model }; // for tests and benchmarks
+  window.twitterbot = { backend, loadMs, timings: [], model, yieldToBrowser }; // for tests and benchmarks
   app.use(layerWeights(model), new PageFilters(rules, novelty, { mention: settings.mention, placeholders: vocab.placeholders, words }));
   setUpYours(app);
   $("temperature").value = settings.temperature;
