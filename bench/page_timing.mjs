@@ -24,9 +24,9 @@ try {
   for (let run = 0; run < Number(runs); run++) {
     timings.push(
       await page.evaluate(async (options) => {
-        const { writer, yieldToBrowser } = window.twitterbot; // Write's own yield
+        const { writer, yieldWhileWriting } = window.twitterbot; // Write's own stepping
         const started = performance.now();
-        const drafts = await writer.draft({ ...options, onStep: (step) => (step % 4 === 0 ? yieldToBrowser() : null) });
+        const drafts = await writer.draft({ ...options, onStep: yieldWhileWriting });
         const seconds = (performance.now() - started) / 1000;
         return { seconds, chars: drafts.reduce((sum, d) => sum + Array.from(d.text).length, 0) };
       }, options),
